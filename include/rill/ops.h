@@ -1,0 +1,208 @@
+// Array operations. Each validates its arguments when called (throwing
+// std::invalid_argument naming the op and the values) and records a node;
+// nothing is computed until the result is evaluated.
+#pragma once
+
+#include <type_traits>
+#include <vector>
+
+#include "rill/array.h"
+#include "rill/stream.h"
+
+namespace rill {
+
+// ---- Creation ----
+array zeros(const Shape& shape, Dtype dtype, StreamOrDevice s = {});
+array zeros(const Shape& shape, StreamOrDevice s = {});
+array ones(const Shape& shape, Dtype dtype, StreamOrDevice s = {});
+array ones(const Shape& shape, StreamOrDevice s = {});
+array full(Shape shape, array vals, Dtype dtype, StreamOrDevice s = {});
+array full(Shape shape, array vals, StreamOrDevice s = {});
+template <typename T>
+array full(Shape shape, T val, Dtype dtype, StreamOrDevice s = {}) {
+  return full(std::move(shape), array(val, dtype), dtype, s);
+}
+template <typename T>
+array full(Shape shape, T val, StreamOrDevice s = {}) {
+  return full(std::move(shape), array(val), s);
+}
+array zeros_like(const array& a, StreamOrDevice s = {});
+array ones_like(const array& a, StreamOrDevice s = {});
+template <typename T>
+array full_like(const array& a, T val, StreamOrDevice s = {}) {
+  return full(a.shape(), array(val, a.dtype()), a.dtype(), s);
+}
+
+array arange(double start, double stop, double step, Dtype dtype, StreamOrDevice s = {});
+array arange(double start, double stop, double step, StreamOrDevice s = {});
+array arange(double start, double stop, Dtype dtype, StreamOrDevice s = {});
+array arange(double start, double stop, StreamOrDevice s = {});
+array arange(double stop, Dtype dtype, StreamOrDevice s = {});
+array arange(double stop, StreamOrDevice s = {});
+array arange(int start, int stop, int step, StreamOrDevice s = {});
+array arange(int start, int stop, StreamOrDevice s = {});
+array arange(int stop, StreamOrDevice s = {});
+
+array eye(int n, int m, int k, Dtype dtype, StreamOrDevice s = {});
+array eye(int n, Dtype dtype, StreamOrDevice s = {});
+array eye(int n, int m, StreamOrDevice s = {});
+array eye(int n, int m, int k, StreamOrDevice s = {});
+array eye(int n, StreamOrDevice s = {});
+
+array astype(array a, Dtype dtype, StreamOrDevice s = {});
+// A copy with its own buffer.
+array copy(array a, StreamOrDevice s = {});
+
+// ---- Unary ----
+array negative(const array& a, StreamOrDevice s = {});
+array abs(const array& a, StreamOrDevice s = {});
+array sign(const array& a, StreamOrDevice s = {});
+array exp(const array& a, StreamOrDevice s = {});
+array log(const array& a, StreamOrDevice s = {});
+array log1p(const array& a, StreamOrDevice s = {});
+array sqrt(const array& a, StreamOrDevice s = {});
+array rsqrt(const array& a, StreamOrDevice s = {});
+array square(const array& a, StreamOrDevice s = {});
+array sin(const array& a, StreamOrDevice s = {});
+array cos(const array& a, StreamOrDevice s = {});
+array tanh(const array& a, StreamOrDevice s = {});
+array sigmoid(const array& a, StreamOrDevice s = {});
+array erf(const array& a, StreamOrDevice s = {});
+array floor(const array& a, StreamOrDevice s = {});
+array ceil(const array& a, StreamOrDevice s = {});
+array round(const array& a, int decimals, StreamOrDevice s = {});
+array round(const array& a, StreamOrDevice s = {});
+array logical_not(const array& a, StreamOrDevice s = {});
+
+// ---- Binary (NumPy broadcasting and type promotion) ----
+array add(const array& a, const array& b, StreamOrDevice s = {});
+array subtract(const array& a, const array& b, StreamOrDevice s = {});
+array multiply(const array& a, const array& b, StreamOrDevice s = {});
+array divide(const array& a, const array& b, StreamOrDevice s = {});
+array maximum(const array& a, const array& b, StreamOrDevice s = {});
+array minimum(const array& a, const array& b, StreamOrDevice s = {});
+array power(const array& a, const array& b, StreamOrDevice s = {});
+array remainder(const array& a, const array& b, StreamOrDevice s = {});
+array equal(const array& a, const array& b, StreamOrDevice s = {});
+array not_equal(const array& a, const array& b, StreamOrDevice s = {});
+array less(const array& a, const array& b, StreamOrDevice s = {});
+array less_equal(const array& a, const array& b, StreamOrDevice s = {});
+array greater(const array& a, const array& b, StreamOrDevice s = {});
+array greater_equal(const array& a, const array& b, StreamOrDevice s = {});
+array logical_and(const array& a, const array& b, StreamOrDevice s = {});
+array logical_or(const array& a, const array& b, StreamOrDevice s = {});
+
+// Picks x where condition is true, else y (all three broadcast).
+array where(const array& condition, const array& x, const array& y, StreamOrDevice s = {});
+
+// The shape that NumPy broadcasting gives; throws std::invalid_argument if none.
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+
+// A C++ scalar next to an array takes the array's dtype when it fits its kind
+// (an integer with any numeric array, a float with a floating array), as MLX's
+// weakly typed Python scalars do; otherwise the usual promotion applies.
+array scalar_like(double val, const array& other);
+array scalar_like(long long val, const array& other);
+array scalar_like(bool val, const array& other);
+
+namespace detail {
+template <typename T>
+array scalar_for(T val, const array& other) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return scalar_like(val, other);
+  } else if constexpr (std::is_integral_v<T>) {
+    return scalar_like(static_cast<long long>(val), other);
+  } else {
+    return scalar_like(static_cast<double>(val), other);
+  }
+}
+template <typename T>
+inline constexpr bool is_scalar_v = std::is_arithmetic_v<T>;
+}  // namespace detail
+
+#define RILL_BINARY_OPERATOR(OP, FN)                                              \
+  inline array operator OP(const array& a, const array& b) { return FN(a, b); }   \
+  template <typename T, std::enable_if_t<detail::is_scalar_v<T>, int> = 0>        \
+  array operator OP(const array& a, T b) {                                        \
+    return FN(a, detail::scalar_for(b, a));                                       \
+  }                                                                               \
+  template <typename T, std::enable_if_t<detail::is_scalar_v<T>, int> = 0>        \
+  array operator OP(T a, const array& b) {                                        \
+    return FN(detail::scalar_for(a, b), b);                                       \
+  }
+RILL_BINARY_OPERATOR(+, add)
+RILL_BINARY_OPERATOR(-, subtract)
+RILL_BINARY_OPERATOR(*, multiply)
+RILL_BINARY_OPERATOR(/, divide)
+RILL_BINARY_OPERATOR(%, remainder)
+RILL_BINARY_OPERATOR(==, equal)
+RILL_BINARY_OPERATOR(!=, not_equal)
+RILL_BINARY_OPERATOR(<, less)
+RILL_BINARY_OPERATOR(<=, less_equal)
+RILL_BINARY_OPERATOR(>, greater)
+RILL_BINARY_OPERATOR(>=, greater_equal)
+RILL_BINARY_OPERATOR(&&, logical_and)
+RILL_BINARY_OPERATOR(||, logical_or)
+#undef RILL_BINARY_OPERATOR
+inline array operator-(const array& a) { return negative(a); }
+inline array operator!(const array& a) { return logical_not(a); }
+
+// ---- Reductions (negative axes count from the end) ----
+#define RILL_REDUCTION(NAME)                                                       \
+  array NAME(const array& a, bool keepdims, StreamOrDevice s = {});                \
+  array NAME(const array& a, StreamOrDevice s = {});                               \
+  array NAME(const array& a, const std::vector<int>& axes, bool keepdims = false,  \
+             StreamOrDevice s = {});                                               \
+  array NAME(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {});
+RILL_REDUCTION(sum)
+RILL_REDUCTION(mean)
+RILL_REDUCTION(prod)
+RILL_REDUCTION(max)
+RILL_REDUCTION(min)
+RILL_REDUCTION(all)
+RILL_REDUCTION(any)
+#undef RILL_REDUCTION
+
+// Index (uint32) of the first largest / smallest element, over the flattened
+// array or along one axis.
+array argmax(const array& a, bool keepdims, StreamOrDevice s = {});
+array argmax(const array& a, StreamOrDevice s = {});
+array argmax(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {});
+array argmin(const array& a, bool keepdims, StreamOrDevice s = {});
+array argmin(const array& a, StreamOrDevice s = {});
+array argmin(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {});
+
+// ---- Linear algebra ----
+// Matrix product with NumPy semantics: 1-D operands are promoted and the
+// added axis removed, batch dimensions broadcast.
+array matmul(const array& a, const array& b, StreamOrDevice s = {});
+
+// ---- Shape and views ----
+array reshape(const array& a, Shape shape, StreamOrDevice s = {});
+array flatten(const array& a, int start_axis, int end_axis = -1, StreamOrDevice s = {});
+array flatten(const array& a, StreamOrDevice s = {});
+array transpose(const array& a, std::vector<int> axes, StreamOrDevice s = {});
+array transpose(const array& a, StreamOrDevice s = {});
+array swapaxes(const array& a, int axis1, int axis2, StreamOrDevice s = {});
+array expand_dims(const array& a, int axis, StreamOrDevice s = {});
+array expand_dims(const array& a, const std::vector<int>& axes, StreamOrDevice s = {});
+array squeeze(const array& a, const std::vector<int>& axes, StreamOrDevice s = {});
+array squeeze(const array& a, int axis, StreamOrDevice s = {});
+array squeeze(const array& a, StreamOrDevice s = {});
+array broadcast_to(const array& a, const Shape& shape, StreamOrDevice s = {});
+// Elements start, start + step, ... below stop along each axis (negative
+// starts and stops count from the end, as in Python).
+array slice(const array& a, Shape start, Shape stop, Shape strides, StreamOrDevice s = {});
+array slice(const array& a, Shape start, Shape stop, StreamOrDevice s = {});
+// A row-major copy unless already row-major (or column-major when allowed).
+array contiguous(const array& a, bool allow_col_major = false, StreamOrDevice s = {});
+
+// ---- Comparison helpers ----
+array isclose(const array& a, const array& b, double rtol = 1e-5, double atol = 1e-8,
+              bool equal_nan = false, StreamOrDevice s = {});
+array allclose(const array& a, const array& b, double rtol = 1e-5, double atol = 1e-8,
+               bool equal_nan = false, StreamOrDevice s = {});
+array array_equal(const array& a, const array& b, bool equal_nan = false,
+                  StreamOrDevice s = {});
+
+}  // namespace rill

@@ -1,0 +1,9 @@
+// The rill umbrella header.
+#pragma once
+
+#include "rill/array.h"
+#include "rill/device.h"
+#include "rill/dtype.h"
+#include "rill/ops.h"
+#include "rill/stream.h"
+#include "rill/transforms.h"

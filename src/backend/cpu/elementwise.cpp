@@ -1,0 +1,329 @@
+// Elementwise kernels: unary, binary, where, copy/convert, arange, eye.
+#include <cmath>
+#include <stdexcept>
+#include <type_traits>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/strided.h"
+#include "core/dispatch.h"
+
+namespace rill::detail::cpu {
+namespace {
+
+template <typename T>
+T* out_ptr(Node& out) {
+  return static_cast<T*>(out.mutable_data());
+}
+template <typename T>
+const T* in_ptr(const Node& in) {
+  return static_cast<const T*>(in.data());
+}
+
+template <typename C>
+C apply_unary(UnaryOp op, C x, int decimals) {
+  if constexpr (std::is_same_v<C, bool>) {
+    switch (op) {
+      case UnaryOp::logical_not: return !x;
+      case UnaryOp::abs:
+      case UnaryOp::sign:
+      case UnaryOp::square:
+      case UnaryOp::floor:
+      case UnaryOp::ceil:
+      case UnaryOp::round: return op == UnaryOp::square ? (x && x) : x;
+      default: throw std::invalid_argument("unsupported on bool");
+    }
+  } else if constexpr (std::is_integral_v<C>) {
+    switch (op) {
+      case UnaryOp::negative: return static_cast<C>(C(0) - x);
+      case UnaryOp::abs:
+        if constexpr (std::is_signed_v<C>) return x < 0 ? static_cast<C>(-x) : x;
+        return x;
+      case UnaryOp::sign: return static_cast<C>((x > 0) - (x < C(0)));
+      case UnaryOp::square: return static_cast<C>(x * x);
+      case UnaryOp::floor:
+      case UnaryOp::ceil:
+      case UnaryOp::round: return x;
+      case UnaryOp::logical_not: return !x;
+      default: throw std::invalid_argument("unsupported on integers");
+    }
+  } else {
+    switch (op) {
+      case UnaryOp::negative: return -x;
+      case UnaryOp::abs: return std::abs(x);
+      case UnaryOp::sign: return static_cast<C>((x > 0) - (x < 0));
+      case UnaryOp::exp: return std::exp(x);
+      case UnaryOp::log: return std::log(x);
+      case UnaryOp::log1p: return std::log1p(x);
+      case UnaryOp::sqrt: return std::sqrt(x);
+      case UnaryOp::rsqrt: return C(1) / std::sqrt(x);
+      case UnaryOp::square: return x * x;
+      case UnaryOp::sin: return std::sin(x);
+      case UnaryOp::cos: return std::cos(x);
+      case UnaryOp::tanh: return std::tanh(x);
+      case UnaryOp::sigmoid: return C(1) / (C(1) + std::exp(-x));
+      case UnaryOp::erf: return std::erf(x);
+      case UnaryOp::floor: return std::floor(x);
+      case UnaryOp::ceil: return std::ceil(x);
+      case UnaryOp::round: {
+        if (decimals == 0) return std::nearbyint(x);  // half to even
+        C scale = std::pow(C(10), C(decimals));
+        return std::nearbyint(x * scale) / scale;
+      }
+      case UnaryOp::logical_not: return x == C(0);
+    }
+    return x;
+  }
+}
+
+template <typename C>
+C apply_binary(BinaryOp op, C a, C b) {
+  switch (op) {
+    case BinaryOp::add:
+      if constexpr (std::is_same_v<C, bool>) return a || b;
+      else return static_cast<C>(a + b);
+    case BinaryOp::subtract:
+      if constexpr (std::is_same_v<C, bool>) return a != b;
+      else return static_cast<C>(a - b);
+    case BinaryOp::multiply:
+      if constexpr (std::is_same_v<C, bool>) return a && b;
+      else return static_cast<C>(a * b);
+    case BinaryOp::divide:
+      if constexpr (std::is_integral_v<C>) {
+        // Callers divide integers in floating point; this is floor division.
+        if (b == C(0)) return C(0);
+        if constexpr (std::is_signed_v<C>) {
+          C q = static_cast<C>(a / b);
+          if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+          return q;
+        }
+        return static_cast<C>(a / b);
+      } else {
+        return a / b;
+      }
+    case BinaryOp::maximum:
+      if constexpr (std::is_floating_point_v<C>) {
+        if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<C>::quiet_NaN();
+      }
+      return a > b ? a : b;
+    case BinaryOp::minimum:
+      if constexpr (std::is_floating_point_v<C>) {
+        if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<C>::quiet_NaN();
+      }
+      return a < b ? a : b;
+    case BinaryOp::power:
+      if constexpr (std::is_same_v<C, bool>) {
+        return a || !b;
+      } else if constexpr (std::is_integral_v<C>) {
+        if constexpr (std::is_signed_v<C>) {
+          if (b < 0) return a == 1 ? C(1) : (a == -1 ? (b % 2 ? C(-1) : C(1)) : C(0));
+        }
+        using U = std::make_unsigned_t<C>;
+        U r = 1, base = static_cast<U>(a);
+        for (C e = b; e > 0; e = static_cast<C>(e >> 1)) {
+          if (e & 1) r = static_cast<U>(r * base);
+          base = static_cast<U>(base * base);
+        }
+        return static_cast<C>(r);
+      } else {
+        return std::pow(a, b);
+      }
+    case BinaryOp::remainder:
+      if constexpr (std::is_same_v<C, bool>) {
+        return false;
+      } else if constexpr (std::is_integral_v<C>) {
+        if (b == C(0)) return C(0);
+        C r = static_cast<C>(a % b);
+        if constexpr (std::is_signed_v<C>) {
+          if (r != 0 && ((r < 0) != (b < 0))) r = static_cast<C>(r + b);
+        }
+        return r;
+      } else {
+        C r = std::fmod(a, b);
+        if (r != C(0) && ((r < 0) != (b < 0))) r += b;
+        return r;
+      }
+    case BinaryOp::logical_and: return (a != C(0)) && (b != C(0));
+    case BinaryOp::logical_or: return (a != C(0)) || (b != C(0));
+    default: break;
+  }
+  return a;
+}
+
+template <typename C>
+bool apply_compare(BinaryOp op, C a, C b) {
+  switch (op) {
+    case BinaryOp::equal: return a == b;
+    case BinaryOp::not_equal: return a != b;
+    case BinaryOp::less: return a < b;
+    case BinaryOp::less_equal: return a <= b;
+    case BinaryOp::greater: return a > b;
+    case BinaryOp::greater_equal: return a >= b;
+    case BinaryOp::logical_and: return (a != C(0)) && (b != C(0));
+    case BinaryOp::logical_or: return (a != C(0)) || (b != C(0));
+    default: return false;
+  }
+}
+
+bool is_predicate(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::equal:
+    case BinaryOp::not_equal:
+    case BinaryOp::less:
+    case BinaryOp::less_equal:
+    case BinaryOp::greater:
+    case BinaryOp::greater_equal:
+    case BinaryOp::logical_and:
+    case BinaryOp::logical_or: return true;
+    default: return false;
+  }
+}
+
+// The op switch sits inside the row loop body, but the switch is on a value
+// fixed for the whole call: the branch predictor makes it nearly free, and
+// contiguous rows of common ops get their own loops below.
+template <typename T>
+void binary_typed(BinaryOp op, const Node& a, const Node& b, Node& out) {
+  using C = compute_t<T>;
+  const T* pa = in_ptr<T>(a);
+  const T* pb = in_ptr<T>(b);
+  if (is_predicate(op)) {
+    bool* po = out_ptr<bool>(out);
+    for_each_row<3>(out.shape,
+                    {broadcast_strides(a, out.shape), broadcast_strides(b, out.shape),
+                     out.strides},
+                    [&](const std::array<int64_t, 3>& off, int64_t n,
+                        const std::array<int64_t, 3>& s) {
+                      for (int64_t j = 0; j < n; ++j) {
+                        po[off[2] + j * s[2]] =
+                            apply_compare<C>(op, C(pa[off[0] + j * s[0]]), C(pb[off[1] + j * s[1]]));
+                      }
+                    });
+    return;
+  }
+  T* po = out_ptr<T>(out);
+  for_each_row<3>(
+      out.shape,
+      {broadcast_strides(a, out.shape), broadcast_strides(b, out.shape), out.strides},
+      [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& s) {
+        const T* x = pa + off[0];
+        const T* y = pb + off[1];
+        T* z = po + off[2];
+        if constexpr (!is_half_v<T>) {
+          if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+            switch (op) {
+              case BinaryOp::add:
+                for (int64_t j = 0; j < n; ++j) z[j] = static_cast<T>(x[j] + y[j]);
+                return;
+              case BinaryOp::multiply:
+                for (int64_t j = 0; j < n; ++j) z[j] = static_cast<T>(x[j] * y[j]);
+                return;
+              default: break;
+            }
+          }
+        }
+        for (int64_t j = 0; j < n; ++j) {
+          z[j * s[2]] = T(apply_binary<C>(op, C(x[j * s[0]]), C(y[j * s[1]])));
+        }
+      });
+}
+
+}  // namespace
+
+void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
+  allocate(out);
+  dispatch(in.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    using C = compute_t<T>;
+    const T* pi = in_ptr<T>(in);
+    if (op == UnaryOp::logical_not) {
+      bool* po = out_ptr<bool>(out);
+      for_each_row<2>(in.shape, {in.strides, out.strides},
+                      [&](const std::array<int64_t, 2>& off, int64_t n,
+                          const std::array<int64_t, 2>& s) {
+                        for (int64_t j = 0; j < n; ++j) {
+                          po[off[1] + j * s[1]] = C(pi[off[0] + j * s[0]]) == C(0);
+                        }
+                      });
+      return;
+    }
+    T* po = out_ptr<T>(out);
+    for_each_row<2>(in.shape, {in.strides, out.strides},
+                    [&](const std::array<int64_t, 2>& off, int64_t n,
+                        const std::array<int64_t, 2>& s) {
+                      for (int64_t j = 0; j < n; ++j) {
+                        po[off[1] + j * s[1]] =
+                            T(apply_unary<C>(op, C(pi[off[0] + j * s[0]]), decimals));
+                      }
+                    });
+  });
+}
+
+void binary(BinaryOp op, const Node& a, const Node& b, Node& out) {
+  allocate(out);
+  dispatch(a.dtype, [&](auto t) { binary_typed<typename decltype(t)::type>(op, a, b, out); });
+}
+
+void where(const Node& cond, const Node& x, const Node& y, Node& out) {
+  allocate(out);
+  dispatch(out.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const bool* pc = in_ptr<bool>(cond);
+    const T* px = in_ptr<T>(x);
+    const T* py = in_ptr<T>(y);
+    T* po = out_ptr<T>(out);
+    for_each_row<4>(out.shape,
+                    {broadcast_strides(cond, out.shape), broadcast_strides(x, out.shape),
+                     broadcast_strides(y, out.shape), out.strides},
+                    [&](const std::array<int64_t, 4>& off, int64_t n,
+                        const std::array<int64_t, 4>& s) {
+                      for (int64_t j = 0; j < n; ++j) {
+                        po[off[3] + j * s[3]] = pc[off[0] + j * s[0]] ? px[off[1] + j * s[1]]
+                                                                      : py[off[2] + j * s[2]];
+                      }
+                    });
+  });
+}
+
+void copy(const Node& in, Node& out) {
+  allocate(out);
+  dispatch(in.dtype, [&](auto ti) {
+    using I = typename decltype(ti)::type;
+    dispatch(out.dtype, [&](auto to) {
+      using O = typename decltype(to)::type;
+      const I* pi = in_ptr<I>(in);
+      O* po = out_ptr<O>(out);
+      for_each_row<2>(out.shape, {broadcast_strides(in, out.shape), out.strides},
+                      [&](const std::array<int64_t, 2>& off, int64_t n,
+                          const std::array<int64_t, 2>& s) {
+                        for (int64_t j = 0; j < n; ++j) {
+                          po[off[1] + j * s[1]] = convert<O>(pi[off[0] + j * s[0]]);
+                        }
+                      });
+    });
+  });
+}
+
+void arange(double start, double step, Node& out) {
+  allocate(out);
+  dispatch(out.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    T* po = out_ptr<T>(out);
+    for (size_t i = 0; i < out.size; ++i) {
+      po[i] = convert<T>(start + static_cast<double>(i) * step);
+    }
+  });
+}
+
+void eye(int k, Node& out) {
+  allocate(out);
+  dispatch(out.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    T* po = out_ptr<T>(out);
+    int n = out.shape[0], m = out.shape[1];
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < m; ++j) po[int64_t(i) * m + j] = convert<T>(j - i == k ? 1 : 0);
+    }
+  });
+}
+
+}  // namespace rill::detail::cpu

@@ -1,0 +1,77 @@
+// Iterating several arrays of one shape, each with its own strides (0 where an
+// input is broadcast). Internal.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "core/node.h"
+
+namespace rill::detail::cpu {
+
+// Strides of `in` seen as an array of shape `out` (NumPy broadcasting: aligned
+// on the right, 0 where `in` has size 1 or lacks the dimension).
+inline Strides broadcast_strides(const Node& in, const Shape& out) {
+  Strides s(out.size(), 0);
+  size_t lead = out.size() - in.shape.size();
+  for (size_t i = 0; i < in.shape.size(); ++i) {
+    s[lead + i] = in.shape[i] == 1 ? 0 : in.strides[i];
+  }
+  return s;
+}
+
+// Calls row(offsets, n, inner_strides) for each innermost row of `shape`:
+// element j of the row sits at offsets[k] + j * inner_strides[k] in array k.
+// Adjacent dimensions that are contiguous in every array are merged first.
+template <size_t N, typename Row>
+void for_each_row(const Shape& shape, std::array<Strides, N> strides, Row&& row) {
+  // Merge dims (drop size-1 ones, fuse i into i+1 when every array allows).
+  Shape sh;
+  std::array<Strides, N> st;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    if (!sh.empty()) {
+      bool fuse = true;
+      for (size_t k = 0; k < N; ++k) {
+        if (st[k].back() != strides[k][d] * shape[d]) fuse = false;
+      }
+      if (fuse) {
+        sh.back() *= shape[d];
+        for (size_t k = 0; k < N; ++k) st[k].back() = strides[k][d];
+        continue;
+      }
+    }
+    sh.push_back(shape[d]);
+    for (size_t k = 0; k < N; ++k) st[k].push_back(strides[k][d]);
+  }
+  for (int32_t d : shape) {
+    if (d == 0) return;
+  }
+  std::array<int64_t, N> inner{};
+  int64_t n = 1;
+  if (!sh.empty()) {
+    n = sh.back();
+    for (size_t k = 0; k < N; ++k) inner[k] = st[k].back();
+    sh.pop_back();
+    for (size_t k = 0; k < N; ++k) st[k].pop_back();
+  }
+  std::array<int64_t, N> off{};
+  if (sh.empty()) {
+    row(off, n, inner);
+    return;
+  }
+  std::vector<int32_t> idx(sh.size(), 0);
+  for (;;) {
+    row(off, n, inner);
+    int d = static_cast<int>(sh.size()) - 1;
+    for (; d >= 0; --d) {
+      for (size_t k = 0; k < N; ++k) off[k] += st[k][d];
+      if (++idx[d] < sh[d]) break;
+      for (size_t k = 0; k < N; ++k) off[k] -= st[k][d] * sh[d];
+      idx[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}
+
+}  // namespace rill::detail::cpu

@@ -1,0 +1,220 @@
+// Evaluation: claims the unscheduled part of a graph, cuts it into segments of
+// consecutive nodes on one stream, submits each segment once its inputs from
+// elsewhere are done, and (for eval) waits for the outputs.
+//
+// Exactly-once: a node is computed by the one eval that moves its status from
+// unscheduled to scheduled. Any other eval that reaches it waits for it
+// instead. Segments are submitted only when everything they read from outside
+// is done, so no stream queue ever holds a task that waits on another queue,
+// and no worker blocks.
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <sstream>
+
+#include "core/node.h"
+#include "core/primitives.h"
+#include "rill/transforms.h"
+#include "runtime/cpu_executor.h"
+#include "runtime/stream_state.h"
+
+namespace rill {
+namespace detail {
+namespace {
+
+// Distinguishes evals; relaxed: only uniqueness matters.
+std::atomic<uint64_t> g_next_token{1};
+
+// A failure in asynchronous work: the original message with the op and the
+// stream. The original exception is nested (std::rethrow_if_nested).
+class AsyncError : public std::runtime_error, public std::nested_exception {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Must be called inside a catch block.
+std::exception_ptr current_async_error(const char* op, const Stream& s) {
+  std::string what;
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  std::string prefix = std::string("[") + op + "] ";
+  std::ostringstream msg;
+  if (what.compare(0, prefix.size(), prefix) != 0) msg << prefix;
+  msg << what << " (in " << op << " on " << s << ")";
+  return std::make_exception_ptr(AsyncError(msg.str()));
+}
+
+struct Segment {
+  StreamRef stream;
+  std::vector<array> nodes;  // topological order
+  std::vector<Node*> deps;   // outside nodes the segment reads that are not done
+  uint64_t ticket = 0;
+  std::atomic<int> pending{1};
+};
+
+void run_segment(Segment& seg) {
+  for (array& a : seg.nodes) {
+    Node& n = *a.node();
+    std::exception_ptr err;
+    for (const array& in : n.inputs) {
+      const Node& i = *in.node();
+      if (i.status.load(std::memory_order_acquire) == Status::failed) {
+        err = i.error;  // dependents of a failure fail with its error, uncomputed
+        break;
+      }
+    }
+    if (!err) {
+      try {
+        n.primitive->eval_cpu(n.inputs, n);
+      } catch (...) {
+        err = current_async_error(n.primitive->name(), seg.stream->stream);
+        record_error(*seg.stream, err);
+      }
+    }
+    complete(n, std::move(err));
+  }
+  finish_work(*seg.stream, seg.ticket);
+}
+
+void submit(const std::shared_ptr<Segment>& seg) {
+  cpu_submit(seg->stream, [seg] { run_segment(*seg); });
+}
+
+void release_dep(const std::shared_ptr<Segment>& seg) {
+  if (seg->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) submit(seg);
+}
+
+// Claims the unscheduled nodes reachable from `outputs` and returns them in
+// topological order (inputs first).
+std::vector<array> claim(const std::vector<array>& outputs, uint64_t token) {
+  std::vector<array> tape;
+  struct Frame {
+    const array* a;
+    size_t next;
+  };
+  std::vector<Frame> stack;
+  auto visit = [&](const array& a) {
+    Node& n = *a.node();
+    Status expected = Status::unscheduled;
+    if (n.status.load(std::memory_order_relaxed) != expected) return;
+    if (!n.status.compare_exchange_strong(expected, Status::scheduled,
+                                          std::memory_order_acq_rel)) {
+      return;
+    }
+    n.claim.store(token, std::memory_order_relaxed);
+    stack.push_back({&a, 0});
+  };
+  for (const array& o : outputs) {
+    visit(o);
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      const std::vector<array>& ins = f.a->node()->inputs;
+      if (f.next < ins.size()) {
+        visit(ins[f.next++]);  // may reallocate `stack`; `f` is not used after
+      } else {
+        tape.push_back(*f.a);
+        stack.pop_back();
+      }
+    }
+  }
+  return tape;
+}
+
+// Cuts the tape into segments and finds what each must wait for.
+std::vector<std::shared_ptr<Segment>> cut(std::vector<array>& tape, uint64_t token) {
+  std::vector<std::shared_ptr<Segment>> segs;
+  for (array& a : tape) {
+    Node& n = *a.node();
+    if (segs.empty() || segs.back()->stream != n.stream) {
+      segs.push_back(std::make_shared<Segment>());
+      segs.back()->stream = n.stream;
+    }
+    Segment& seg = *segs.back();
+    n.segment = static_cast<uint32_t>(segs.size() - 1);
+    for (const array& in : n.inputs) {
+      Node& i = *in.node();
+      bool mine = i.claim.load(std::memory_order_relaxed) == token &&
+                  i.status.load(std::memory_order_relaxed) == Status::scheduled;
+      if (mine ? i.segment != n.segment : !i.done()) seg.deps.push_back(&i);
+    }
+    seg.nodes.push_back(std::move(a));
+  }
+  for (auto& seg : segs) {
+    std::sort(seg->deps.begin(), seg->deps.end());
+    seg->deps.erase(std::unique(seg->deps.begin(), seg->deps.end()), seg->deps.end());
+  }
+  return segs;
+}
+
+void schedule(const std::vector<array>& outputs) {
+  uint64_t token = g_next_token.fetch_add(1, std::memory_order_relaxed);
+  std::vector<array> tape = claim(outputs, token);
+  if (tape.empty()) return;
+  std::vector<std::shared_ptr<Segment>> segs = cut(tape, token);
+  // Tickets first, in segment order, so synchronize() sees all of this eval's
+  // work on a stream as submitted before any of it can finish.
+  for (auto& seg : segs) seg->ticket = begin_work(*seg->stream);
+  for (auto& seg : segs) {
+    seg->pending.store(1 + static_cast<int>(seg->deps.size()), std::memory_order_relaxed);
+    for (Node* d : seg->deps) when_done(*d, [seg] { release_dep(seg); });
+    release_dep(seg);
+  }
+}
+
+// Waits until every output is done.
+void wait(const std::vector<array>& outputs) {
+  struct Latch {
+    std::mutex mu;
+    std::condition_variable cv;
+    int remaining = 0;  // guarded by mu
+  };
+  std::shared_ptr<Latch> latch;
+  for (const array& o : outputs) {
+    Node& n = *o.node();
+    if (n.done()) continue;
+    if (!latch) latch = std::make_shared<Latch>();
+    {
+      std::lock_guard lock(latch->mu);
+      ++latch->remaining;
+    }
+    when_done(n, [latch] {
+      std::lock_guard lock(latch->mu);
+      if (--latch->remaining == 0) latch->cv.notify_all();
+    });
+  }
+  if (!latch) return;
+  std::unique_lock lock(latch->mu);
+  latch->cv.wait(lock, [&] { return latch->remaining == 0; });
+}
+
+}  // namespace
+}  // namespace detail
+
+void async_eval(std::vector<array> outputs) { detail::schedule(outputs); }
+
+void eval(std::vector<array> outputs) {
+  bool all_available = true;
+  for (const array& o : outputs) {
+    if (o.node()->status.load(std::memory_order_acquire) != detail::Status::available) {
+      all_available = false;
+      break;
+    }
+  }
+  if (all_available) return;
+  detail::schedule(outputs);
+  detail::wait(outputs);
+  for (const array& o : outputs) {
+    const detail::Node& n = *o.node();
+    if (n.status.load(std::memory_order_acquire) == detail::Status::failed) {
+      std::rethrow_exception(n.error);
+    }
+  }
+}
+
+}  // namespace rill

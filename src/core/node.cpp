@@ -1,0 +1,154 @@
+#include "core/node.h"
+
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+
+#include "core/primitives.h"
+#include "runtime/stream_state.h"
+
+namespace rill::detail {
+
+Buffer::Buffer(size_t n) : ptr(nullptr), nbytes(n) {
+  size_t rounded = (n + 63) / 64 * 64;
+  ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (!ptr) throw std::bad_alloc();
+}
+
+Buffer::~Buffer() { std::free(ptr); }
+
+namespace {
+
+size_t element_count(const Shape& shape) {
+  size_t n = 1;
+  for (int32_t d : shape) n *= static_cast<size_t>(d);
+  return n;
+}
+
+// Releases input references without recursing: dropping the last handle to a
+// long unevaluated chain would otherwise destroy it one stack frame per node.
+void release_inputs(std::vector<array>& inputs) {
+  if (inputs.empty()) return;
+  std::vector<std::shared_ptr<Node>> doomed;
+  auto take = [&](std::vector<array>& v) {
+    for (array& a : v) {
+      std::shared_ptr<Node>& p = a.mutable_node();
+      if (p && p.use_count() == 1 && !p->inputs.empty()) doomed.push_back(std::move(p));
+    }
+    v.clear();
+  };
+  take(inputs);
+  while (!doomed.empty()) {
+    std::shared_ptr<Node> n = std::move(doomed.back());
+    doomed.pop_back();
+    take(n->inputs);
+  }
+}
+
+void set_flags(Node& n) {
+  bool row = true, col = true;
+  int64_t expect = 1;
+  for (int i = static_cast<int>(n.shape.size()) - 1; i >= 0; --i) {
+    if (n.shape[i] == 1) continue;
+    if (n.strides[i] != expect) row = false;
+    expect *= n.shape[i];
+  }
+  expect = 1;
+  for (size_t i = 0; i < n.shape.size(); ++i) {
+    if (n.shape[i] == 1) continue;
+    if (n.strides[i] != expect) col = false;
+    expect *= n.shape[i];
+  }
+  n.row_contiguous = row;
+  n.col_contiguous = col;
+}
+
+}  // namespace
+
+Node::Node(Shape shp, Dtype dt, std::shared_ptr<Primitive> prim, std::vector<array> ins,
+           std::shared_ptr<StreamState> st)
+    : shape(std::move(shp)),
+      dtype(dt),
+      size(element_count(shape)),
+      stream_id(st->stream),
+      primitive(std::move(prim)),
+      inputs(std::move(ins)),
+      stream(std::move(st)),
+      status(Status::unscheduled) {}
+
+Node::Node(Shape shp, Dtype dt, std::shared_ptr<Buffer> buf, Stream s)
+    : shape(std::move(shp)),
+      dtype(dt),
+      size(element_count(shape)),
+      stream_id(s),
+      strides(row_major_strides(shape)),
+      buffer(std::move(buf)),
+      status(Status::available) {
+  set_flags(*this);
+}
+
+Node::~Node() { release_inputs(inputs); }
+
+const void* Node::data() const {
+  return static_cast<const char*>(buffer->ptr) + offset * dtype.size;
+}
+void* Node::mutable_data() { return static_cast<char*>(buffer->ptr) + offset * dtype.size; }
+
+void complete(Node& n, std::exception_ptr err) {
+  n.primitive.reset();
+  release_inputs(n.inputs);
+  n.stream.reset();
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(n.mu);
+    if (err) n.error = std::move(err);
+    n.status.store(n.error ? Status::failed : Status::available, std::memory_order_release);
+    waiters.swap(n.waiters);
+  }
+  for (auto& w : waiters) w();
+}
+
+void when_done(Node& n, std::function<void()> fn) {
+  {
+    std::lock_guard lock(n.mu);
+    if (!n.done(std::memory_order_relaxed)) {
+      n.waiters.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+Strides row_major_strides(const Shape& shape) {
+  Strides s(shape.size());
+  int64_t acc = 1;
+  for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+void allocate(Node& out) {
+  out.buffer = std::make_shared<Buffer>(out.size * out.dtype.size);
+  out.offset = 0;
+  out.strides = row_major_strides(out.shape);
+  out.row_contiguous = true;
+  set_flags(out);
+}
+
+void set_view(Node& out, const Node& in, Strides strides, int64_t offset) {
+  out.buffer = in.buffer;
+  out.offset = offset;
+  out.strides = std::move(strides);
+  set_flags(out);
+}
+
+array make_array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive,
+                 std::vector<array> inputs, const StreamOrDevice& s, const char* op) {
+  const StreamRef& st = resolve_stream(s, op);
+  return array(std::make_shared<Node>(std::move(shape), dtype, std::move(primitive),
+                                      std::move(inputs), st));
+}
+
+}  // namespace rill::detail

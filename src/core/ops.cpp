@@ -1,0 +1,729 @@
+// Ops: validate the arguments (throwing "[op] what was wrong (values)") and
+// record a node. Nothing here computes.
+#include "rill/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+
+#include "core/format.h"
+#include "core/primitives.h"
+
+namespace rill {
+
+using detail::cat;
+using detail::make_array;
+using detail::tuple_str;
+namespace cpu = detail::cpu;
+
+namespace {
+
+[[noreturn]] void fail(const char* op, const std::string& what) {
+  throw std::invalid_argument(cat("[", op, "] ", what));
+}
+
+int normalize_axis(int axis, int ndim, const char* op) {
+  if (axis < -ndim || axis >= ndim) {
+    fail(op, cat("axis ", axis, " is out of range for an array of ", ndim, " dimensions."));
+  }
+  return axis < 0 ? axis + ndim : axis;
+}
+
+void check_shape(const Shape& shape, const char* op) {
+  for (int32_t d : shape) {
+    if (d < 0) fail(op, cat("negative dimension in shape ", tuple_str(shape), "."));
+  }
+}
+
+Shape broadcast_or_fail(const Shape& a, const Shape& b, const char* op) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int32_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int32_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1) {
+      fail(op, cat("shapes ", tuple_str(a), " and ", tuple_str(b), " cannot be broadcast."));
+    }
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+array unary_op(const array& a, cpu::UnaryOp op, const char* name, Dtype out_type,
+               const StreamOrDevice& s, int decimals = 0) {
+  array in = a.dtype() == out_type || op == cpu::UnaryOp::logical_not
+                 ? a
+                 : astype(a, out_type, s);
+  return make_array(a.shape(), out_type,
+                    std::make_shared<detail::Unary>(op, name, decimals), {in}, s, name);
+}
+
+// exp, log, ...: integer and bool inputs compute in float32.
+array float_unary(const array& a, cpu::UnaryOp op, const char* name, const StreamOrDevice& s) {
+  Dtype t = is_floating_point(a.dtype()) ? a.dtype() : float32;
+  return unary_op(a, op, name, t, s);
+}
+
+// add, multiply, ...: inputs promoted to a common dtype; `out` overrides the
+// result dtype (bool for comparisons).
+array binary_op(const array& a, const array& b, cpu::BinaryOp op, const char* name,
+                const StreamOrDevice& s, Dtype common, Dtype out) {
+  Shape shape = broadcast_or_fail(a.shape(), b.shape(), name);
+  array x = a.dtype() == common ? a : astype(a, common, s);
+  array y = b.dtype() == common ? b : astype(b, common, s);
+  return make_array(std::move(shape), out, std::make_shared<detail::Binary>(op, name),
+                    {std::move(x), std::move(y)}, s, name);
+}
+
+array arith(const array& a, const array& b, cpu::BinaryOp op, const char* name,
+            const StreamOrDevice& s) {
+  Dtype t = promote_types(a.dtype(), b.dtype());
+  return binary_op(a, b, op, name, s, t, t);
+}
+
+array compare(const array& a, const array& b, cpu::BinaryOp op, const char* name,
+              const StreamOrDevice& s) {
+  return binary_op(a, b, op, name, s, promote_types(a.dtype(), b.dtype()), bool_);
+}
+
+}  // namespace
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+  return broadcast_or_fail(a, b, "broadcast_shapes");
+}
+
+// ---------------------------------------------------------------- creation
+
+array full(Shape shape, array vals, Dtype dtype, StreamOrDevice s) {
+  check_shape(shape, "full");
+  Shape b = broadcast_or_fail(vals.shape(), shape, "full");
+  if (b != shape) {
+    fail("full", cat("values of shape ", tuple_str(vals.shape()),
+                     " cannot be broadcast to shape ", tuple_str(shape), "."));
+  }
+  return make_array(std::move(shape), dtype, std::make_shared<detail::Full>(),
+                    {std::move(vals)}, s, "full");
+}
+array full(Shape shape, array vals, StreamOrDevice s) {
+  Dtype t = vals.dtype();
+  return full(std::move(shape), std::move(vals), t, s);
+}
+array zeros(const Shape& shape, Dtype dtype, StreamOrDevice s) {
+  return full(shape, array(false, dtype), dtype, s);
+}
+array zeros(const Shape& shape, StreamOrDevice s) { return zeros(shape, float32, s); }
+array ones(const Shape& shape, Dtype dtype, StreamOrDevice s) {
+  return full(shape, array(true, dtype), dtype, s);
+}
+array ones(const Shape& shape, StreamOrDevice s) { return ones(shape, float32, s); }
+array zeros_like(const array& a, StreamOrDevice s) { return zeros(a.shape(), a.dtype(), s); }
+array ones_like(const array& a, StreamOrDevice s) { return ones(a.shape(), a.dtype(), s); }
+
+array arange(double start, double stop, double step, Dtype dtype, StreamOrDevice s) {
+  if (!std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step)) {
+    fail("arange", cat("start, stop and step must be finite, got ", start, ", ", stop, ", ",
+                       step, "."));
+  }
+  if (step == 0) fail("arange", cat("step must not be 0 (start ", start, ", stop ", stop, ")."));
+  if (dtype == bool_) fail("arange", "dtype bool is not supported.");
+  double n = std::ceil((stop - start) / step);
+  if (n > std::numeric_limits<int32_t>::max()) {
+    fail("arange", cat("too many elements (", n, ") for start ", start, ", stop ", stop,
+                       ", step ", step, "."));
+  }
+  int32_t size = n > 0 ? static_cast<int32_t>(n) : 0;
+  return make_array({size}, dtype, std::make_shared<detail::Arange>(start, step), {}, s,
+                    "arange");
+}
+array arange(double start, double stop, double step, StreamOrDevice s) {
+  return arange(start, stop, step, float32, s);
+}
+array arange(double start, double stop, Dtype dtype, StreamOrDevice s) {
+  return arange(start, stop, 1.0, dtype, s);
+}
+array arange(double start, double stop, StreamOrDevice s) {
+  return arange(start, stop, 1.0, float32, s);
+}
+array arange(double stop, Dtype dtype, StreamOrDevice s) {
+  return arange(0.0, stop, 1.0, dtype, s);
+}
+array arange(double stop, StreamOrDevice s) { return arange(0.0, stop, 1.0, float32, s); }
+array arange(int start, int stop, int step, StreamOrDevice s) {
+  return arange(static_cast<double>(start), static_cast<double>(stop),
+                static_cast<double>(step), int32, s);
+}
+array arange(int start, int stop, StreamOrDevice s) { return arange(start, stop, 1, s); }
+array arange(int stop, StreamOrDevice s) { return arange(0, stop, 1, s); }
+
+array eye(int n, int m, int k, Dtype dtype, StreamOrDevice s) {
+  if (n < 0 || m < 0) fail("eye", cat("n and m must be non-negative, got ", n, " and ", m, "."));
+  return make_array({n, m}, dtype, std::make_shared<detail::Eye>(k), {}, s, "eye");
+}
+array eye(int n, Dtype dtype, StreamOrDevice s) { return eye(n, n, 0, dtype, s); }
+array eye(int n, int m, StreamOrDevice s) { return eye(n, m, 0, float32, s); }
+array eye(int n, int m, int k, StreamOrDevice s) { return eye(n, m, k, float32, s); }
+array eye(int n, StreamOrDevice s) { return eye(n, n, 0, float32, s); }
+
+array astype(array a, Dtype dtype, StreamOrDevice s) {
+  if (a.dtype() == dtype) return a;
+  Shape shape = a.shape();
+  return make_array(std::move(shape), dtype, std::make_shared<detail::Copy>("astype"),
+                    {std::move(a)}, s, "astype");
+}
+
+array copy(array a, StreamOrDevice s) {
+  Shape shape = a.shape();
+  Dtype t = a.dtype();
+  return make_array(std::move(shape), t, std::make_shared<detail::Copy>("copy"),
+                    {std::move(a)}, s, "copy");
+}
+
+array scalar_like(double val, const array& other) {
+  return array(val, is_floating_point(other.dtype()) ? other.dtype() : float32);
+}
+array scalar_like(long long val, const array& other) {
+  Dtype t = other.dtype() == bool_ ? int32 : other.dtype();
+  return array(static_cast<int64_t>(val), t);
+}
+array scalar_like(bool val, const array&) { return array(val); }
+
+// ---------------------------------------------------------------- unary
+
+array negative(const array& a, StreamOrDevice s) {
+  if (a.dtype() == bool_) fail("negative", "not supported for bool; use logical_not.");
+  return unary_op(a, cpu::UnaryOp::negative, "negative", a.dtype(), s);
+}
+array abs(const array& a, StreamOrDevice s) {
+  return unary_op(a, cpu::UnaryOp::abs, "abs", a.dtype(), s);
+}
+array sign(const array& a, StreamOrDevice s) {
+  return unary_op(a, cpu::UnaryOp::sign, "sign", a.dtype(), s);
+}
+array square(const array& a, StreamOrDevice s) {
+  return unary_op(a, cpu::UnaryOp::square, "square", a.dtype(), s);
+}
+array floor(const array& a, StreamOrDevice s) {
+  return unary_op(a, cpu::UnaryOp::floor, "floor", a.dtype(), s);
+}
+array ceil(const array& a, StreamOrDevice s) {
+  return unary_op(a, cpu::UnaryOp::ceil, "ceil", a.dtype(), s);
+}
+array round(const array& a, int decimals, StreamOrDevice s) {
+  if (!is_floating_point(a.dtype()) && decimals < 0) {
+    fail("round", cat("negative decimals (", decimals, ") need a floating point array, got ",
+                      a.dtype(), "."));
+  }
+  return unary_op(a, cpu::UnaryOp::round, "round", a.dtype(), s, decimals);
+}
+array round(const array& a, StreamOrDevice s) { return round(a, 0, s); }
+array logical_not(const array& a, StreamOrDevice s) {
+  return unary_op(a, cpu::UnaryOp::logical_not, "logical_not", bool_, s);
+}
+array exp(const array& a, StreamOrDevice s) { return float_unary(a, cpu::UnaryOp::exp, "exp", s); }
+array log(const array& a, StreamOrDevice s) { return float_unary(a, cpu::UnaryOp::log, "log", s); }
+array log1p(const array& a, StreamOrDevice s) {
+  return float_unary(a, cpu::UnaryOp::log1p, "log1p", s);
+}
+array sqrt(const array& a, StreamOrDevice s) {
+  return float_unary(a, cpu::UnaryOp::sqrt, "sqrt", s);
+}
+array rsqrt(const array& a, StreamOrDevice s) {
+  return float_unary(a, cpu::UnaryOp::rsqrt, "rsqrt", s);
+}
+array sin(const array& a, StreamOrDevice s) { return float_unary(a, cpu::UnaryOp::sin, "sin", s); }
+array cos(const array& a, StreamOrDevice s) { return float_unary(a, cpu::UnaryOp::cos, "cos", s); }
+array tanh(const array& a, StreamOrDevice s) {
+  return float_unary(a, cpu::UnaryOp::tanh, "tanh", s);
+}
+array sigmoid(const array& a, StreamOrDevice s) {
+  return float_unary(a, cpu::UnaryOp::sigmoid, "sigmoid", s);
+}
+array erf(const array& a, StreamOrDevice s) { return float_unary(a, cpu::UnaryOp::erf, "erf", s); }
+
+// ---------------------------------------------------------------- binary
+
+array add(const array& a, const array& b, StreamOrDevice s) {
+  return arith(a, b, cpu::BinaryOp::add, "add", s);
+}
+array subtract(const array& a, const array& b, StreamOrDevice s) {
+  if (a.dtype() == bool_ && b.dtype() == bool_) {
+    fail("subtract", "not supported for two bool arrays; use logical ops.");
+  }
+  return arith(a, b, cpu::BinaryOp::subtract, "subtract", s);
+}
+array multiply(const array& a, const array& b, StreamOrDevice s) {
+  return arith(a, b, cpu::BinaryOp::multiply, "multiply", s);
+}
+array divide(const array& a, const array& b, StreamOrDevice s) {
+  Dtype t = promote_types(a.dtype(), b.dtype());
+  if (!is_floating_point(t)) t = float32;  // true division
+  return binary_op(a, b, cpu::BinaryOp::divide, "divide", s, t, t);
+}
+array maximum(const array& a, const array& b, StreamOrDevice s) {
+  return arith(a, b, cpu::BinaryOp::maximum, "maximum", s);
+}
+array minimum(const array& a, const array& b, StreamOrDevice s) {
+  return arith(a, b, cpu::BinaryOp::minimum, "minimum", s);
+}
+array power(const array& a, const array& b, StreamOrDevice s) {
+  return arith(a, b, cpu::BinaryOp::power, "power", s);
+}
+array remainder(const array& a, const array& b, StreamOrDevice s) {
+  return arith(a, b, cpu::BinaryOp::remainder, "remainder", s);
+}
+array equal(const array& a, const array& b, StreamOrDevice s) {
+  return compare(a, b, cpu::BinaryOp::equal, "equal", s);
+}
+array not_equal(const array& a, const array& b, StreamOrDevice s) {
+  return compare(a, b, cpu::BinaryOp::not_equal, "not_equal", s);
+}
+array less(const array& a, const array& b, StreamOrDevice s) {
+  return compare(a, b, cpu::BinaryOp::less, "less", s);
+}
+array less_equal(const array& a, const array& b, StreamOrDevice s) {
+  return compare(a, b, cpu::BinaryOp::less_equal, "less_equal", s);
+}
+array greater(const array& a, const array& b, StreamOrDevice s) {
+  return compare(a, b, cpu::BinaryOp::greater, "greater", s);
+}
+array greater_equal(const array& a, const array& b, StreamOrDevice s) {
+  return compare(a, b, cpu::BinaryOp::greater_equal, "greater_equal", s);
+}
+array logical_and(const array& a, const array& b, StreamOrDevice s) {
+  return binary_op(a, b, cpu::BinaryOp::logical_and, "logical_and", s, bool_, bool_);
+}
+array logical_or(const array& a, const array& b, StreamOrDevice s) {
+  return binary_op(a, b, cpu::BinaryOp::logical_or, "logical_or", s, bool_, bool_);
+}
+
+array where(const array& condition, const array& x, const array& y, StreamOrDevice s) {
+  Shape shape = broadcast_or_fail(broadcast_or_fail(condition.shape(), x.shape(), "where"),
+                                  y.shape(), "where");
+  Dtype t = promote_types(x.dtype(), y.dtype());
+  array c = condition.dtype() == bool_ ? condition : astype(condition, bool_, s);
+  array xx = x.dtype() == t ? x : astype(x, t, s);
+  array yy = y.dtype() == t ? y : astype(y, t, s);
+  return make_array(std::move(shape), t, std::make_shared<detail::Where>(),
+                    {std::move(c), std::move(xx), std::move(yy)}, s, "where");
+}
+
+// ---------------------------------------------------------------- reductions
+
+namespace {
+
+std::vector<int> normalize_axes(const std::vector<int>& axes, int ndim, const char* op) {
+  std::vector<int> out;
+  out.reserve(axes.size());
+  for (int a : axes) out.push_back(normalize_axis(a, ndim, op));
+  std::sort(out.begin(), out.end());
+  if (std::adjacent_find(out.begin(), out.end()) != out.end()) {
+    fail(op, cat("repeated axis in ", tuple_str(axes), "."));
+  }
+  return out;
+}
+
+std::vector<int> all_axes(const array& a) {
+  std::vector<int> axes(a.ndim());
+  std::iota(axes.begin(), axes.end(), 0);
+  return axes;
+}
+
+Shape reduced_shape(const Shape& in, const std::vector<int>& axes, bool keepdims) {
+  Shape out;
+  for (int i = 0; i < static_cast<int>(in.size()); ++i) {
+    bool reduced = std::binary_search(axes.begin(), axes.end(), i);
+    if (!reduced) {
+      out.push_back(in[i]);
+    } else if (keepdims) {
+      out.push_back(1);
+    }
+  }
+  return out;
+}
+
+array reduce_op(const array& a, const std::vector<int>& axes_in, bool keepdims,
+                cpu::ReduceOp op, const char* name, const StreamOrDevice& s) {
+  std::vector<int> axes = normalize_axes(axes_in, a.ndim(), name);
+  if (op == cpu::ReduceOp::max || op == cpu::ReduceOp::min) {
+    for (int ax : axes) {
+      if (a.shape()[ax] == 0) {
+        fail(name, cat("cannot reduce over axis ", ax, " of size 0 (shape ",
+                       tuple_str(a.shape()), ")."));
+      }
+    }
+  }
+  Dtype t = a.dtype();
+  array in = a;
+  switch (op) {
+    case cpu::ReduceOp::all:
+    case cpu::ReduceOp::any:
+      t = bool_;
+      if (a.dtype() != bool_) in = astype(a, bool_, s);
+      break;
+    case cpu::ReduceOp::sum:
+    case cpu::ReduceOp::prod:
+      if (t == bool_) t = int32;
+      if (t == uint8) t = uint32;
+      if (t != a.dtype()) in = astype(a, t, s);
+      break;
+    default: break;
+  }
+  return make_array(reduced_shape(a.shape(), axes, keepdims), t,
+                    std::make_shared<detail::Reduce>(op, name, axes), {std::move(in)}, s,
+                    name);
+}
+
+}  // namespace
+
+#define RILL_DEFINE_REDUCTION(NAME)                                                      \
+  array NAME(const array& a, bool keepdims, StreamOrDevice s) {                          \
+    return NAME(a, all_axes(a), keepdims, s);                                            \
+  }                                                                                      \
+  array NAME(const array& a, StreamOrDevice s) { return NAME(a, all_axes(a), false, s); } \
+  array NAME(const array& a, int axis, bool keepdims, StreamOrDevice s) {                \
+    return NAME(a, std::vector<int>{axis}, keepdims, s);                                 \
+  }
+RILL_DEFINE_REDUCTION(sum)
+RILL_DEFINE_REDUCTION(mean)
+RILL_DEFINE_REDUCTION(prod)
+RILL_DEFINE_REDUCTION(max)
+RILL_DEFINE_REDUCTION(min)
+RILL_DEFINE_REDUCTION(all)
+RILL_DEFINE_REDUCTION(any)
+#undef RILL_DEFINE_REDUCTION
+
+array sum(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::sum, "sum", s);
+}
+array prod(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::prod, "prod", s);
+}
+array max(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::max, "max", s);
+}
+array min(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::min, "min", s);
+}
+array all(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::all, "all", s);
+}
+array any(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::any, "any", s);
+}
+array mean(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  std::vector<int> norm = normalize_axes(axes, a.ndim(), "mean");
+  double count = 1;
+  for (int ax : norm) count *= a.shape()[ax];
+  Dtype t = is_floating_point(a.dtype()) ? a.dtype() : float32;
+  array in = a.dtype() == t ? a : astype(a, t, s);
+  // Half types accumulate in float32 inside sum's kernel.
+  array total = reduce_op(in, norm, keepdims, cpu::ReduceOp::sum, "mean", s);
+  return divide(total, array(count, t), s);
+}
+
+namespace {
+
+array arg_reduce_op(const array& a, int axis, bool keepdims, cpu::ArgReduceOp op,
+                    const char* name, const StreamOrDevice& s) {
+  int ax = normalize_axis(axis, a.ndim(), name);
+  if (a.shape()[ax] == 0) {
+    fail(name, cat("cannot reduce over axis ", ax, " of size 0 (shape ", tuple_str(a.shape()),
+                   ")."));
+  }
+  return make_array(reduced_shape(a.shape(), {ax}, keepdims), uint32,
+                    std::make_shared<detail::ArgReduce>(op, name, ax), {a}, s, name);
+}
+
+array arg_reduce_flat(const array& a, bool keepdims, cpu::ArgReduceOp op, const char* name,
+                      const StreamOrDevice& s) {
+  if (a.size() == 0) fail(name, cat("cannot reduce an empty array (shape ",
+                                    tuple_str(a.shape()), ")."));
+  array flat = reshape(a, {static_cast<int32_t>(a.size())}, s);
+  array out = arg_reduce_op(flat, 0, false, op, name, s);
+  if (keepdims) out = reshape(out, Shape(a.ndim(), 1), s);
+  return out;
+}
+
+}  // namespace
+
+array argmax(const array& a, bool keepdims, StreamOrDevice s) {
+  return arg_reduce_flat(a, keepdims, cpu::ArgReduceOp::argmax, "argmax", s);
+}
+array argmax(const array& a, StreamOrDevice s) { return argmax(a, false, s); }
+array argmax(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return arg_reduce_op(a, axis, keepdims, cpu::ArgReduceOp::argmax, "argmax", s);
+}
+array argmin(const array& a, bool keepdims, StreamOrDevice s) {
+  return arg_reduce_flat(a, keepdims, cpu::ArgReduceOp::argmin, "argmin", s);
+}
+array argmin(const array& a, StreamOrDevice s) { return argmin(a, false, s); }
+array argmin(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return arg_reduce_op(a, axis, keepdims, cpu::ArgReduceOp::argmin, "argmin", s);
+}
+
+// ---------------------------------------------------------------- matmul
+
+array matmul(const array& a_in, const array& b_in, StreamOrDevice s) {
+  if (a_in.ndim() == 0 || b_in.ndim() == 0) {
+    fail("matmul", cat("operands must have at least one dimension, got shapes ",
+                       tuple_str(a_in.shape()), " and ", tuple_str(b_in.shape()), "."));
+  }
+  Dtype t = promote_types(a_in.dtype(), b_in.dtype());
+  if (!is_floating_point(t)) {
+    fail("matmul", cat("only floating point types are supported, got ", a_in.dtype(), " and ",
+                       b_in.dtype(), "."));
+  }
+  array a = a_in.ndim() == 1 ? reshape(a_in, {1, a_in.shape(0)}, s) : a_in;
+  array b = b_in.ndim() == 1 ? reshape(b_in, {b_in.shape(0), 1}, s) : b_in;
+  int K = a.shape(-1);
+  if (b.shape(-2) != K) {
+    fail("matmul", cat("inner dimensions differ: shapes ", tuple_str(a_in.shape()), " and ",
+                       tuple_str(b_in.shape()), "."));
+  }
+  int M = a.shape(-2), N = b.shape(-1);
+  Shape batch_a(a.shape().begin(), a.shape().end() - 2);
+  Shape batch_b(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = broadcast_or_fail(batch_a, batch_b, "matmul");
+  Shape sa = batch, sb = batch, so = batch;
+  sa.insert(sa.end(), {M, K});
+  sb.insert(sb.end(), {K, N});
+  so.insert(so.end(), {M, N});
+  if (a.dtype() != t) a = astype(a, t, s);
+  if (b.dtype() != t) b = astype(b, t, s);
+  if (a.shape() != sa) a = broadcast_to(a, sa, s);
+  if (b.shape() != sb) b = broadcast_to(b, sb, s);
+  array out = make_array(so, t, std::make_shared<detail::Matmul>(), {a, b}, s, "matmul");
+  if (a_in.ndim() == 1 || b_in.ndim() == 1) {
+    Shape final_shape = batch;
+    if (a_in.ndim() != 1) final_shape.push_back(M);
+    if (b_in.ndim() != 1) final_shape.push_back(N);
+    out = reshape(out, final_shape, s);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- views
+
+namespace {
+
+array view(const array& a, Shape shape, detail::View::Kind kind, const char* name,
+           const StreamOrDevice& s, std::vector<int> axes = {}, Shape start = {},
+           Shape step = {}) {
+  return make_array(std::move(shape), a.dtype(),
+                    std::make_shared<detail::View>(kind, name, std::move(axes), std::move(start),
+                                                   std::move(step)),
+                    {a}, s, name);
+}
+
+}  // namespace
+
+array reshape(const array& a, Shape shape, StreamOrDevice s) {
+  int infer = -1;
+  size_t known = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      if (infer >= 0) fail("reshape", cat("only one dimension can be -1, got ", tuple_str(shape), "."));
+      infer = static_cast<int>(i);
+    } else if (shape[i] < 0) {
+      fail("reshape", cat("negative dimension in shape ", tuple_str(shape), "."));
+    } else {
+      known *= static_cast<size_t>(shape[i]);
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || a.size() % known != 0) {
+      fail("reshape", cat("cannot reshape array of shape ", tuple_str(a.shape()), " into ",
+                          tuple_str(shape), "."));
+    }
+    shape[infer] = static_cast<int32_t>(a.size() / known);
+  } else if (known != a.size()) {
+    fail("reshape", cat("cannot reshape array of size ", a.size(), " (shape ",
+                        tuple_str(a.shape()), ") into shape ", tuple_str(shape), "."));
+  }
+  if (shape == a.shape()) return a;
+  return view(a, std::move(shape), detail::View::Kind::reshape, "reshape", s);
+}
+
+array flatten(const array& a, int start_axis, int end_axis, StreamOrDevice s) {
+  if (a.ndim() == 0) return reshape(a, {1}, s);
+  int start = normalize_axis(start_axis, a.ndim(), "flatten");
+  int end = normalize_axis(end_axis, a.ndim(), "flatten");
+  if (start > end) {
+    fail("flatten", cat("start_axis ", start_axis, " is after end_axis ", end_axis,
+                        " for an array of ", a.ndim(), " dimensions."));
+  }
+  Shape shape(a.shape().begin(), a.shape().begin() + start);
+  int32_t n = 1;
+  for (int i = start; i <= end; ++i) n *= a.shape()[i];
+  shape.push_back(n);
+  shape.insert(shape.end(), a.shape().begin() + end + 1, a.shape().end());
+  return reshape(a, std::move(shape), s);
+}
+array flatten(const array& a, StreamOrDevice s) { return flatten(a, 0, -1, s); }
+
+array transpose(const array& a, std::vector<int> axes, StreamOrDevice s) {
+  if (static_cast<int>(axes.size()) != a.ndim()) {
+    fail("transpose", cat("axes ", tuple_str(axes), " do not match an array of ", a.ndim(),
+                          " dimensions."));
+  }
+  std::vector<bool> seen(a.ndim(), false);
+  Shape shape(a.ndim());
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int ax = normalize_axis(axes[i], a.ndim(), "transpose");
+    if (seen[ax]) fail("transpose", cat("repeated axis in ", tuple_str(axes), "."));
+    seen[ax] = true;
+    axes[i] = ax;
+    shape[i] = a.shape()[ax];
+  }
+  return view(a, std::move(shape), detail::View::Kind::transpose, "transpose", s,
+              std::move(axes));
+}
+array transpose(const array& a, StreamOrDevice s) {
+  std::vector<int> axes(a.ndim());
+  std::iota(axes.rbegin(), axes.rend(), 0);
+  return transpose(a, std::move(axes), s);
+}
+
+array swapaxes(const array& a, int axis1, int axis2, StreamOrDevice s) {
+  int a1 = normalize_axis(axis1, a.ndim(), "swapaxes");
+  int a2 = normalize_axis(axis2, a.ndim(), "swapaxes");
+  std::vector<int> axes(a.ndim());
+  std::iota(axes.begin(), axes.end(), 0);
+  std::swap(axes[a1], axes[a2]);
+  return transpose(a, std::move(axes), s);
+}
+
+array expand_dims(const array& a, const std::vector<int>& axes, StreamOrDevice s) {
+  int out_ndim = a.ndim() + static_cast<int>(axes.size());
+  std::vector<int> norm = normalize_axes(axes, out_ndim, "expand_dims");
+  Shape shape;
+  size_t src = 0, k = 0;
+  for (int i = 0; i < out_ndim; ++i) {
+    if (k < norm.size() && norm[k] == i) {
+      shape.push_back(1);
+      ++k;
+    } else {
+      shape.push_back(a.shape()[src++]);
+    }
+  }
+  return reshape(a, std::move(shape), s);
+}
+array expand_dims(const array& a, int axis, StreamOrDevice s) {
+  return expand_dims(a, std::vector<int>{axis}, s);
+}
+
+array squeeze(const array& a, const std::vector<int>& axes, StreamOrDevice s) {
+  std::vector<int> norm = normalize_axes(axes, a.ndim(), "squeeze");
+  Shape shape;
+  for (int i = 0; i < a.ndim(); ++i) {
+    if (std::binary_search(norm.begin(), norm.end(), i)) {
+      if (a.shape()[i] != 1) {
+        fail("squeeze", cat("cannot squeeze axis ", i, " of size ", a.shape()[i],
+                            " (shape ", tuple_str(a.shape()), ")."));
+      }
+    } else {
+      shape.push_back(a.shape()[i]);
+    }
+  }
+  return reshape(a, std::move(shape), s);
+}
+array squeeze(const array& a, int axis, StreamOrDevice s) {
+  return squeeze(a, std::vector<int>{axis}, s);
+}
+array squeeze(const array& a, StreamOrDevice s) {
+  std::vector<int> axes;
+  for (int i = 0; i < a.ndim(); ++i) {
+    if (a.shape()[i] == 1) axes.push_back(i);
+  }
+  return squeeze(a, axes, s);
+}
+
+array broadcast_to(const array& a, const Shape& shape, StreamOrDevice s) {
+  check_shape(shape, "broadcast_to");
+  bool ok = shape.size() >= a.shape().size();
+  for (size_t i = 0; ok && i < a.shape().size(); ++i) {
+    int32_t from = a.shape()[i];
+    int32_t to = shape[shape.size() - a.shape().size() + i];
+    ok = from == to || from == 1;
+  }
+  if (!ok) {
+    fail("broadcast_to", cat("cannot broadcast shape ", tuple_str(a.shape()), " to ",
+                             tuple_str(shape), "."));
+  }
+  if (shape == a.shape()) return a;
+  return view(a, shape, detail::View::Kind::broadcast, "broadcast_to", s);
+}
+
+array slice(const array& a, Shape start, Shape stop, Shape strides, StreamOrDevice s) {
+  int nd = a.ndim();
+  if (static_cast<int>(start.size()) != nd || static_cast<int>(stop.size()) != nd ||
+      static_cast<int>(strides.size()) != nd) {
+    fail("slice", cat("start ", tuple_str(start), ", stop ", tuple_str(stop), " and strides ",
+                      tuple_str(strides), " must each have one entry per dimension (",
+                      nd, ")."));
+  }
+  Shape shape(nd);
+  for (int i = 0; i < nd; ++i) {
+    int64_t n = a.shape()[i], step = strides[i];
+    if (step == 0) fail("slice", cat("step of axis ", i, " is 0."));
+    int64_t b = start[i], e = stop[i];
+    if (b < 0) b += n;
+    if (e < 0) e += n;
+    int64_t len;
+    if (step > 0) {
+      b = std::clamp<int64_t>(b, 0, n);
+      e = std::clamp<int64_t>(e, 0, n);
+      len = e > b ? (e - b + step - 1) / step : 0;
+    } else {
+      b = std::clamp<int64_t>(b, -1, n - 1);
+      e = std::clamp<int64_t>(e, -1, n - 1);
+      len = b > e ? (b - e - step - 1) / (-step) : 0;
+    }
+    start[i] = static_cast<int32_t>(len > 0 ? b : 0);
+    shape[i] = static_cast<int32_t>(len);
+  }
+  return view(a, std::move(shape), detail::View::Kind::slice, "slice", s, {}, std::move(start),
+              std::move(strides));
+}
+array slice(const array& a, Shape start, Shape stop, StreamOrDevice s) {
+  Shape steps(a.ndim(), 1);
+  return slice(a, std::move(start), std::move(stop), std::move(steps), s);
+}
+
+array contiguous(const array& a, bool allow_col_major, StreamOrDevice s) {
+  return make_array(a.shape(), a.dtype(), std::make_shared<detail::Contiguous>(allow_col_major),
+                    {a}, s, "contiguous");
+}
+
+// ---------------------------------------------------------------- comparisons
+
+array isclose(const array& a, const array& b, double rtol, double atol, bool equal_nan,
+              StreamOrDevice s) {
+  Dtype t = promote_types(promote_types(a.dtype(), b.dtype()), float32);
+  array x = astype(a, t, s), y = astype(b, t, s);
+  array tol = add(array(atol, t), multiply(array(rtol, t), abs(y, s), s), s);
+  array close = logical_or(less_equal(abs(subtract(x, y, s), s), tol, s), equal(x, y, s), s);
+  if (equal_nan) {
+    array both_nan = logical_and(not_equal(x, x, s), not_equal(y, y, s), s);
+    close = logical_or(close, both_nan, s);
+  }
+  return close;
+}
+
+array allclose(const array& a, const array& b, double rtol, double atol, bool equal_nan,
+               StreamOrDevice s) {
+  return all(isclose(a, b, rtol, atol, equal_nan, s), s);
+}
+
+array array_equal(const array& a, const array& b, bool equal_nan, StreamOrDevice s) {
+  if (a.shape() != b.shape()) return array(false);
+  array eq = equal(a, b, s);
+  if (equal_nan && is_floating_point(promote_types(a.dtype(), b.dtype()))) {
+    eq = logical_or(eq, logical_and(not_equal(a, a, s), not_equal(b, b, s), s), s);
+  }
+  return all(eq, s);
+}
+
+}  // namespace rill

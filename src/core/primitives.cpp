@@ -1,0 +1,82 @@
+#include "core/primitives.h"
+
+namespace rill::detail {
+
+void Full::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::copy(node_of(in[0]), out);
+}
+void Arange::eval_cpu(const std::vector<array>&, Node& out) {
+  cpu::arange(start_, step_, out);
+}
+void Eye::eval_cpu(const std::vector<array>&, Node& out) { cpu::eye(k_, out); }
+void Copy::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::copy(node_of(in[0]), out);
+}
+void Unary::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::unary(op_, node_of(in[0]), out, decimals_);
+}
+void Binary::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::binary(op_, node_of(in[0]), node_of(in[1]), out);
+}
+void Where::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::where(node_of(in[0]), node_of(in[1]), node_of(in[2]), out);
+}
+void Reduce::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::reduce(op_, node_of(in[0]), axes_, out);
+}
+void ArgReduce::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::arg_reduce(op_, node_of(in[0]), axis_, out);
+}
+void Matmul::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::matmul(node_of(in[0]), node_of(in[1]), out);
+}
+
+void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
+  const Node& in = node_of(inputs[0]);
+  switch (kind_) {
+    case Kind::transpose: {
+      Strides s(axes_.size());
+      for (size_t i = 0; i < axes_.size(); ++i) s[i] = in.strides[axes_[i]];
+      set_view(out, in, std::move(s), in.offset);
+      return;
+    }
+    case Kind::broadcast: {
+      Strides s(out.shape.size(), 0);
+      size_t lead = out.shape.size() - in.shape.size();
+      for (size_t i = 0; i < in.shape.size(); ++i) {
+        s[lead + i] = in.shape[i] == 1 ? 0 : in.strides[i];
+      }
+      set_view(out, in, std::move(s), in.offset);
+      return;
+    }
+    case Kind::slice: {
+      Strides s(in.shape.size());
+      int64_t offset = in.offset;
+      for (size_t i = 0; i < in.shape.size(); ++i) {
+        offset += int64_t(start_[i]) * in.strides[i];
+        s[i] = in.strides[i] * step_[i];
+      }
+      set_view(out, in, std::move(s), offset);
+      return;
+    }
+    case Kind::reshape: {
+      if (in.row_contiguous) {
+        set_view(out, in, row_major_strides(out.shape), in.offset);
+      } else {
+        cpu::copy(in, out);
+      }
+      return;
+    }
+  }
+}
+
+void Contiguous::eval_cpu(const std::vector<array>& inputs, Node& out) {
+  const Node& in = node_of(inputs[0]);
+  if (in.row_contiguous || (allow_col_major_ && in.col_contiguous)) {
+    set_view(out, in, in.strides, in.offset);
+  } else {
+    cpu::copy(in, out);
+  }
+}
+
+}  // namespace rill::detail

@@ -1,0 +1,156 @@
+// Primitive: one kind of graph node (what to compute from the inputs). Internal.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/node.h"
+
+namespace rill::detail {
+
+class Primitive {
+ public:
+  virtual ~Primitive() = default;
+  // The op's public name, for error messages ("add", "matmul").
+  virtual const char* name() const = 0;
+  // Computes `out` from `inputs` on a CPU worker. May throw; the error is
+  // attached to `out` and its stream.
+  virtual void eval_cpu(const std::vector<array>& inputs, Node& out) = 0;
+};
+
+}  // namespace rill::detail
+
+#include "backend/cpu/kernels.h"
+
+namespace rill::detail {
+
+// Creation.
+class Full : public Primitive {  // broadcasts its one input to the output shape
+ public:
+  const char* name() const override { return "full"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+};
+class Arange : public Primitive {
+ public:
+  Arange(double start, double step) : start_(start), step_(step) {}
+  const char* name() const override { return "arange"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  double start_, step_;
+};
+class Eye : public Primitive {
+ public:
+  explicit Eye(int k) : k_(k) {}
+  const char* name() const override { return "eye"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  int k_;
+};
+// astype, copy, contiguous: a row-major copy converted to out's dtype.
+class Copy : public Primitive {
+ public:
+  explicit Copy(const char* name) : name_(name) {}
+  const char* name() const override { return name_; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  const char* name_;
+};
+
+class Unary : public Primitive {
+ public:
+  Unary(cpu::UnaryOp op, const char* name, int decimals = 0)
+      : op_(op), name_(name), decimals_(decimals) {}
+  const char* name() const override { return name_; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  cpu::UnaryOp op_;
+  const char* name_;
+  int decimals_;
+};
+
+class Binary : public Primitive {
+ public:
+  Binary(cpu::BinaryOp op, const char* name) : op_(op), name_(name) {}
+  const char* name() const override { return name_; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  cpu::BinaryOp op_;
+  const char* name_;
+};
+
+class Where : public Primitive {
+ public:
+  const char* name() const override { return "where"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+};
+
+class Reduce : public Primitive {
+ public:
+  Reduce(cpu::ReduceOp op, const char* name, std::vector<int> axes)
+      : op_(op), name_(name), axes_(std::move(axes)) {}
+  const char* name() const override { return name_; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  cpu::ReduceOp op_;
+  const char* name_;
+  std::vector<int> axes_;
+};
+
+class ArgReduce : public Primitive {
+ public:
+  ArgReduce(cpu::ArgReduceOp op, const char* name, int axis)
+      : op_(op), name_(name), axis_(axis) {}
+  const char* name() const override { return name_; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  cpu::ArgReduceOp op_;
+  const char* name_;
+  int axis_;
+};
+
+class Matmul : public Primitive {
+ public:
+  const char* name() const override { return "matmul"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+};
+
+// A view of the input: same buffer, new strides and offset, computed from the
+// input's strides when evaluated. Falls back to a copy when the input's layout
+// cannot express the view (reshape of a non-contiguous array).
+class View : public Primitive {
+ public:
+  enum class Kind { reshape, transpose, broadcast, slice };
+  View(Kind kind, const char* name, std::vector<int> axes = {}, Shape start = {},
+       Shape step = {})
+      : kind_(kind), name_(name), axes_(std::move(axes)), start_(std::move(start)),
+        step_(std::move(step)) {}
+  const char* name() const override { return name_; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  Kind kind_;
+  const char* name_;
+  std::vector<int> axes_;  // transpose: the permutation
+  Shape start_, step_;     // slice: per-axis start (normalised) and step
+};
+
+// A row-major (or, when allowed, column-major) array: a view of the input if
+// it already is one, else a copy.
+class Contiguous : public Primitive {
+ public:
+  explicit Contiguous(bool allow_col_major) : allow_col_major_(allow_col_major) {}
+  const char* name() const override { return "contiguous"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  bool allow_col_major_;
+};
+
+}  // namespace rill::detail

@@ -1,0 +1,58 @@
+// The state behind a Stream value: its ordered queue of tasks, the work in
+// flight that synchronize() waits for, and the first asynchronous error.
+// Internal.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "rill/stream.h"
+
+namespace rill::detail {
+
+struct StreamState {
+  explicit StreamState(Stream s) : stream(s) {}
+
+  const Stream stream;
+
+  std::mutex mu;  // guards everything below
+  // Tasks not yet started, in submission order. The executor runs them one at
+  // a time; `running` is true while the stream sits in the executor's ready
+  // queue or a worker is running its tasks.
+  std::deque<std::function<void()>> queue;
+  bool running = false;
+  // Work accepted but not finished (including work still waiting for inputs
+  // from other streams), by ticket; synchronize() waits for tickets it saw.
+  uint64_t next_ticket = 0;
+  std::set<uint64_t> inflight;
+  std::condition_variable idle_cv;
+  // The earliest error since the last synchronize(); raised once by it.
+  std::exception_ptr first_error;
+  // The thread that owned this default stream has exited: drop the stream from
+  // the registry once its work is done.
+  bool orphaned = false;
+};
+
+using StreamRef = std::shared_ptr<StreamState>;
+
+// Resolves `s` for `op`: validates the device and that the stream exists.
+// The calling thread's defaults resolve without taking a lock.
+const StreamRef& resolve_stream(const StreamOrDevice& s, const char* op);
+
+// Work accounting for synchronize(): take a ticket when work is accepted,
+// finish it when the work is done (successfully or not).
+uint64_t begin_work(StreamState& s);
+void finish_work(StreamState& s, uint64_t ticket);
+// Keeps `err` as the stream's first error unless it already has one.
+void record_error(StreamState& s, std::exception_ptr err);
+
+// Throws std::invalid_argument "[op] ..." unless `d` is available.
+void check_device(const Device& d, const char* op);
+
+}  // namespace rill::detail

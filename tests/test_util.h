@@ -1,0 +1,62 @@
+// Helpers shared by the tests: process facts and bounded waiting.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace rill::test {
+
+// A field of /proc/self/status ("Threads", "VmRSS" in kB).
+inline long proc_status(const std::string& key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.compare(0, key.size() + 1, key + ":") == 0) return std::stol(line.substr(key.size() + 1));
+  }
+  return -1;
+}
+inline long thread_count() { return proc_status("Threads"); }
+inline long rss_kb() { return proc_status("VmRSS"); }
+
+// A one-shot gate: tasks wait on it until the test opens it (bounded, so a
+// bug fails the test instead of hanging it).
+class Gate {
+ public:
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool wait(std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return open_; });
+  }
+  bool is_open() {
+    std::lock_guard lock(mu_);
+    return open_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// Polls `pred` until it holds or `limit` passes; returns its last value. For
+// effects that follow a completion asynchronously (a stream unregistered just
+// after its last task finishes).
+template <typename Pred>
+bool eventually(Pred&& pred, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return pred();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+}  // namespace rill::test
