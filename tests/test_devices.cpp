@@ -156,12 +156,20 @@ TEST(Devices, StrictWeakOrderingProperty) {
   for (auto& a : ds) {
     EXPECT_FALSE(a < a);
     for (auto& b : ds) {
-      if (a < b) EXPECT_FALSE(b < a);
+      if (a < b) {
+        EXPECT_FALSE(b < a);
+      }
       EXPECT_EQ(equiv(a, b), a == b);  // equivalence is equality
-      if (a == b) EXPECT_EQ(std::hash<Device>()(a), std::hash<Device>()(b));
+      if (a == b) {
+        EXPECT_EQ(std::hash<Device>()(a), std::hash<Device>()(b));
+      }
       for (auto& c : ds) {
-        if (a < b && b < c) EXPECT_TRUE(a < c);
-        if (equiv(a, b) && equiv(b, c)) EXPECT_TRUE(equiv(a, c));
+        if (a < b && b < c) {
+          EXPECT_TRUE(a < c);
+        }
+        if (equiv(a, b) && equiv(b, c)) {
+          EXPECT_TRUE(equiv(a, c));
+        }
       }
     }
   }

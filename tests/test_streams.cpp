@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 #include <atomic>
 #include <mutex>
 #include <random>
@@ -28,14 +29,24 @@ TEST(Streams, PlainValueOrderingAndHash) {
   for (auto& a : ss) {
     EXPECT_FALSE(a < a);
     for (auto& b : ss) {
-      if (a < b) EXPECT_FALSE(b < a);
+      if (a < b) {
+        EXPECT_FALSE(b < a);
+      }
       EXPECT_EQ(equiv(a, b), a == b);
-      if (a == b) EXPECT_EQ(std::hash<Stream>()(a), std::hash<Stream>()(b));
+      if (a == b) {
+        EXPECT_EQ(std::hash<Stream>()(a), std::hash<Stream>()(b));
+      }
       // Lexicographic: device first.
-      if (a.device < b.device) EXPECT_TRUE(a < b);
+      if (a.device < b.device) {
+        EXPECT_TRUE(a < b);
+      }
       for (auto& c : ss) {
-        if (a < b && b < c) EXPECT_TRUE(a < c);
-        if (equiv(a, b) && equiv(b, c)) EXPECT_TRUE(equiv(a, c));
+        if (a < b && b < c) {
+          EXPECT_TRUE(a < c);
+        }
+        if (equiv(a, b) && equiv(b, c)) {
+          EXPECT_TRUE(equiv(a, c));
+        }
       }
     }
   }
@@ -145,7 +156,10 @@ TEST(Streams, HundredThousandStreamsSpawnNoThreads) {
   EXPECT_EQ(rill::test::thread_count(), threads_before);
   long grown_mb = (rill::test::rss_kb() - rss_before) / 1024;
   RecordProperty("rss_growth_mb_100k_streams", std::to_string(grown_mb));
-  EXPECT_LT(grown_mb, 256) << "100,000 streams cost " << grown_mb << " MiB";
+  std::cout << "100,000 streams: " << grown_mb << " MiB of RSS\n";
+  if (!rill::test::sanitized) {  // sanitizers shadow every mutex and allocation
+    EXPECT_LT(grown_mb, 128) << "100,000 streams cost " << grown_mb << " MiB";
+  }
   std::set<Stream> distinct(made.begin(), made.end());
   EXPECT_EQ(distinct.size(), made.size());
   EXPECT_LE(rill::testing::cpu_worker_count(),
@@ -190,7 +204,10 @@ TEST(Streams, ThreadExitReclaimsDefaultStreams) {
   EXPECT_EQ(rill::test::thread_count(), threads_before);
   long grown_mb = (rill::test::rss_kb() - rss_before) / 1024;
   RecordProperty("rss_growth_mb_10k_threads", std::to_string(grown_mb));
-  EXPECT_LT(grown_mb, 64) << "10,000 threads left " << grown_mb << " MiB behind";
+  std::cout << "10,000 threads: " << grown_mb << " MiB of RSS left\n";
+  if (!rill::test::sanitized) {
+    EXPECT_LT(grown_mb, 64) << "10,000 threads left " << grown_mb << " MiB behind";
+  }
 }
 
 TEST(Streams, ArraysOfAnExitedThreadStayEvaluable) {

@@ -10,6 +10,18 @@
 
 namespace rill::test {
 
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+#else
+inline constexpr bool sanitized = false;
+#endif
+
 // A field of /proc/self/status ("Threads", "VmRSS" in kB).
 inline long proc_status(const std::string& key) {
   std::ifstream f("/proc/self/status");

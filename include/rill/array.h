@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
+#include <concepts>
 #include <memory>
 #include <ostream>
 #include <stdexcept>
@@ -28,11 +29,11 @@ struct Node;
 class array {
  public:
   // A scalar.
-  template <typename T>
+  template <ElementType T>
   explicit array(T val, Dtype dtype = dtype_of<T>) : array(&val, dtype_of<T>, Shape{}, dtype) {}
 
   // From a range of values, in row-major order.
-  template <typename It>
+  template <std::input_iterator It>
   array(It first, Shape shape,
         Dtype dtype = dtype_of<typename std::iterator_traits<It>::value_type>)
       : array(std::vector<typename std::iterator_traits<It>::value_type>(

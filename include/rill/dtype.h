@@ -106,7 +106,13 @@ template <> struct TypeToDtype<bfloat16_t> { static constexpr Dtype value = bflo
 template <> struct TypeToDtype<float> { static constexpr Dtype value = float32; };
 template <> struct TypeToDtype<double> { static constexpr Dtype value = float64; };
 
+template <> struct TypeToDtype<long long> { static constexpr Dtype value = int64; };
+
 template <typename T>
 inline constexpr Dtype dtype_of = TypeToDtype<T>::value;
+
+// A C++ type that has a rill element type.
+template <typename T>
+concept ElementType = requires { TypeToDtype<T>::value; };
 
 }  // namespace rill

@@ -7,3 +7,4 @@
 #include "rill/ops.h"
 #include "rill/stream.h"
 #include "rill/transforms.h"
+#include "rill/random.h"

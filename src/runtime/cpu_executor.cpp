@@ -78,17 +78,25 @@ class Pool {
       std::function<void()> task;
       {
         std::lock_guard lock(s.mu);
-        if (s.queue.empty()) {
+        if (s.head == s.queue.size()) {
+          s.queue.clear();
+          s.head = 0;
           s.running = false;
           return false;
         }
-        task = std::move(s.queue.front());
-        s.queue.pop_front();
+        task = std::move(s.queue[s.head++]);
+        if (s.head >= 1024 && 2 * s.head >= s.queue.size()) {
+          // A stream that never drains: drop the consumed prefix.
+          s.queue.erase(s.queue.begin(), s.queue.begin() + static_cast<ptrdiff_t>(s.head));
+          s.head = 0;
+        }
       }
       task();
     }
     std::lock_guard lock(s.mu);
-    if (s.queue.empty()) {
+    if (s.head == s.queue.size()) {
+      s.queue.clear();
+      s.head = 0;
       s.running = false;
       return false;
     }

@@ -5,12 +5,12 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include "rill/stream.h"
 
@@ -22,10 +22,12 @@ struct StreamState {
   const Stream stream;
 
   std::mutex mu;  // guards everything below
-  // Tasks not yet started, in submission order. The executor runs them one at
-  // a time; `running` is true while the stream sits in the executor's ready
-  // queue or a worker is running its tasks.
-  std::deque<std::function<void()>> queue;
+  // Tasks not yet started, in submission order: queue[head..]. The executor
+  // runs them one at a time; `running` is true while the stream sits in the
+  // executor's ready queue or a worker is running its tasks. (A vector, not a
+  // deque: an idle stream should cost no allocation.)
+  std::vector<std::function<void()>> queue;
+  size_t head = 0;
   bool running = false;
   // Work accepted but not finished (including work still waiting for inputs
   // from other streams), by ticket; synchronize() waits for tickets it saw.
