@@ -106,15 +106,19 @@ TEST(Eval, ArrayBuiltOnOneThreadEvaluatedOnAnother) {
 }
 
 TEST(Eval, SharedGraphEvaluatedByManyThreadsComputesEachNodeOnce) {
-  for (int round = 0; round < 50; ++round) {
+  for (int round = 0; round < 200; ++round) {
     constexpr int kNodes = 40, kThreads = 8;
     std::vector<std::atomic<int>> runs(kNodes);
     // A diamond-rich graph: node i reads nodes i-1 and i/2.
     std::vector<array> nodes;
-    nodes.push_back(rill::testing::on_eval(array(1.0f), [&] { runs[0]++; }));
+    // Odd rounds spread the nodes over three streams.
+    std::vector<Stream> streams = {default_stream(Device::cpu)};
+    if (round % 2) streams = {new_stream(Device::cpu), new_stream(Device::cpu), streams[0]};
+    auto on = [&](int i) { return streams[i % streams.size()]; };
+    nodes.push_back(rill::testing::on_eval(array(1.0f), [&] { runs[0]++; }, on(0)));
     for (int i = 1; i < kNodes; ++i) {
-      array v = add(nodes[i - 1], nodes[i / 2]);
-      nodes.push_back(rill::testing::on_eval(v, [&, i] { runs[i]++; }));
+      array v = add(nodes[i - 1], nodes[i / 2], on(i));
+      nodes.push_back(rill::testing::on_eval(v, [&, i] { runs[i]++; }, on(i + 1)));
     }
     std::vector<double> expect(kNodes);
     expect[0] = 1;

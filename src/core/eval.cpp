@@ -127,23 +127,54 @@ std::vector<array> claim(const std::vector<array>& outputs, uint64_t token) {
 }
 
 // Cuts the tape into segments and finds what each must wait for.
+//
+// Nodes that need nothing from other evals run in segments: maximal runs of
+// consecutive nodes on one stream, each waiting only for its own eval's
+// earlier segments. A node that (transitively) reads a node another eval has
+// claimed but not computed is "tainted" and becomes a segment of its own that
+// waits for its inputs. Grouping tainted nodes could deadlock: two evals
+// sharing a graph may each hold a node the other needs, and serialising
+// unrelated nodes behind them would make each wait for the other.
 std::vector<std::shared_ptr<Segment>> cut(std::vector<array>& tape, uint64_t token) {
   std::vector<std::shared_ptr<Segment>> segs;
+  Segment* run = nullptr;  // the open run of untainted nodes
+  uint32_t run_index = 0;
   for (array& a : tape) {
     Node& n = *a.node();
-    if (segs.empty() || segs.back()->stream != n.stream) {
-      segs.push_back(std::make_shared<Segment>());
-      segs.back()->stream = n.stream;
-    }
-    Segment& seg = *segs.back();
-    n.segment = static_cast<uint32_t>(segs.size() - 1);
+    bool tainted = false;
     for (const array& in : n.inputs) {
-      Node& i = *in.node();
+      const Node& i = *in.node();
       bool mine = i.claim.load(std::memory_order_relaxed) == token &&
                   i.status.load(std::memory_order_relaxed) == Status::scheduled;
-      if (mine ? i.segment != n.segment : !i.done()) seg.deps.push_back(&i);
+      if (mine ? i.tainted : !i.done()) tainted = true;
     }
-    seg.nodes.push_back(std::move(a));
+    n.tainted = tainted;
+    Segment* seg;
+    if (tainted) {
+      segs.push_back(std::make_shared<Segment>());
+      seg = segs.back().get();
+      n.segment = static_cast<uint32_t>(segs.size() - 1);
+      seg->stream = n.stream;
+      for (const array& in : n.inputs) {
+        if (!in.node()->done()) seg->deps.push_back(in.node().get());
+      }
+    } else {
+      if (!run || run->stream != n.stream) {
+        segs.push_back(std::make_shared<Segment>());
+        run = segs.back().get();
+        run->stream = n.stream;
+        run_index = static_cast<uint32_t>(segs.size() - 1);
+      }
+      seg = run;
+      n.segment = run_index;
+      for (const array& in : n.inputs) {
+        Node& i = *in.node();
+        bool mine = i.claim.load(std::memory_order_relaxed) == token &&
+                    i.status.load(std::memory_order_relaxed) == Status::scheduled;
+        if (mine && i.segment != run_index) seg->deps.push_back(&i);
+      }
+    }
+    seg->nodes.push_back(std::move(a));
   }
   for (auto& seg : segs) {
     std::sort(seg->deps.begin(), seg->deps.end());

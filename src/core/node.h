@@ -66,8 +66,10 @@ struct Node {
   // Token of the eval that claimed the node. Relaxed: only ever compared with
   // the reader's own token, which the reader itself wrote.
   std::atomic<uint64_t> claim{0};
-  // Per-eval scratch: the segment index, owned by the claiming eval.
+  // Per-eval scratch, owned by the claiming eval: the node's segment, and
+  // whether it (transitively) reads a node another eval has yet to compute.
   uint32_t segment = 0;
+  bool tainted = false;
 
   std::mutex mu;                              // guards waiters and error
   std::vector<std::function<void()>> waiters;  // run once computed or failed

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <memory>
 #include <vector>
 
 #include "runtime/stream_registry.h"
@@ -26,11 +27,16 @@ struct ThreadDefaults {
     StreamRef state;  // the current default (made here or set_default_stream)
     StreamRef owned;  // the default this thread made, reclaimed at exit
   };
-  std::vector<Entry> entries;
+  // One per device slot; `n` of them. A plain array: the fast path reads
+  // `n` and one entry, nothing else.
+  unsigned n;
+  std::unique_ptr<Entry[]> entries;
   bool device_override = false;  // set by StreamContext
   Device device{Device::cpu, 0};
 
-  ThreadDefaults() : entries(1 + device_count(Device::gpu)) {}
+  ThreadDefaults()
+      : n(1u + static_cast<unsigned>(device_count(Device::gpu))),
+        entries(std::make_unique<Entry[]>(n)) {}
   ~ThreadDefaults();
 };
 
@@ -50,9 +56,14 @@ struct Holder {
 thread_local Holder t_holder;
 
 ThreadDefaults::~ThreadDefaults() {
-  for (Entry& e : entries) {
-    if (e.owned) orphan_stream(e.owned);
+  for (unsigned i = 0; i < n; ++i) {
+    if (entries[i].owned) orphan_stream(entries[i].owned);
   }
+}
+
+void set_entry(ThreadDefaults::Entry& e, StreamRef state) {
+  e.state = std::move(state);
+  e.stream = e.state->stream;
 }
 
 ThreadDefaults* thread_defaults() {
@@ -84,18 +95,22 @@ const StreamRef& make_default(const Device& d, const char* op) {
   ThreadDefaults::Entry& e = t->entries[slot_of(d)];
   if (!e.state) {
     e.owned = create_stream(d);
-    e.state = e.owned;
-    e.stream = e.state->stream;
+    set_entry(e, e.owned);
   }
   return e.state;
 }
 
-inline const StreamRef* cached_default(const Device& d) {
+inline const ThreadDefaults::Entry* cached_entry(const Device& d) {
   ThreadDefaults* t = t_defaults;
   if (!t) return nullptr;
   unsigned slot = slot_of(d);
-  if (slot >= t->entries.size() || !t->entries[slot].state) return nullptr;
-  return &t->entries[slot].state;
+  if (slot >= t->n || !t->entries[slot].state) return nullptr;
+  return &t->entries[slot];
+}
+
+inline const StreamRef* cached_default(const Device& d) {
+  const ThreadDefaults::Entry* e = cached_entry(d);
+  return e ? &e->state : nullptr;
 }
 
 const StreamRef& default_state(const Device& d, const char* op) {
@@ -154,7 +169,7 @@ void set_default_device(const Device& d) {
 }
 
 Stream default_stream(Device d) {
-  if (const detail::StreamRef* s = detail::cached_default(d)) return (*s)->stream;
+  if (const auto* e = detail::cached_entry(d)) return e->stream;
   return detail::make_default(d, "default_stream")->stream;
 }
 
@@ -163,8 +178,7 @@ void set_default_stream(Stream s) {
   detail::ThreadDefaults* t = detail::thread_defaults();
   if (!t) return;
   auto& e = t->entries[detail::slot_of(s.device)];
-  e.state = std::move(st);
-  e.stream = s;
+  detail::set_entry(e, std::move(st));
 }
 
 Stream to_stream(StreamOrDevice s) { return detail::resolve_stream(s, "to_stream")->stream; }
@@ -185,8 +199,7 @@ StreamContext::StreamContext(StreamOrDevice s)
   saved_device_ = t->device;
   auto& e = t->entries[detail::slot_of(target->stream.device)];
   saved_state_ = e.state;
-  e.state = target;
-  e.stream = target->stream;
+  detail::set_entry(e, target);
   t->device_override = true;
   t->device = target->stream.device;
 }
@@ -195,8 +208,7 @@ StreamContext::~StreamContext() {
   detail::ThreadDefaults* t = detail::t_defaults;
   if (!t || !saved_state_) return;
   auto& e = t->entries[detail::slot_of(saved_stream_.device)];
-  e.state = std::static_pointer_cast<detail::StreamState>(saved_state_);
-  e.stream = saved_stream_;
+  detail::set_entry(e, std::static_pointer_cast<detail::StreamState>(saved_state_));
   t->device_override = had_device_override_;
   t->device = saved_device_;
 }

@@ -201,6 +201,22 @@ void binary_typed(BinaryOp op, const Node& a, const Node& b, Node& out) {
     return;
   }
   T* po = out_ptr<T>(out);
+  // Contiguous operands (or a one-element one): a flat loop, no stride
+  // bookkeeping. This is most calls, and all small ones.
+  bool a_flat = a.row_contiguous && (a.size == out.size || a.size == 1);
+  bool b_flat = b.row_contiguous && (b.size == out.size || b.size == 1);
+  if (a_flat && b_flat) {
+    int64_t sa = a.size == 1 ? 0 : 1, sb = b.size == 1 ? 0 : 1;
+    int64_t n = static_cast<int64_t>(out.size);
+    if constexpr (!is_half_v<T>) {
+      if (op == BinaryOp::add && sa == 1 && sb == 1) {
+        for (int64_t j = 0; j < n; ++j) po[j] = static_cast<T>(pa[j] + pb[j]);
+        return;
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) po[j] = T(apply_binary<C>(op, C(pa[j * sa]), C(pb[j * sb])));
+    return;
+  }
   for_each_row<3>(
       out.shape,
       {broadcast_strides(a, out.shape), broadcast_strides(b, out.shape), out.strides},
@@ -247,6 +263,10 @@ void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
       return;
     }
     T* po = out_ptr<T>(out);
+    if (in.row_contiguous) {
+      for (size_t j = 0; j < in.size; ++j) po[j] = T(apply_unary<C>(op, C(pi[j]), decimals));
+      return;
+    }
     for_each_row<2>(in.shape, {in.strides, out.strides},
                     [&](const std::array<int64_t, 2>& off, int64_t n,
                         const std::array<int64_t, 2>& s) {
