@@ -38,7 +38,7 @@ class array {
         Dtype dtype = dtype_of<typename std::iterator_traits<It>::value_type>)
       : array(std::vector<typename std::iterator_traits<It>::value_type>(
                   first, std::next(first, count_of(shape, "array"))),
-              std::move(shape), dtype) {}
+              shape, dtype) {}  // not moved: count_of may run after the move
 
   template <typename T>
   array(std::initializer_list<T> data, Dtype dtype = dtype_of<T>)

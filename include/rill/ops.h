@@ -3,7 +3,9 @@
 // nothing is computed until the result is evaluated.
 #pragma once
 
+#include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "rill/array.h"
@@ -204,5 +206,61 @@ array allclose(const array& a, const array& b, double rtol = 1e-5, double atol =
                bool equal_nan = false, StreamOrDevice s = {});
 array array_equal(const array& a, const array& b, bool equal_nan = false,
                   StreamOrDevice s = {});
+
+// ---- Softmax and friends (float32 accumulation for half types) ----
+array softmax(const array& a, const std::vector<int>& axes, bool precise = false,
+              StreamOrDevice s = {});
+array softmax(const array& a, int axis, bool precise = false, StreamOrDevice s = {});
+array softmax(const array& a, bool precise = false, StreamOrDevice s = {});
+array logsumexp(const array& a, const std::vector<int>& axes, bool keepdims = false,
+                StreamOrDevice s = {});
+array logsumexp(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {});
+array logsumexp(const array& a, bool keepdims, StreamOrDevice s = {});
+array logsumexp(const array& a, StreamOrDevice s = {});
+
+// ---- Indexing, joining, splitting ----
+// Elements of `a` at `indices` (integer, negative counts from the end) along
+// `axis`, or of the flattened array.
+array take(const array& a, const array& indices, int axis, StreamOrDevice s = {});
+array take(const array& a, const array& indices, StreamOrDevice s = {});
+array take(const array& a, int index, int axis, StreamOrDevice s = {});
+array take(const array& a, int index, StreamOrDevice s = {});
+array take_along_axis(const array& a, const array& indices, int axis, StreamOrDevice s = {});
+array concatenate(std::vector<array> arrays, int axis, StreamOrDevice s = {});
+array concatenate(std::vector<array> arrays, StreamOrDevice s = {});
+array stack(const std::vector<array>& arrays, int axis, StreamOrDevice s = {});
+array stack(const std::vector<array>& arrays, StreamOrDevice s = {});
+std::vector<array> split(const array& a, int num_splits, int axis, StreamOrDevice s = {});
+std::vector<array> split(const array& a, int num_splits, StreamOrDevice s = {});
+std::vector<array> split(const array& a, const Shape& indices, int axis, StreamOrDevice s = {});
+std::vector<array> split(const array& a, const Shape& indices, StreamOrDevice s = {});
+// Pads with `pad_value` (mode "constant") or the edge values (mode "edge").
+array pad(const array& a, const std::vector<int>& axes, const Shape& low_pad_size,
+          const Shape& high_pad_size, const array& pad_value = array(0),
+          const std::string& mode = "constant", StreamOrDevice s = {});
+array pad(const array& a, const std::vector<std::pair<int, int>>& pad_width,
+          const array& pad_value = array(0), const std::string& mode = "constant",
+          StreamOrDevice s = {});
+array pad(const array& a, const std::pair<int, int>& pad_width,
+          const array& pad_value = array(0), const std::string& mode = "constant",
+          StreamOrDevice s = {});
+array pad(const array& a, int pad_width, const array& pad_value = array(0),
+          const std::string& mode = "constant", StreamOrDevice s = {});
+array cumsum(const array& a, int axis, bool reverse = false, bool inclusive = true,
+             StreamOrDevice s = {});
+
+// ---- Sorting and selection (stable; NaN sorts last) ----
+array sort(const array& a, int axis, StreamOrDevice s = {});
+array sort(const array& a, StreamOrDevice s = {});
+array argsort(const array& a, int axis, StreamOrDevice s = {});
+array argsort(const array& a, StreamOrDevice s = {});
+// Elements (indices) with the kth smallest in place, smaller before, larger after.
+array partition(const array& a, int kth, int axis, StreamOrDevice s = {});
+array partition(const array& a, int kth, StreamOrDevice s = {});
+array argpartition(const array& a, int kth, int axis, StreamOrDevice s = {});
+array argpartition(const array& a, int kth, StreamOrDevice s = {});
+// The k largest elements along `axis` (in no particular order, as MLX).
+array topk(const array& a, int k, int axis, StreamOrDevice s = {});
+array topk(const array& a, int k, StreamOrDevice s = {});
 
 }  // namespace rill

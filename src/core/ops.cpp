@@ -111,10 +111,12 @@ array full(Shape shape, array vals, StreamOrDevice s) {
   return full(std::move(shape), std::move(vals), t, s);
 }
 array zeros(const Shape& shape, Dtype dtype, StreamOrDevice s) {
+  check_shape(shape, "zeros");
   return full(shape, array(false, dtype), dtype, s);
 }
 array zeros(const Shape& shape, StreamOrDevice s) { return zeros(shape, float32, s); }
 array ones(const Shape& shape, Dtype dtype, StreamOrDevice s) {
+  check_shape(shape, "ones");
   return full(shape, array(true, dtype), dtype, s);
 }
 array ones(const Shape& shape, StreamOrDevice s) { return ones(shape, float32, s); }
@@ -417,10 +419,11 @@ array mean(const array& a, const std::vector<int>& axes, bool keepdims, StreamOr
   double count = 1;
   for (int ax : norm) count *= a.shape()[ax];
   Dtype t = is_floating_point(a.dtype()) ? a.dtype() : float32;
-  array in = a.dtype() == t ? a : astype(a, t, s);
-  // Half types accumulate in float32 inside sum's kernel.
+  // Half types sum and divide in float32: rounding the sum first loses bits.
+  Dtype acc = t.size < 4 ? float32 : t;
+  array in = a.dtype() == acc ? a : astype(a, acc, s);
   array total = reduce_op(in, norm, keepdims, cpu::ReduceOp::sum, "mean", s);
-  return divide(total, array(count, t), s);
+  return astype(divide(total, array(count, acc), s), t, s);
 }
 
 namespace {

@@ -63,7 +63,11 @@ void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
       if (in.row_contiguous) {
         set_view(out, in, row_major_strides(out.shape), in.offset);
       } else {
-        cpu::copy(in, out);
+        // copy() walks its output's shape, so copy into a row-major node of
+        // in's shape and view that with the new one.
+        Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
+        cpu::copy(in, tmp);
+        set_view(out, tmp, row_major_strides(out.shape), 0);
       }
       return;
     }

@@ -163,7 +163,7 @@ array split(const array& key, int num, StreamOrDevice s) {
 }
 
 std::pair<array, array> split(const array& key, StreamOrDevice s) {
-  array both = split(key, 2, s);
+  array both = random::split(key, 2, s);
   return {reshape(slice(both, {0, 0}, {1, 2}, s), {2}, s),
           reshape(slice(both, {1, 0}, {2, 2}, s), {2}, s)};
 }
@@ -200,7 +200,7 @@ array normal(const Shape& shape, Dtype dtype, float loc, float scale,
     throw std::invalid_argument(cat("[normal] dtype must be floating point, got ", dtype, "."));
   }
   // Box-Muller on two independent uniform streams from one key.
-  auto [k1, k2] = split(check_key(key, "normal"), s);
+  auto [k1, k2] = random::split(check_key(key, "normal"), s);
   array u1 = subtract(array(1.0f), unit_uniform(shape, k1, s), s);  // (0, 1]
   array u2 = unit_uniform(shape, k2, s);
   array r = sqrt(multiply(array(-2.0f), log(u1, s), s), s);

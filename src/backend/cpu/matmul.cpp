@@ -1,11 +1,207 @@
-#include <stdexcept>
+// Matrix products through OpenBLAS. Operands whose matrices are row- or
+// column-major (any leading dimension) go to BLAS as they are; others, and
+// the half types, are copied into float scratch first.
+#include <cblas.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <type_traits>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/strided.h"
+#include "core/dispatch.h"
 
 namespace rill::detail::cpu {
+namespace {
 
-void matmul(const Node&, const Node&, Node&) {
-  throw std::logic_error("matmul: not implemented yet");
+// rill's workers already run one task per core; BLAS threads on top of them
+// would oversubscribe the machine when several streams are busy (SPEC X1).
+void single_threaded_blas() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+
+constexpr int64_t kMaxBlasInt = std::numeric_limits<int>::max();
+
+// How BLAS can read a rows x cols matrix with these strides, if it can.
+struct Layout {
+  CBLAS_TRANSPOSE trans = CblasNoTrans;
+  int ld = 0;
+};
+bool blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, Layout& l) {
+  // A dimension of size 1 has no stride to respect.
+  if ((cs == 1 || cols == 1) && (rows == 1 || rs >= std::max<int64_t>(1, cols))) {
+    int64_t ld = rows == 1 ? std::max<int64_t>(1, cols) : rs;
+    if (ld > kMaxBlasInt) return false;
+    l = {CblasNoTrans, static_cast<int>(ld)};
+    return true;
+  }
+  if ((rs == 1 || rows == 1) && (cols == 1 || cs >= std::max<int64_t>(1, rows))) {
+    int64_t ld = cols == 1 ? std::max<int64_t>(1, rows) : cs;
+    if (ld > kMaxBlasInt) return false;
+    l = {CblasTrans, static_cast<int>(ld)};
+    return true;
+  }
+  return false;
+}
+
+// Copies a strided rows x cols matrix into row-major `dst` as S.
+template <typename S, typename T>
+void pack(const T* src, int64_t rows, int64_t cols, int64_t rs, int64_t cs, S* dst) {
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j)
+      dst[i * cols + j] = convert<S>(src[i * rs + j * cs]);
+  }
+}
+
+template <typename S>
+void gemm(Layout la, Layout lb, int m, int n, int k, const S* a, const S* b, S* c) {
+  if constexpr (std::is_same_v<S, float>) {
+    cblas_sgemm(CblasRowMajor, la.trans, lb.trans, m, n, k, 1.0f, a, la.ld, b, lb.ld,
+                0.0f, c, n);
+  } else {
+    cblas_dgemm(CblasRowMajor, la.trans, lb.trans, m, n, k, 1.0, a, la.ld, b, lb.ld, 0.0,
+                c, n);
+  }
+}
+
+// One operand's matrix geometry (the last two dims) and batch strides.
+struct Operand {
+  int64_t rows, cols, rs, cs;
+  Strides batch;
+};
+Operand operand(const Node& x) {
+  size_t nd = x.shape.size();
+  return {x.shape[nd - 2], x.shape[nd - 1], x.strides[nd - 2], x.strides[nd - 1],
+          Strides(x.strides.begin(), x.strides.end() - 2)};
+}
+
+// Calls f(a_offset, b_offset, batch_index) for each matrix of the batch.
+template <typename F>
+void for_each_batch(const Shape& batch, const Operand& a, const Operand& b, F&& f) {
+  int64_t i = 0;
+  for_each_row<2>(
+      batch, {a.batch, b.batch},
+      [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& s) {
+        for (int64_t j = 0; j < n; ++j) f(off[0] + j * s[0], off[1] + j * s[1], i++);
+      });
+}
+
+// If every matrix of b is the same one and a's batch dims stack its rows
+// evenly (a [B, M, K] row-major-like, b broadcast), the batch is one product of
+// (B * M) x K by K x N. Returns B * M and the row stride, or 0.
+int64_t stacked_rows(const Shape& batch, const Operand& a, const Operand& b,
+                     int64_t& row_stride) {
+  if (batch.empty()) return 0;
+  for (int64_t s : b.batch) {
+    if (s != 0) return 0;
+  }
+  // With one row per matrix, the rows are spaced by the innermost real batch dim.
+  row_stride = a.rs;
+  if (a.rows == 1) {
+    for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
+      if (batch[d] != 1) {
+        row_stride = a.batch[d];
+        break;
+      }
+    }
+  }
+  int64_t rows = a.rows, expect = row_stride * a.rows;
+  for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
+    if (batch[d] != 1 && a.batch[d] != expect) return 0;
+    expect *= batch[d];
+    rows *= batch[d];
+  }
+  return rows <= kMaxBlasInt ? rows : 0;
+}
+
+template <typename T>
+void matmul_blas(const Node& an, const Node& bn, Node& out, const Shape& batch) {
+  const Operand a = operand(an), b = operand(bn);
+  const int64_t m = a.rows, k = a.cols, n = b.cols;
+  const T* pa = static_cast<const T*>(an.data());
+  const T* pb = static_cast<const T*>(bn.data());
+  T* po = static_cast<T*>(out.mutable_data());
+  Layout la, lb;
+  int64_t row_stride = 0;
+  if (int64_t rows = stacked_rows(batch, a, b, row_stride);
+      rows > 0 && blas_layout(rows, k, row_stride, a.cs, la) &&
+      la.trans == CblasNoTrans && blas_layout(k, n, b.rs, b.cs, lb)) {
+    gemm<T>(la, lb, static_cast<int>(rows), static_cast<int>(n), static_cast<int>(k), pa,
+            pb, po);
+    return;
+  }
+  const bool direct_a = blas_layout(m, k, a.rs, a.cs, la);
+  const bool direct_b = blas_layout(k, n, b.rs, b.cs, lb);
+  std::vector<T> scratch_a(direct_a ? 0 : m * k), scratch_b(direct_b ? 0 : k * n);
+  if (!direct_a) la = {CblasNoTrans, static_cast<int>(std::max<int64_t>(1, k))};
+  if (!direct_b) lb = {CblasNoTrans, static_cast<int>(std::max<int64_t>(1, n))};
+  for_each_batch(batch, a, b, [&](int64_t oa, int64_t ob, int64_t i) {
+    const T* x = pa + oa;
+    const T* y = pb + ob;
+    if (!direct_a) {
+      pack(x, m, k, a.rs, a.cs, scratch_a.data());
+      x = scratch_a.data();
+    }
+    if (!direct_b) {
+      pack(y, k, n, b.rs, b.cs, scratch_b.data());
+      y = scratch_b.data();
+    }
+    gemm<T>(la, lb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), x, y,
+            po + i * m * n);
+  });
+}
+
+// float16 / bfloat16: float32 products of float32 copies.
+template <typename T>
+void matmul_half(const Node& an, const Node& bn, Node& out, const Shape& batch) {
+  const Operand a = operand(an), b = operand(bn);
+  const int64_t m = a.rows, k = a.cols, n = b.cols;
+  const T* pa = static_cast<const T*>(an.data());
+  const T* pb = static_cast<const T*>(bn.data());
+  T* po = static_cast<T*>(out.mutable_data());
+  std::vector<float> fa(m * k), fb(k * n), fc(m * n);
+  const Layout la{CblasNoTrans, static_cast<int>(std::max<int64_t>(1, k))};
+  const Layout lb{CblasNoTrans, static_cast<int>(std::max<int64_t>(1, n))};
+  for_each_batch(batch, a, b, [&](int64_t oa, int64_t ob, int64_t i) {
+    pack(pa + oa, m, k, a.rs, a.cs, fa.data());
+    pack(pb + ob, k, n, b.rs, b.cs, fb.data());
+    gemm<float>(la, lb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
+                fa.data(), fb.data(), fc.data());
+    T* c = po + i * m * n;
+    for (int64_t j = 0; j < m * n; ++j) c[j] = T(fc[j]);
+  });
+}
+
+}  // namespace
+
+void matmul(const Node& a, const Node& b, Node& out) {
+  allocate(out);
+  if (out.size == 0) return;
+  size_t nd = out.shape.size();
+  const int64_t m = out.shape[nd - 2], n = out.shape[nd - 1], k = a.shape[nd - 1];
+  if (m > kMaxBlasInt || n > kMaxBlasInt || k > kMaxBlasInt) {
+    throw std::invalid_argument("matrix dimensions exceed the BLAS integer range");
+  }
+  if (k == 0) {
+    std::memset(out.mutable_data(), 0, out.size * out.dtype.size);
+    return;
+  }
+  single_threaded_blas();
+  Shape batch(out.shape.begin(), out.shape.end() - 2);
+  dispatch(out.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      matmul_blas<T>(a, b, out, batch);
+    } else if constexpr (is_half_v<T>) {
+      matmul_half<T>(a, b, out, batch);
+    } else {
+      throw std::invalid_argument("only floating point types are supported");
+    }
+  });
 }
 
 }  // namespace rill::detail::cpu
