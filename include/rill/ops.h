@@ -220,7 +220,8 @@ array logsumexp(const array& a, StreamOrDevice s = {});
 
 // ---- Indexing, joining, splitting ----
 // Elements of `a` at `indices` (integer, negative counts from the end) along
-// `axis`, or of the flattened array.
+// `axis`, or of the flattened array. An index out of range fails the op when it
+// is evaluated (the error names the index).
 array take(const array& a, const array& indices, int axis, StreamOrDevice s = {});
 array take(const array& a, const array& indices, StreamOrDevice s = {});
 array take(const array& a, int index, int axis, StreamOrDevice s = {});
@@ -259,7 +260,8 @@ array partition(const array& a, int kth, int axis, StreamOrDevice s = {});
 array partition(const array& a, int kth, StreamOrDevice s = {});
 array argpartition(const array& a, int kth, int axis, StreamOrDevice s = {});
 array argpartition(const array& a, int kth, StreamOrDevice s = {});
-// The k largest elements along `axis` (in no particular order, as MLX).
+// The k largest elements along `axis`, in ascending order (MLX leaves the
+// order unspecified).
 array topk(const array& a, int k, int axis, StreamOrDevice s = {});
 array topk(const array& a, int k, StreamOrDevice s = {});
 

@@ -15,7 +15,9 @@ Buffer::Buffer(size_t n) : ptr(nullptr), nbytes(n) {
   if (!ptr) throw std::bad_alloc();
 }
 
-Buffer::~Buffer() { std::free(ptr); }
+Buffer::~Buffer() {
+  if (!owner) std::free(ptr);
+}
 
 namespace {
 

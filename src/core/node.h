@@ -17,14 +17,18 @@ namespace rill::detail {
 class Primitive;
 struct StreamState;
 
-// Host memory for array data, 64-byte aligned.
+// Host memory for array data: owned and 64-byte aligned, or borrowed from
+// `owner` (a mapped file) and kept alive with it.
 struct Buffer {
   explicit Buffer(size_t nbytes);
+  Buffer(void* ptr, size_t nbytes, std::shared_ptr<const void> owner)
+      : ptr(ptr), nbytes(nbytes), owner(std::move(owner)) {}
   ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   void* ptr;
   size_t nbytes;
+  std::shared_ptr<const void> owner;
 };
 
 enum class Status : uint8_t {

@@ -729,4 +729,401 @@ array array_equal(const array& a, const array& b, bool equal_nan, StreamOrDevice
   return all(eq, s);
 }
 
+// ---------------------------------------------------------------- softmax
+
+namespace {
+
+// The floating dtype an op computes in: integers and bool become float32.
+Dtype at_least_float(Dtype t) {
+  return is_floating_point(t) ? t : float32;
+}
+
+// The permutation that keeps the other axes in order and puts `axes` (sorted)
+// last.
+std::vector<int> axes_last(int ndim, const std::vector<int>& axes) {
+  std::vector<int> perm;
+  for (int i = 0; i < ndim; ++i) {
+    if (!std::binary_search(axes.begin(), axes.end(), i)) perm.push_back(i);
+  }
+  perm.insert(perm.end(), axes.begin(), axes.end());
+  return perm;
+}
+
+bool is_identity(const std::vector<int>& perm) {
+  for (size_t i = 0; i < perm.size(); ++i) {
+    if (perm[i] != static_cast<int>(i)) return false;
+  }
+  return true;
+}
+
+std::vector<int> inverse(const std::vector<int>& perm) {
+  std::vector<int> inv(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = static_cast<int>(i);
+  return inv;
+}
+
+}  // namespace
+
+// Always accumulates in float32 (float64 for float64), so `precise` changes
+// nothing.
+array softmax(const array& a, const std::vector<int>& axes, bool /*precise*/,
+              StreamOrDevice s) {
+  std::vector<int> ax = normalize_axes(axes, a.ndim(), "softmax");
+  array in = astype(a, at_least_float(a.dtype()), s);
+  std::vector<int> perm = axes_last(a.ndim(), ax);
+  const bool moved = !is_identity(perm);
+  if (moved) in = transpose(in, perm, s);
+  Shape shape = in.shape();
+  array out = make_array(std::move(shape), in.dtype(),
+                         std::make_shared<detail::Softmax>(static_cast<int>(ax.size())),
+                         {in}, s, "softmax");
+  return moved ? transpose(out, inverse(perm), s) : out;
+}
+array softmax(const array& a, int axis, bool precise, StreamOrDevice s) {
+  return softmax(a, std::vector<int>{axis}, precise, s);
+}
+array softmax(const array& a, bool precise, StreamOrDevice s) {
+  return softmax(a, all_axes(a), precise, s);
+}
+
+// A reduction over an empty axis gives -inf (the log of an empty sum).
+array logsumexp(const array& a, const std::vector<int>& axes, bool keepdims,
+                StreamOrDevice s) {
+  std::vector<int> ax = normalize_axes(axes, a.ndim(), "logsumexp");
+  array in = astype(a, at_least_float(a.dtype()), s);
+  std::vector<int> perm = axes_last(a.ndim(), ax);
+  if (!is_identity(perm)) in = transpose(in, perm, s);
+  array out = make_array(reduced_shape(a.shape(), ax, false), in.dtype(),
+                         std::make_shared<detail::LogSumExp>(static_cast<int>(ax.size())),
+                         {in}, s, "logsumexp");
+  return keepdims ? reshape(out, reduced_shape(a.shape(), ax, true), s) : out;
+}
+array logsumexp(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return logsumexp(a, std::vector<int>{axis}, keepdims, s);
+}
+array logsumexp(const array& a, bool keepdims, StreamOrDevice s) {
+  return logsumexp(a, all_axes(a), keepdims, s);
+}
+array logsumexp(const array& a, StreamOrDevice s) {
+  return logsumexp(a, all_axes(a), false, s);
+}
+
+// ---------------------------------------------------------------- indexing
+
+namespace {
+
+void check_indices(const array& indices, const char* op) {
+  if (!is_integral(indices.dtype())) {
+    fail(op, cat("indices must be integers, got ", indices.dtype(), "."));
+  }
+}
+
+}  // namespace
+
+// Indices are checked when the op runs (their values are not known before):
+// one outside [-n, n) fails the op with its value.
+array take(const array& a, const array& indices, int axis, StreamOrDevice s) {
+  int ax = normalize_axis(axis, a.ndim(), "take");
+  check_indices(indices, "take");
+  if (a.shape(ax) == 0 && indices.size() > 0) {
+    fail("take", cat("cannot take from axis ", ax, " of size 0 (shape ",
+                     tuple_str(a.shape()), ")."));
+  }
+  Shape shape(a.shape().begin(), a.shape().begin() + ax);
+  shape.insert(shape.end(), indices.shape().begin(), indices.shape().end());
+  shape.insert(shape.end(), a.shape().begin() + ax + 1, a.shape().end());
+  return make_array(std::move(shape), a.dtype(),
+                    std::make_shared<detail::Take>(ax, false), {a, indices}, s, "take");
+}
+array take(const array& a, const array& indices, StreamOrDevice s) {
+  return take(flatten(a, s), indices, 0, s);
+}
+array take(const array& a, int index, int axis, StreamOrDevice s) {
+  int ax = normalize_axis(axis, a.ndim(), "take");
+  int n = a.shape(ax);
+  if (index < -n || index >= n) {
+    fail("take", cat("index ", index, " is out of range for axis ", ax, " of size ", n,
+                     " (shape ", tuple_str(a.shape()), ")."));
+  }
+  return take(a, array(index), ax, s);
+}
+array take(const array& a, int index, StreamOrDevice s) {
+  return take(flatten(a, s), index, 0, s);
+}
+
+array take_along_axis(const array& a, const array& indices, int axis, StreamOrDevice s) {
+  const char* op = "take_along_axis";
+  int ax = normalize_axis(axis, a.ndim(), op);
+  check_indices(indices, op);
+  if (indices.ndim() != a.ndim()) {
+    fail(op, cat("indices of shape ", tuple_str(indices.shape()),
+                 " must have as many dimensions as the array, of shape ",
+                 tuple_str(a.shape()), "."));
+  }
+  Shape shape(a.ndim());
+  for (int d = 0; d < a.ndim(); ++d) {
+    int32_t da = a.shape(d), di = indices.shape(d);
+    if (d != ax && da != di && da != 1 && di != 1) {
+      fail(op, cat("indices of shape ", tuple_str(indices.shape()),
+                   " do not broadcast with the array's shape ", tuple_str(a.shape()),
+                   " off axis ", ax, "."));
+    }
+    shape[d] = d == ax ? di : (da == 1 ? di : da);
+  }
+  size_t count = 1;
+  for (int32_t d : shape) count *= static_cast<size_t>(d);
+  if (a.shape(ax) == 0 && count > 0) {
+    fail(op, cat("cannot take from axis ", ax, " of size 0 (shape ", tuple_str(a.shape()),
+                 ")."));
+  }
+  return make_array(std::move(shape), a.dtype(), std::make_shared<detail::Take>(ax, true),
+                    {a, indices}, s, op);
+}
+
+// ---------------------------------------------------------------- joining
+
+array concatenate(std::vector<array> arrays, int axis, StreamOrDevice s) {
+  const char* op = "concatenate";
+  if (arrays.empty()) fail(op, "no arrays given.");
+  const Shape first = arrays[0].shape();
+  const int nd = arrays[0].ndim();
+  if (nd == 0) fail(op, "cannot concatenate 0-dimensional arrays.");
+  int ax = normalize_axis(axis, nd, op);
+  Dtype t = arrays[0].dtype();
+  int64_t total = 0;
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const Shape& sh = arrays[i].shape();
+    bool ok = sh.size() == first.size();
+    for (int d = 0; ok && d < nd; ++d) ok = d == ax || sh[d] == first[d];
+    if (!ok) {
+      fail(op, cat("array ", i, " of shape ", tuple_str(sh),
+                   " does not match array 0 of shape ", tuple_str(first), " off axis ",
+                   ax, "."));
+    }
+    total += sh[ax];
+    t = promote_types(t, arrays[i].dtype());
+  }
+  if (total > std::numeric_limits<int32_t>::max()) {
+    fail(op, cat("the result would have ", total, " elements along axis ", ax, "."));
+  }
+  if (arrays.size() == 1) return astype(arrays[0], t, s);
+  for (array& x : arrays) {
+    if (x.dtype() != t) x = astype(x, t, s);
+  }
+  Shape shape = first;
+  shape[ax] = static_cast<int32_t>(total);
+  return make_array(std::move(shape), t, std::make_shared<detail::Concatenate>(ax, op),
+                    std::move(arrays), s, op);
+}
+array concatenate(std::vector<array> arrays, StreamOrDevice s) {
+  for (array& x : arrays) x = flatten(x, s);
+  return concatenate(std::move(arrays), 0, s);
+}
+
+array stack(const std::vector<array>& arrays, int axis, StreamOrDevice s) {
+  const char* op = "stack";
+  if (arrays.empty()) fail(op, "no arrays given.");
+  const Shape& first = arrays[0].shape();
+  int ax = normalize_axis(axis, arrays[0].ndim() + 1, op);
+  Dtype t = arrays[0].dtype();
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    if (arrays[i].shape() != first) {
+      fail(op, cat("array ", i, " has shape ", tuple_str(arrays[i].shape()),
+                   ", array 0 has shape ", tuple_str(first), "; all must match."));
+    }
+    t = promote_types(t, arrays[i].dtype());
+  }
+  std::vector<array> inputs;
+  inputs.reserve(arrays.size());
+  for (const array& x : arrays) inputs.push_back(astype(x, t, s));
+  Shape shape = first;
+  shape.insert(shape.begin() + ax, static_cast<int32_t>(arrays.size()));
+  return make_array(std::move(shape), t, std::make_shared<detail::Concatenate>(ax, op),
+                    std::move(inputs), s, op);
+}
+array stack(const std::vector<array>& arrays, StreamOrDevice s) {
+  return stack(arrays, 0, s);
+}
+
+// ---------------------------------------------------------------- splitting
+
+// Parts a[..., prev:index, ...] with Python's slice semantics, as NumPy's
+// array_split: negative indices count from the end, others are clamped.
+std::vector<array> split(const array& a, const Shape& indices, int axis,
+                         StreamOrDevice s) {
+  int ax = normalize_axis(axis, a.ndim(), "split");
+  std::vector<array> parts;
+  parts.reserve(indices.size() + 1);
+  Shape start(a.ndim(), 0), stop = a.shape();
+  for (size_t i = 0; i <= indices.size(); ++i) {
+    stop[ax] = i < indices.size() ? indices[i] : a.shape(ax);
+    parts.push_back(slice(a, start, stop, s));
+    start[ax] = stop[ax];
+  }
+  return parts;
+}
+std::vector<array> split(const array& a, const Shape& indices, StreamOrDevice s) {
+  return split(a, indices, 0, s);
+}
+std::vector<array> split(const array& a, int num_splits, int axis, StreamOrDevice s) {
+  int ax = normalize_axis(axis, a.ndim(), "split");
+  if (num_splits <= 0)
+    fail("split", cat("num_splits must be positive, got ", num_splits, "."));
+  int n = a.shape(ax);
+  if (n % num_splits != 0) {
+    fail("split", cat("axis ", ax, " of size ", n, " (shape ", tuple_str(a.shape()),
+                      ") cannot be split into ", num_splits, " equal parts."));
+  }
+  Shape indices;
+  for (int i = 1; i < num_splits; ++i) indices.push_back(i * (n / num_splits));
+  return split(a, indices, ax, s);
+}
+std::vector<array> split(const array& a, int num_splits, StreamOrDevice s) {
+  return split(a, num_splits, 0, s);
+}
+
+// ---------------------------------------------------------------- pad
+
+array pad(const array& a, const std::vector<int>& axes, const Shape& low_pad_size,
+          const Shape& high_pad_size, const array& pad_value, const std::string& mode,
+          StreamOrDevice s) {
+  const char* op = "pad";
+  if (axes.size() != low_pad_size.size() || axes.size() != high_pad_size.size()) {
+    fail(op, cat("axes ", tuple_str(axes), ", low pad sizes ", tuple_str(low_pad_size),
+                 " and high pad sizes ", tuple_str(high_pad_size),
+                 " must have the same length."));
+  }
+  if (mode != "constant" && mode != "edge") {
+    fail(op, cat("mode must be \"constant\" or \"edge\", got \"", mode, "\"."));
+  }
+  if (pad_value.size() != 1) {
+    fail(op, cat("pad_value must be a single value, got shape ",
+                 tuple_str(pad_value.shape()), "."));
+  }
+  const bool edge = mode == "edge";
+  std::vector<int> low(a.ndim(), 0);
+  std::vector<bool> seen(a.ndim(), false);
+  Shape shape = a.shape();
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int ax = normalize_axis(axes[i], a.ndim(), op);
+    if (seen[ax]) fail(op, cat("repeated axis in ", tuple_str(axes), "."));
+    seen[ax] = true;
+    int lo = low_pad_size[i], hi = high_pad_size[i];
+    if (lo < 0 || hi < 0) {
+      fail(op, cat("pad sizes must be non-negative, got low ", lo, " and high ", hi,
+                   " for axis ", axes[i], "."));
+    }
+    if (edge && a.shape(ax) == 0 && lo + hi > 0) {
+      fail(op, cat("cannot edge-pad axis ", ax, " of size 0 (shape ",
+                   tuple_str(a.shape()), ")."));
+    }
+    int64_t n = int64_t(shape[ax]) + lo + hi;
+    if (n > std::numeric_limits<int32_t>::max()) {
+      fail(op, cat("axis ", ax, " would have ", n, " elements."));
+    }
+    shape[ax] = static_cast<int32_t>(n);
+    low[ax] = lo;
+  }
+  array value = astype(reshape(pad_value, {}, s), a.dtype(), s);
+  return make_array(std::move(shape), a.dtype(), std::make_shared<detail::Pad>(low, edge),
+                    {a, value}, s, op);
+}
+array pad(const array& a, const std::vector<std::pair<int, int>>& pad_width,
+          const array& pad_value, const std::string& mode, StreamOrDevice s) {
+  if (static_cast<int>(pad_width.size()) != a.ndim()) {
+    fail("pad", cat("got ", pad_width.size(), " (low, high) pairs for an array of ",
+                    a.ndim(), " dimensions."));
+  }
+  std::vector<int> axes(a.ndim());
+  std::iota(axes.begin(), axes.end(), 0);
+  Shape low, high;
+  for (const auto& [lo, hi] : pad_width) {
+    low.push_back(lo);
+    high.push_back(hi);
+  }
+  return pad(a, axes, low, high, pad_value, mode, s);
+}
+array pad(const array& a, const std::pair<int, int>& pad_width, const array& pad_value,
+          const std::string& mode, StreamOrDevice s) {
+  return pad(a, std::vector<std::pair<int, int>>(a.ndim(), pad_width), pad_value, mode,
+             s);
+}
+array pad(const array& a, int pad_width, const array& pad_value, const std::string& mode,
+          StreamOrDevice s) {
+  return pad(a, std::pair<int, int>(pad_width, pad_width), pad_value, mode, s);
+}
+
+// ---------------------------------------------------------------- cumsum
+
+// bool and uint8 promote as in sum; floats accumulate in double.
+array cumsum(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  int ax = normalize_axis(axis, a.ndim(), "cumsum");
+  Dtype t = a.dtype() == bool_ ? int32 : (a.dtype() == uint8 ? uint32 : a.dtype());
+  return make_array(a.shape(), t,
+                    std::make_shared<detail::Cumsum>(ax, reverse, inclusive),
+                    {astype(a, t, s)}, s, "cumsum");
+}
+
+// ---------------------------------------------------------------- sorting
+
+namespace {
+
+array sort_op(const array& a, int axis, cpu::SortOp op, const char* name, int kth,
+              const StreamOrDevice& s) {
+  int ax = normalize_axis(axis, a.ndim(), name);
+  Shape shape = a.shape();
+  int n = shape[ax];
+  if (op == cpu::SortOp::partition || op == cpu::SortOp::argpartition) {
+    int k = kth < 0 ? kth + n : kth;
+    if (k < 0 || k >= n) {
+      fail(name, cat("kth ", kth, " is out of range for axis ", ax, " of size ", n,
+                     " (shape ", tuple_str(a.shape()), ")."));
+    }
+    kth = k;
+  } else if (op == cpu::SortOp::topk) {
+    if (kth < 0 || kth > n) {
+      fail(name, cat("k ", kth, " is out of range for axis ", ax, " of size ", n,
+                     " (shape ", tuple_str(a.shape()), ")."));
+    }
+    shape[ax] = kth;
+  }
+  bool arg = op == cpu::SortOp::argsort || op == cpu::SortOp::argpartition;
+  return make_array(std::move(shape), arg ? uint32 : a.dtype(),
+                    std::make_shared<detail::Sort>(op, ax, kth), {a}, s, name);
+}
+
+}  // namespace
+
+array sort(const array& a, int axis, StreamOrDevice s) {
+  return sort_op(a, axis, cpu::SortOp::sort, "sort", 0, s);
+}
+array sort(const array& a, StreamOrDevice s) {
+  return sort(flatten(a, s), 0, s);
+}
+array argsort(const array& a, int axis, StreamOrDevice s) {
+  return sort_op(a, axis, cpu::SortOp::argsort, "argsort", 0, s);
+}
+array argsort(const array& a, StreamOrDevice s) {
+  return argsort(flatten(a, s), 0, s);
+}
+array partition(const array& a, int kth, int axis, StreamOrDevice s) {
+  return sort_op(a, axis, cpu::SortOp::partition, "partition", kth, s);
+}
+array partition(const array& a, int kth, StreamOrDevice s) {
+  return partition(flatten(a, s), kth, 0, s);
+}
+array argpartition(const array& a, int kth, int axis, StreamOrDevice s) {
+  return sort_op(a, axis, cpu::SortOp::argpartition, "argpartition", kth, s);
+}
+array argpartition(const array& a, int kth, StreamOrDevice s) {
+  return argpartition(flatten(a, s), kth, 0, s);
+}
+// The k largest in ascending order (MLX leaves the order unspecified).
+array topk(const array& a, int k, int axis, StreamOrDevice s) {
+  return sort_op(a, axis, cpu::SortOp::topk, "topk", k, s);
+}
+array topk(const array& a, int k, StreamOrDevice s) {
+  return topk(flatten(a, s), k, 0, s);
+}
+
 }  // namespace rill

@@ -83,4 +83,48 @@ void Contiguous::eval_cpu(const std::vector<array>& inputs, Node& out) {
   }
 }
 
+void Softmax::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::softmax(node_of(in[0]), axes_, out);
+}
+void LogSumExp::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::logsumexp(node_of(in[0]), axes_, out);
+}
+void Take::eval_cpu(const std::vector<array>& in, Node& out) {
+  if (along_axis_) {
+    cpu::take_along_axis(node_of(in[0]), node_of(in[1]), axis_, out);
+  } else {
+    cpu::take(node_of(in[0]), node_of(in[1]), axis_, out);
+  }
+}
+void Concatenate::eval_cpu(const std::vector<array>& in, Node& out) {
+  std::vector<const Node*> nodes;
+  nodes.reserve(in.size());
+  for (const array& a : in) nodes.push_back(&node_of(a));
+  cpu::concatenate(nodes, axis_, out);
+}
+void Pad::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::pad(node_of(in[0]), node_of(in[1]), low_, edge_, out);
+}
+void Cumsum::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::cumsum(node_of(in[0]), axis_, reverse_, inclusive_, out);
+}
+const char* Sort::name() const {
+  switch (op_) {
+    case cpu::SortOp::sort:
+      return "sort";
+    case cpu::SortOp::argsort:
+      return "argsort";
+    case cpu::SortOp::partition:
+      return "partition";
+    case cpu::SortOp::argpartition:
+      return "argpartition";
+    case cpu::SortOp::topk:
+      return "topk";
+  }
+  return "sort";
+}
+void Sort::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::sort(op_, node_of(in[0]), axis_, kth_, out);
+}
+
 }  // namespace rill::detail

@@ -153,4 +153,87 @@ class Contiguous : public Primitive {
   bool allow_col_major_;
 };
 
+// softmax / logsumexp over the input's last `axes` dims (the front end moves
+// the requested axes there).
+class Softmax : public Primitive {
+ public:
+  explicit Softmax(int axes) : axes_(axes) {}
+  const char* name() const override { return "softmax"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  int axes_;
+};
+class LogSumExp : public Primitive {
+ public:
+  explicit LogSumExp(int axes) : axes_(axes) {}
+  const char* name() const override { return "logsumexp"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  int axes_;
+};
+
+// Inputs: the array, then the indices.
+class Take : public Primitive {
+ public:
+  Take(int axis, bool along_axis) : axis_(axis), along_axis_(along_axis) {}
+  const char* name() const override { return along_axis_ ? "take_along_axis" : "take"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  int axis_;
+  bool along_axis_;
+};
+
+// concatenate and stack: each input copied into its slot along `axis`.
+class Concatenate : public Primitive {
+ public:
+  Concatenate(int axis, const char* name) : axis_(axis), name_(name) {}
+  const char* name() const override { return name_; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  int axis_;
+  const char* name_;
+};
+
+// Inputs: the array, then the pad value (a scalar of its dtype).
+class Pad : public Primitive {
+ public:
+  Pad(std::vector<int> low, bool edge) : low_(std::move(low)), edge_(edge) {}
+  const char* name() const override { return "pad"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  std::vector<int> low_;  // per dimension
+  bool edge_;
+};
+
+class Cumsum : public Primitive {
+ public:
+  Cumsum(int axis, bool reverse, bool inclusive)
+      : axis_(axis), reverse_(reverse), inclusive_(inclusive) {}
+  const char* name() const override { return "cumsum"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  int axis_;
+  bool reverse_, inclusive_;
+};
+
+// sort, argsort, partition, argpartition, topk; `kth` is the partition index
+// or topk's k.
+class Sort : public Primitive {
+ public:
+  Sort(cpu::SortOp op, int axis, int kth) : op_(op), axis_(axis), kth_(kth) {}
+  const char* name() const override;
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  cpu::SortOp op_;
+  int axis_;
+  int kth_;
+};
+
 }  // namespace rill::detail

@@ -5,6 +5,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
+#include "backend/cpu/vmath.h"
 #include "core/dispatch.h"
 
 namespace rill::detail::cpu {
@@ -19,8 +20,8 @@ const T* in_ptr(const Node& in) {
   return static_cast<const T*>(in.data());
 }
 
-template <typename C>
-C apply_unary(UnaryOp op, C x, int decimals) {
+template <UnaryOp op, typename C>
+inline C apply_unary(C x, int decimals) {
   if constexpr (std::is_same_v<C, bool>) {
     switch (op) {
       case UnaryOp::logical_not: return !x;
@@ -61,7 +62,9 @@ C apply_unary(UnaryOp op, C x, int decimals) {
       case UnaryOp::cos: return std::cos(x);
       case UnaryOp::tanh: return std::tanh(x);
       case UnaryOp::sigmoid: return C(1) / (C(1) + std::exp(-x));
-      case UnaryOp::erf: return std::erf(x);
+      case UnaryOp::erf:
+        if constexpr (std::is_same_v<C, float>) return verf(x);
+        return std::erf(x);
       case UnaryOp::floor: return std::floor(x);
       case UnaryOp::ceil: return std::ceil(x);
       case UnaryOp::round: {
@@ -75,8 +78,8 @@ C apply_unary(UnaryOp op, C x, int decimals) {
   }
 }
 
-template <typename C>
-C apply_binary(BinaryOp op, C a, C b) {
+template <BinaryOp op, typename C>
+inline C apply_binary(C a, C b) {
   switch (op) {
     case BinaryOp::add:
       if constexpr (std::is_same_v<C, bool>) return a || b;
@@ -149,8 +152,8 @@ C apply_binary(BinaryOp op, C a, C b) {
   return a;
 }
 
-template <typename C>
-bool apply_compare(BinaryOp op, C a, C b) {
+template <BinaryOp op, typename C>
+inline bool apply_compare(C a, C b) {
   switch (op) {
     case BinaryOp::equal: return a == b;
     case BinaryOp::not_equal: return a != b;
@@ -164,7 +167,7 @@ bool apply_compare(BinaryOp op, C a, C b) {
   }
 }
 
-bool is_predicate(BinaryOp op) {
+constexpr bool is_predicate(BinaryOp op) {
   switch (op) {
     case BinaryOp::equal:
     case BinaryOp::not_equal:
@@ -178,43 +181,38 @@ bool is_predicate(BinaryOp op) {
   }
 }
 
-// The op switch sits inside the row loop body, but the switch is on a value
-// fixed for the whole call: the branch predictor makes it nearly free, and
-// contiguous rows of common ops get their own loops below.
-template <typename T>
-void binary_typed(BinaryOp op, const Node& a, const Node& b, Node& out) {
+// The op is a template parameter: each (op, dtype) pair gets its own loops,
+// which the compiler vectorises where the layout allows.
+template <typename T, BinaryOp op>
+void binary_loops(const Node& a, const Node& b, Node& out) {
   using C = compute_t<T>;
+  constexpr bool predicate = is_predicate(op);
+  using O = std::conditional_t<predicate, bool, T>;
+  auto f = [](C x, C y) -> O {
+    if constexpr (predicate) {
+      return apply_compare<op, C>(x, y);
+    } else {
+      return T(apply_binary<op, C>(x, y));
+    }
+  };
   const T* pa = in_ptr<T>(a);
   const T* pb = in_ptr<T>(b);
-  if (is_predicate(op)) {
-    bool* po = out_ptr<bool>(out);
-    for_each_row<3>(out.shape,
-                    {broadcast_strides(a, out.shape), broadcast_strides(b, out.shape),
-                     out.strides},
-                    [&](const std::array<int64_t, 3>& off, int64_t n,
-                        const std::array<int64_t, 3>& s) {
-                      for (int64_t j = 0; j < n; ++j) {
-                        po[off[2] + j * s[2]] =
-                            apply_compare<C>(op, C(pa[off[0] + j * s[0]]), C(pb[off[1] + j * s[1]]));
-                      }
-                    });
-    return;
-  }
-  T* po = out_ptr<T>(out);
+  O* po = out_ptr<O>(out);
   // Contiguous operands (or a one-element one): a flat loop, no stride
   // bookkeeping. This is most calls, and all small ones.
   bool a_flat = a.row_contiguous && (a.size == out.size || a.size == 1);
   bool b_flat = b.row_contiguous && (b.size == out.size || b.size == 1);
   if (a_flat && b_flat) {
-    int64_t sa = a.size == 1 ? 0 : 1, sb = b.size == 1 ? 0 : 1;
     int64_t n = static_cast<int64_t>(out.size);
-    if constexpr (!is_half_v<T>) {
-      if (op == BinaryOp::add && sa == 1 && sb == 1) {
-        for (int64_t j = 0; j < n; ++j) po[j] = static_cast<T>(pa[j] + pb[j]);
-        return;
-      }
+    if (a.size == 1 && n > 1) {
+      C x = C(pa[0]);
+      for (int64_t j = 0; j < n; ++j) po[j] = f(x, C(pb[j]));
+    } else if (b.size == 1 && n > 1) {
+      C y = C(pb[0]);
+      for (int64_t j = 0; j < n; ++j) po[j] = f(C(pa[j]), y);
+    } else {
+      for (int64_t j = 0; j < n; ++j) po[j] = f(C(pa[j]), C(pb[j]));
     }
-    for (int64_t j = 0; j < n; ++j) po[j] = T(apply_binary<C>(op, C(pa[j * sa]), C(pb[j * sb])));
     return;
   }
   for_each_row<3>(
@@ -223,24 +221,53 @@ void binary_typed(BinaryOp op, const Node& a, const Node& b, Node& out) {
       [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& s) {
         const T* x = pa + off[0];
         const T* y = pb + off[1];
-        T* z = po + off[2];
-        if constexpr (!is_half_v<T>) {
-          if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
-            switch (op) {
-              case BinaryOp::add:
-                for (int64_t j = 0; j < n; ++j) z[j] = static_cast<T>(x[j] + y[j]);
-                return;
-              case BinaryOp::multiply:
-                for (int64_t j = 0; j < n; ++j) z[j] = static_cast<T>(x[j] * y[j]);
-                return;
-              default: break;
-            }
-          }
-        }
-        for (int64_t j = 0; j < n; ++j) {
-          z[j * s[2]] = T(apply_binary<C>(op, C(x[j * s[0]]), C(y[j * s[1]])));
+        O* z = po + off[2];
+        // Rows of a bias add or a scale: contiguous against contiguous or a
+        // repeated value.
+        if (s[2] == 1 && s[0] == 1 && s[1] == 1) {
+          for (int64_t j = 0; j < n; ++j) z[j] = f(C(x[j]), C(y[j]));
+        } else if (s[2] == 1 && s[0] == 1 && s[1] == 0) {
+          C v = C(y[0]);
+          for (int64_t j = 0; j < n; ++j) z[j] = f(C(x[j]), v);
+        } else if (s[2] == 1 && s[0] == 0 && s[1] == 1) {
+          C v = C(x[0]);
+          for (int64_t j = 0; j < n; ++j) z[j] = f(v, C(y[j]));
+        } else {
+          for (int64_t j = 0; j < n; ++j) z[j * s[2]] = f(C(x[j * s[0]]), C(y[j * s[1]]));
         }
       });
+}
+
+template <typename T>
+void binary_typed(BinaryOp op, const Node& a, const Node& b, Node& out) {
+  switch (op) {
+#define RILL_CASE(OP) \
+  case BinaryOp::OP: return binary_loops<T, BinaryOp::OP>(a, b, out);
+    RILL_CASE(add) RILL_CASE(subtract) RILL_CASE(multiply) RILL_CASE(divide)
+    RILL_CASE(maximum) RILL_CASE(minimum) RILL_CASE(power) RILL_CASE(remainder)
+    RILL_CASE(equal) RILL_CASE(not_equal) RILL_CASE(less) RILL_CASE(less_equal)
+    RILL_CASE(greater) RILL_CASE(greater_equal) RILL_CASE(logical_and) RILL_CASE(logical_or)
+#undef RILL_CASE
+  }
+}
+
+template <typename T, UnaryOp op>
+void unary_loops(const Node& in, Node& out, int decimals) {
+  using C = compute_t<T>;
+  const T* pi = in_ptr<T>(in);
+  T* po = out_ptr<T>(out);
+  if (in.row_contiguous) {
+    for (size_t j = 0; j < in.size; ++j) po[j] = T(apply_unary<op, C>(C(pi[j]), decimals));
+    return;
+  }
+  for_each_row<2>(in.shape, {in.strides, out.strides},
+                  [&](const std::array<int64_t, 2>& off, int64_t n,
+                      const std::array<int64_t, 2>& s) {
+                    for (int64_t j = 0; j < n; ++j) {
+                      po[off[1] + j * s[1]] =
+                          T(apply_unary<op, C>(C(pi[off[0] + j * s[0]]), decimals));
+                    }
+                  });
 }
 
 }  // namespace
@@ -262,19 +289,16 @@ void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
                       });
       return;
     }
-    T* po = out_ptr<T>(out);
-    if (in.row_contiguous) {
-      for (size_t j = 0; j < in.size; ++j) po[j] = T(apply_unary<C>(op, C(pi[j]), decimals));
-      return;
+    switch (op) {
+#define RILL_CASE(OP) \
+  case UnaryOp::OP: return unary_loops<T, UnaryOp::OP>(in, out, decimals);
+      RILL_CASE(negative) RILL_CASE(abs) RILL_CASE(sign) RILL_CASE(exp) RILL_CASE(log)
+      RILL_CASE(log1p) RILL_CASE(sqrt) RILL_CASE(rsqrt) RILL_CASE(square) RILL_CASE(sin)
+      RILL_CASE(cos) RILL_CASE(tanh) RILL_CASE(sigmoid) RILL_CASE(erf) RILL_CASE(floor)
+      RILL_CASE(ceil) RILL_CASE(round)
+#undef RILL_CASE
+      case UnaryOp::logical_not: break;  // handled above
     }
-    for_each_row<2>(in.shape, {in.strides, out.strides},
-                    [&](const std::array<int64_t, 2>& off, int64_t n,
-                        const std::array<int64_t, 2>& s) {
-                      for (int64_t j = 0; j < n; ++j) {
-                        po[off[1] + j * s[1]] =
-                            T(apply_unary<C>(op, C(pi[off[0] + j * s[0]]), decimals));
-                      }
-                    });
   });
 }
 

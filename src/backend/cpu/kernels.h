@@ -41,4 +41,31 @@ void arange(double start, double step, Node& out);
 // Ones on diagonal k of a 2-D out.
 void eye(int k, Node& out);
 
+// Softmax / log-sum-exp over the last `axes` dims of a floating `in` (any
+// strides), in float32 (float64 for float64). softmax: out has in's shape;
+// logsumexp: out has in's shape without those dims, and -inf over empty ones.
+void softmax(const Node& in, int axes, Node& out);
+void logsumexp(const Node& in, int axes, Node& out);
+// out = a's shape with `axis` replaced by indices' shape. Throws
+// std::out_of_range on an index outside [-n, n) (n = a.shape[axis]).
+void take(const Node& a, const Node& indices, int axis, Node& out);
+// a and indices have out's rank and broadcast to out's shape off `axis`.
+void take_along_axis(const Node& a, const Node& indices, int axis, Node& out);
+// Copies each input (out's dtype) into its slot along `axis`; an input one
+// dimension short (stack) fills a slot of size 1.
+void concatenate(const std::vector<const Node*>& ins, int axis, Node& out);
+// out is `in` with low[d] elements before each dim d: the scalar `value` (of
+// out's dtype) outside, or with `edge`, the nearest element of `in`.
+void pad(const Node& in, const Node& value, const std::vector<int>& low, bool edge,
+         Node& out);
+// Running sum along `axis`; in has out's dtype. Floats accumulate in double.
+void cumsum(const Node& in, int axis, bool reverse, bool inclusive, Node& out);
+
+// Along `axis`, NaN last, ties in input order. sort, partition and topk keep
+// the dtype, the arg variants give uint32 indices. partition puts the kth
+// smallest at kth; topk writes the `kth` largest, ascending, to an axis of
+// that size.
+enum class SortOp { sort, argsort, partition, argpartition, topk };
+void sort(SortOp op, const Node& in, int axis, int kth, Node& out);
+
 }  // namespace rill::detail::cpu

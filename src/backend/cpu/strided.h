@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <utility>
 
 #include "core/node.h"
 
@@ -72,6 +73,25 @@ void for_each_row(const Shape& shape, std::array<Strides, N> strides, Row&& row)
     }
     if (d < 0) return;
   }
+}
+
+// Calls lane(offsets) for each 1-D lane along `axis` of `shape`: the lane's
+// first element sits at offsets[k] of array k, the rest follow at
+// strides[k][axis]. No lanes when another dimension is empty.
+template <size_t N, typename Lane>
+void for_each_lane(const Shape& shape, int axis, std::array<Strides, N> strides,
+                   Lane&& lane) {
+  Shape outer = shape;
+  outer[axis] = 1;
+  for_each_row<N>(
+      outer, std::move(strides),
+      [&](const std::array<int64_t, N>& off, int64_t n, const std::array<int64_t, N>& s) {
+        std::array<int64_t, N> o;
+        for (int64_t j = 0; j < n; ++j) {
+          for (size_t k = 0; k < N; ++k) o[k] = off[k] + j * s[k];
+          lane(o);
+        }
+      });
 }
 
 }  // namespace rill::detail::cpu

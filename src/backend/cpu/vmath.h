@@ -1,0 +1,62 @@
+// Branch-free float math that GCC vectorises (glibc's expf/erff are scalar
+// calls), and the attribute that compiles a loop for wider vector units.
+// Internal.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+
+namespace rill::detail::cpu {
+
+// Wider vectors where the CPU has them (not in sanitizer builds, whose runtimes
+// and ifunc resolvers need not get along); the loops stay plain C++.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+#define RILL_VECTOR_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define RILL_VECTOR_CLONES
+#endif
+
+// exp(v) for v <= 88.7 (-inf and anything below -88 give 0, NaN stays NaN):
+// Cephes' expf reduction and polynomial (about 1e-7 relative). Selects go
+// through integer masks because GCC will not if-convert float selects under
+// -ftrapping-math, and callers' loops must vectorise.
+inline float vexp(float v0) {
+  const uint32_t floor_bits = std::bit_cast<uint32_t>(-88.0f);
+  const uint32_t v0_bits = std::bit_cast<uint32_t>(v0);
+  const uint32_t low = -static_cast<uint32_t>(!(v0 >= -88.0f));  // or NaN
+  const float v = std::bit_cast<float>((v0_bits & ~low) | (floor_bits & low));
+  // k = round(v / ln 2) >= -127; 2^-127 has all-zero bits, so v < -88 gives 0.
+  const int32_t k = static_cast<int32_t>(v * 1.44269504088896341f + 128.5f) - 128;
+  const float fk = static_cast<float>(k);
+  float r = v - fk * 0.693359375f;
+  r = r - fk * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const float y = p * std::bit_cast<float>((k + 127) << 23);
+  const uint32_t nan = -static_cast<uint32_t>(v0 != v0);
+  return std::bit_cast<float>((std::bit_cast<uint32_t>(y) & ~nan) | (v0_bits & nan));
+}
+
+// erf(x) within 1.5e-7 absolute (Abramowitz and Stegun 7.1.26), odd by
+// construction; NaN stays NaN.
+inline float verf(float x) {
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  const float ax = std::bit_cast<float>(bits & 0x7fffffffu);
+  const float t = 1.0f / (1.0f + 0.3275911f * ax);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  const float y = 1.0f - p * t * vexp(-ax * ax);
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(y) | (bits & 0x80000000u));
+}
+
+}  // namespace rill::detail::cpu
