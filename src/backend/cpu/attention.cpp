@@ -99,18 +99,6 @@ double row_max(const double* x, int64_t n, double init) {
   return m;
 }
 
-template <typename C>
-C row_sum(const C* x, int64_t n) {
-  C acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += x[i + k];
-  }
-  C s = 0;
-  for (; i < n; ++i) s += x[i];
-  return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-         ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
 
 // One head's rows x cols matrix (the last two dims of a 4-D node at [b, h]) as
 // something BLAS reads: the input itself when it is of type C with unit
@@ -219,7 +207,7 @@ void attention(const Node& q, const Node& k, const Node& v, const Node* mask, fl
               }
               exp_shifted(sr, nk, m_new);
               const C alpha = std::exp(m_old - m_new);
-              row_l[r] = row_l[r] * alpha + row_sum(sr, nk);
+              row_l[r] = row_l[r] * alpha + lane_sum(sr, nk);
               row_m[r] = m_new;
               if (alpha != C(1) && m_old != kNegInf) {  // acc is still 0 until then
                 C* ar = acc.data() + r * dv;

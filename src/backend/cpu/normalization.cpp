@@ -8,26 +8,13 @@
 #include <vector>
 
 #include "backend/cpu/fast_kernels.h"
+#include "backend/cpu/vmath.h"
 #include "backend/cpu/strided.h"
 #include "core/dispatch.h"
 
 namespace rill::detail::cpu {
 namespace {
 
-// Eight independent partial sums: vectorisable without reassociating, and
-// more accurate than one running sum.
-template <typename C>
-C lane_sum(const C* x, int64_t n) {
-  C acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += x[i + k];
-  }
-  C s = 0;
-  for (; i < n; ++i) s += x[i];
-  return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-         ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
 
 template <typename C>
 C lane_sum_squares(const C* x, int64_t n) {

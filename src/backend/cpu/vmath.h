@@ -59,4 +59,19 @@ inline float verf(float x) {
   return std::bit_cast<float>(std::bit_cast<uint32_t>(y) | (bits & 0x80000000u));
 }
 
+// Eight independent partial sums: vectorisable without reassociating, and
+// more accurate than one running sum.
+template <typename C>
+C lane_sum(const C* x, int64_t n) {
+  C acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += x[i + k];
+  }
+  C s = 0;
+  for (; i < n; ++i) s += x[i];
+  return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+         ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 }  // namespace rill::detail::cpu
