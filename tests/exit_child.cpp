@@ -60,5 +60,53 @@ int main(int argc, char** argv) {
     async_eval(bad);
     return 6;
   }
+  if (!std::strcmp(mode, "failed_alloc")) {
+    // Allocation failures pending on several streams.
+    auto work = start_work();
+    array x = ones({64});
+    eval(x);
+    for (int i = 0; i < 4; ++i) async_eval(exp(x, new_stream(Device::cpu)));
+    testing::fail_allocation(2);
+    return 7;
+  }
+  if (!std::strcmp(mode, "thread_exited")) {
+    // A thread exits with work pending on its default stream (orphaned), then
+    // the process exits before that work is done.
+    std::thread([] {
+      array x = array(1.0f);
+      for (int i = 0; i < 200; ++i) {
+        x = testing::on_eval(add(x, array(1.0f)), [] {
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        });
+      }
+      async_eval(x);
+    }).join();
+    std::exit(8);
+  }
+  if (!std::strcmp(mode, "exit_from_thread")) {
+    // Another thread calls std::exit while main waits in eval.
+    auto work = start_work();
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::exit(9);
+    }).detach();
+    eval(work);
+    std::this_thread::sleep_for(std::chrono::seconds(30));  // not reached
+    return 1;
+  }
+  if (!std::strcmp(mode, "blocked")) {
+    // A task that never finishes: exiting must not wait for it. Its gate is
+    // never freed, so exit does not destroy what the worker waits on.
+    auto* gate = new std::atomic<bool>(false);
+    array stuck = testing::on_eval(
+        array(1.0f),
+        [gate] {
+          while (!gate->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        },
+        new_stream(Device::cpu));
+    async_eval(stuck);
+    auto work = start_work();
+    return 10;
+  }
   return 1;
 }

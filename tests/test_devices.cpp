@@ -63,7 +63,7 @@ TEST(Devices, InvalidIndexRejectedEverywhere) {
     expect_invalid_device([&] { set_default_stream(Stream(0, d)); }, name,
                           "set_default_stream");
     expect_invalid_device([&] { StreamContext ctx(d); }, name, "StreamContext");
-    expect_invalid_device([&] { zeros({2}, float32, d); }, name, "full");
+    expect_invalid_device([&] { zeros({2}, float32, d); }, name, "zeros");
     expect_invalid_device([&] { add(array(1.0f), array(2.0f), d); }, name, "add");
     expect_invalid_device([&] { arange(4, StreamOrDevice(d)); }, name, "arange");
     expect_invalid_device([&] { sum(array({1.0f, 2.0f}), false, d); }, name, "sum");

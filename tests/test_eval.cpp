@@ -65,7 +65,14 @@ TEST(Eval, OpRunsOnItsStream) {
   array z = add(x, array(1.0f));
   EXPECT_EQ(z.stream(), default_stream(default_device()));
   eval(y);
-  EXPECT_NE(worker, std::this_thread::get_id());  // ran on the executor
+  EXPECT_EQ(y.item<float>(), 2.0f);
+  // async_eval hands work to the executor; eval may run it on the caller.
+  std::thread::id async_worker;
+  array w = rill::testing::on_eval(array(1.0f),
+                                   [&] { async_worker = std::this_thread::get_id(); }, s);
+  async_eval(w);
+  synchronize(s);
+  EXPECT_NE(async_worker, std::this_thread::get_id());
 }
 
 TEST(Eval, CrossStreamDependenciesAreOrdered) {

@@ -141,7 +141,7 @@ TEST(Streams, OneThreadsEvalDoesNotWaitForAnothersWork) {
 
 TEST(Streams, HundredThousandStreamsSpawnNoThreads) {
   // Start the executor first so that its workers are in the baseline.
-  array(add(array(1.0f), array(1.0f))).eval();
+  rill::test::start_executor();
   long threads_before = rill::test::thread_count();
   long rss_before = rill::test::rss_kb();
   std::vector<Stream> made;
@@ -154,9 +154,13 @@ TEST(Streams, HundredThousandStreamsSpawnNoThreads) {
   eval(outs);
   for (auto& o : outs) EXPECT_EQ(o.item<float>(), 3.0f);
   EXPECT_EQ(rill::test::thread_count(), threads_before);
-  long grown_mb = (rill::test::rss_kb() - rss_before) / 1024;
+  long rss_after = rill::test::rss_kb();
+  long grown_mb = (rss_after - rss_before) / 1024;
   RecordProperty("rss_growth_mb_100k_streams", std::to_string(grown_mb));
-  std::cout << "100,000 streams: " << grown_mb << " MiB of RSS\n";
+  std::cout << "100,000 streams: threads " << threads_before << " -> "
+            << rill::test::thread_count() << ", RSS " << rss_before / 1024 << " -> "
+            << rss_after / 1024 << " MiB (+" << grown_mb << " MiB), "
+            << get_streams().size() << " live streams\n";
   if (!rill::test::sanitized) {  // sanitizers shadow every mutex and allocation
     EXPECT_LT(grown_mb, 128) << "100,000 streams cost " << grown_mb << " MiB";
   }
@@ -186,7 +190,7 @@ TEST(Streams, BusyStreamsRunInParallel) {
 }
 
 TEST(Streams, ThreadExitReclaimsDefaultStreams) {
-  array(add(array(1.0f), array(1.0f))).eval();
+  rill::test::start_executor();
   size_t streams_before = get_streams().size();
   long threads_before = rill::test::thread_count();
   long rss_before = rill::test::rss_kb();
@@ -202,9 +206,50 @@ TEST(Streams, ThreadExitReclaimsDefaultStreams) {
   EXPECT_TRUE(rill::test::eventually([&] { return get_streams().size() == streams_before; }))
       << get_streams().size() << " streams live, " << streams_before << " before";
   EXPECT_EQ(rill::test::thread_count(), threads_before);
-  long grown_mb = (rill::test::rss_kb() - rss_before) / 1024;
+  long rss_after = rill::test::rss_kb();
+  long grown_mb = (rss_after - rss_before) / 1024;
   RecordProperty("rss_growth_mb_10k_threads", std::to_string(grown_mb));
-  std::cout << "10,000 threads: " << grown_mb << " MiB of RSS left\n";
+  std::cout << "10,000 short-lived threads: threads " << threads_before << " -> "
+            << rill::test::thread_count() << ", RSS " << rss_before / 1024 << " -> "
+            << rss_after / 1024 << " MiB (+" << grown_mb << " MiB), streams "
+            << streams_before << " -> " << get_streams().size() << "\n";
+  if (!rill::test::sanitized) {
+    EXPECT_LT(grown_mb, 64) << "10,000 threads left " << grown_mb << " MiB behind";
+  }
+}
+
+TEST(Streams, ThreadsExitingWithWorkInFlightLeaveNothing) {
+  rill::test::start_executor();
+  size_t streams_before = get_streams().size();
+  long threads_before = rill::test::thread_count();
+  long rss_before = rill::test::rss_kb();
+  constexpr int kThreads = 10000;
+  std::vector<array> results;
+  results.reserve(kThreads);
+  for (int i = 0; i < kThreads; ++i) {
+    array out = array(0.0f);
+    std::thread t([&out, i] {
+      out = multiply(add(array(static_cast<float>(i)), array(1.0f)), array(2.0f));
+      async_eval(out);  // the thread exits without waiting
+    });
+    t.join();
+    results.push_back(out);
+  }
+  for (int i = 0; i < kThreads; ++i) {
+    ASSERT_EQ(results[i].item<float>(), 2.0f * (static_cast<float>(i) + 1.0f));
+  }
+  results.clear();
+  EXPECT_TRUE(rill::test::eventually([&] {
+    return get_streams().size() == streams_before;
+  })) << get_streams().size()
+      << " streams live, " << streams_before << " before";
+  EXPECT_EQ(rill::test::thread_count(), threads_before);
+  long rss_after = rill::test::rss_kb();
+  long grown_mb = (rss_after - rss_before) / 1024;
+  std::cout << "10,000 threads exiting with work in flight: threads " << threads_before
+            << " -> " << rill::test::thread_count() << ", RSS " << rss_before / 1024
+            << " -> " << rss_after / 1024 << " MiB (+" << grown_mb << " MiB), streams "
+            << streams_before << " -> " << get_streams().size() << "\n";
   if (!rill::test::sanitized) {
     EXPECT_LT(grown_mb, 64) << "10,000 threads left " << grown_mb << " MiB behind";
   }

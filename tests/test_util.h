@@ -8,6 +8,8 @@
 #include <string>
 #include <thread>
 
+#include "rill/rill.h"
+
 namespace rill::test {
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -57,6 +59,15 @@ class Gate {
   std::condition_variable cv_;
   bool open_ = false;
 };
+
+// Starts the CPU executor's workers (eval may run work on the calling thread;
+// async_eval always hands it to the pool), so that thread counts taken after
+// this include them.
+inline void start_executor() {
+  array x = add(array(1.0f), array(1.0f));
+  async_eval(x);
+  x.eval();
+}
 
 // Polls `pred` until it holds or `limit` passes; returns its last value. For
 // effects that follow a completion asynchronously (a stream unregistered just

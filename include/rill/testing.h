@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "rill/array.h"
 
@@ -12,6 +13,23 @@ namespace rill::testing {
 // `fn` throws, the op fails as a kernel would: the error is kept with the
 // stream and raised at the sync points that observe the result.
 array on_eval(const array& x, std::function<void()> fn, StreamOrDevice s = {});
+
+// Fault injection. Each makes one later operation fail as a real fault would,
+// so that tests can check E2 (the failure is kept, raised at every observer,
+// never escapes a worker) without a broken kernel. Unarmed, they cost one
+// relaxed atomic load per node computed or buffer allocated.
+//
+// fail_task: the k-th node computed on stream `s` from now on (k = 1: the
+// next) throws std::runtime_error(message) in place of its kernel. Counts
+// only nodes whose inputs did not fail. k = 0 disarms. Thread-safe; throws
+// std::invalid_argument for k < 0 or a stream that does not exist.
+void fail_task(Stream s, int k, std::string message = "injected task failure");
+
+// fail_allocation: the k-th array buffer allocated from now on, by any thread
+// (a kernel's output, or an array built from host values), throws
+// std::bad_alloc. Mapped buffers (load_safetensors) do not count. k = 0
+// disarms. Thread-safe; throws std::invalid_argument for k < 0.
+void fail_allocation(int k);
 
 // Number of CPU worker threads the executor runs (0 until first used).
 int cpu_worker_count();

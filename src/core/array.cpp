@@ -32,6 +32,7 @@ size_t array::count_of(const Shape& shape, const char* op) {
 
 array::array(const void* data, Dtype src, Shape shape, Dtype dtype, size_t count) {
   size_t n = count_of(shape, "array");
+  detail::check_extent(shape, dtype, "array");
   if (n != count) {
     std::ostringstream msg;
     msg << "[array] " << count << " values given for shape " << shape_str(shape) << " ("

@@ -9,12 +9,16 @@
 // and no worker blocks.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 
 #include "core/node.h"
 #include "core/primitives.h"
+#include "core/profile.h"
 #include "rill/transforms.h"
 #include "runtime/cpu_executor.h"
 #include "runtime/stream_state.h"
@@ -58,6 +62,19 @@ struct Segment {
   std::atomic<int> pending{1};
 };
 
+// testing::fail_task: throws in place of the node's kernel when the stream's
+// countdown reaches zero. Called only when the stream is armed.
+void injected_fault(StreamState& s) {
+  std::string message;
+  {
+    std::lock_guard lock(s.mu);
+    if (s.fault_countdown <= 0 || --s.fault_countdown > 0) return;
+    s.fault_armed.store(false, std::memory_order_relaxed);
+    message = std::move(s.fault_message);
+  }
+  throw std::runtime_error(message);
+}
+
 void run_segment(Segment& seg) {
   for (array& a : seg.nodes) {
     Node& n = *a.node();
@@ -71,7 +88,19 @@ void run_segment(Segment& seg) {
     }
     if (!err) {
       try {
-        n.primitive->eval_cpu(n.inputs, n);
+        if (seg.stream->fault_armed.load(std::memory_order_relaxed)) {
+          injected_fault(*seg.stream);
+        }
+        if (profiling()) {
+          auto start = std::chrono::steady_clock::now();
+          n.primitive->eval_cpu(n.inputs, n);
+          profile_record(n.primitive->name(),
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count());
+        } else {
+          n.primitive->eval_cpu(n.inputs, n);
+        }
       } catch (...) {
         err = current_async_error(n.primitive->name(), seg.stream->stream);
         record_error(*seg.stream, err);
@@ -86,6 +115,7 @@ void submit(const std::shared_ptr<Segment>& seg) {
   cpu_submit(seg->stream, [seg] { run_segment(*seg); });
 }
 
+// Called as each outside input of `seg` completes (and once by schedule).
 void release_dep(const std::shared_ptr<Segment>& seg) {
   if (seg->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) submit(seg);
 }
@@ -183,7 +213,10 @@ std::vector<std::shared_ptr<Segment>> cut(std::vector<array>& tape, uint64_t tok
   return segs;
 }
 
-void schedule(const std::vector<array>& outputs) {
+// `inline_ok`: the caller is an eval that will wait anyway, so the last
+// segment ready at submission may run on its thread (cpu_run_inline), after
+// every other ready one has gone to the pool so that none waits behind it.
+void schedule(const std::vector<array>& outputs, bool inline_ok) {
   uint64_t token = g_next_token.fetch_add(1, std::memory_order_relaxed);
   std::vector<array> tape = claim(outputs, token);
   if (tape.empty()) return;
@@ -191,11 +224,19 @@ void schedule(const std::vector<array>& outputs) {
   // Tickets first, in segment order, so synchronize() sees all of this eval's
   // work on a stream as submitted before any of it can finish.
   for (auto& seg : segs) seg->ticket = begin_work(*seg->stream);
+  std::shared_ptr<Segment> held;  // ready, kept back to run inline
   for (auto& seg : segs) {
     seg->pending.store(1 + static_cast<int>(seg->deps.size()), std::memory_order_relaxed);
     for (Node* d : seg->deps) when_done(*d, [seg] { release_dep(seg); });
-    release_dep(seg);
+    if (seg->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
+    if (!inline_ok) {
+      submit(seg);
+      continue;
+    }
+    if (held) submit(held);
+    held = seg;
   }
+  if (held && !cpu_run_inline(held->stream, [&] { run_segment(*held); })) submit(held);
 }
 
 // Waits until every output is done.
@@ -227,7 +268,7 @@ void wait(const std::vector<array>& outputs) {
 }  // namespace
 }  // namespace detail
 
-void async_eval(std::vector<array> outputs) { detail::schedule(outputs); }
+void async_eval(std::vector<array> outputs) { detail::schedule(outputs, false); }
 
 void eval(std::vector<array> outputs) {
   bool all_available = true;
@@ -238,7 +279,7 @@ void eval(std::vector<array> outputs) {
     }
   }
   if (all_available) return;
-  detail::schedule(outputs);
+  detail::schedule(outputs, true);
   detail::wait(outputs);
   for (const array& o : outputs) {
     const detail::Node& n = *o.node();

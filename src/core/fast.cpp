@@ -20,7 +20,7 @@ using detail::tuple_str;
 namespace {
 
 [[noreturn]] void fail(const char* op, const std::string& what) {
-  throw std::invalid_argument(cat("[", op, "] ", what));
+  throw std::invalid_argument(cat("[", detail::OuterOp::name(op), "] ", what));
 }
 
 // Inputs: x, then the weight and the bias when present.
@@ -89,6 +89,7 @@ array normalization(const array& x, const std::optional<array>& weight,
                     const std::optional<array>& bias, float eps, bool rms,
                     const StreamOrDevice& s) {
   const char* op = rms ? "rms_norm" : "layer_norm";
+  detail::OuterOp outer(op);
   if (x.ndim() == 0) fail(op, "x must have at least 1 dimension, got a scalar.");
   Dtype t = x.dtype();
   if (weight) {
@@ -196,6 +197,7 @@ array scaled_dot_product_attention(const array& queries, const array& keys,
                                    const std::string& mask_mode,
                                    const std::optional<array>& mask, StreamOrDevice s) {
   const char* op = "scaled_dot_product_attention";
+  detail::OuterOp outer(op);
   const array &q = queries, &k = keys, &v = values;
   if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4) {
     fail(op,

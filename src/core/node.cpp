@@ -1,15 +1,43 @@
 #include "core/node.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <new>
 #include <stdexcept>
+#include <string>
 
+#include "core/format.h"
 #include "core/primitives.h"
 #include "runtime/stream_state.h"
 
 namespace rill::detail {
 
+namespace {
+// testing::fail_allocation: the number of owned allocations until one fails (0:
+// none armed). Relaxed: one load on every allocation when unarmed; the
+// decrement is a compare-exchange so that exactly one allocation fails.
+std::atomic<int> g_alloc_countdown{0};
+
+bool injected_allocation_failure() {
+  int c = g_alloc_countdown.load(std::memory_order_relaxed);
+  while (c > 0) {
+    if (g_alloc_countdown.compare_exchange_weak(c, c - 1, std::memory_order_relaxed)) {
+      return c == 1;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+void arm_allocation_failure(int k) {
+  g_alloc_countdown.store(k, std::memory_order_relaxed);
+}
+
 Buffer::Buffer(size_t n) : ptr(nullptr), nbytes(n) {
+  if (g_alloc_countdown.load(std::memory_order_relaxed) > 0 &&
+      injected_allocation_failure()) {
+    throw std::bad_alloc();
+  }
   size_t rounded = (n + 63) / 64 * 64;
   ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   if (!ptr) throw std::bad_alloc();
@@ -146,9 +174,27 @@ void set_view(Node& out, const Node& in, Strides strides, int64_t offset) {
   set_flags(out);
 }
 
+thread_local const char* OuterOp::current_ = nullptr;
+
+void check_stream(const StreamOrDevice& s, const char* op) {
+  resolve_stream(s, OuterOp::name(op));
+}
+
+void check_extent(const Shape& shape, Dtype dtype, const char* op) {
+  int64_t bytes = dtype.size;
+  for (int32_t d : shape) {
+    if (d > 0 && __builtin_mul_overflow(bytes, static_cast<int64_t>(d), &bytes)) {
+      throw std::invalid_argument(cat("[", OuterOp::name(op), "] shape ",
+                                      tuple_str(shape), " has too many elements for ",
+                                      dtype_name(dtype), "."));
+    }
+  }
+}
+
 array make_array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive,
                  std::vector<array> inputs, const StreamOrDevice& s, const char* op) {
-  const StreamRef& st = resolve_stream(s, op);
+  check_extent(shape, dtype, op);
+  const StreamRef& st = resolve_stream(s, OuterOp::name(op));
   return array(std::make_shared<Node>(std::move(shape), dtype, std::move(primitive),
                                       std::move(inputs), st));
 }

@@ -31,6 +31,10 @@ struct Buffer {
   std::shared_ptr<const void> owner;
 };
 
+// testing::fail_allocation: the k-th owned Buffer allocated from now on throws
+// std::bad_alloc (k = 0 disarms).
+void arm_allocation_failure(int k);
+
 enum class Status : uint8_t {
   unscheduled,  // built, nobody has claimed it
   scheduled,    // claimed by one eval; will be computed exactly once
@@ -100,6 +104,34 @@ Strides row_major_strides(const Shape& shape);
 void allocate(Node& out);
 // Makes `out` a view of `in`'s buffer with the given strides and offset.
 void set_view(Node& out, const Node& in, Strides strides, int64_t offset);
+
+// While a public op is built from other ops (add promoting with astype, sort
+// flattening first), errors about its stream or its arguments name the op the
+// caller called, not the inner one that found them. The outermost scope on the
+// thread wins.
+class OuterOp {
+ public:
+  explicit OuterOp(const char* op) noexcept : prev_(current_) {
+    if (!current_) current_ = op;
+  }
+  ~OuterOp() { current_ = prev_; }
+  OuterOp(const OuterOp&) = delete;
+  OuterOp& operator=(const OuterOp&) = delete;
+  // The outermost op being built on this thread, else `op`.
+  static const char* name(const char* op) noexcept { return current_ ? current_ : op; }
+
+ private:
+  const char* prev_;
+  static thread_local const char* current_;
+};
+
+// Throws std::invalid_argument "[op] ..." unless every byte of an array of
+// this shape and dtype is addressable with int64 strides. Empty axes are
+// skipped: a view may still stride over the others.
+void check_extent(const Shape& shape, Dtype dtype, const char* op);
+
+// Validates `s` for `op` (for ops that return an input unchanged).
+void check_stream(const StreamOrDevice& s, const char* op);
 
 // Makes a lazy node; `s` is resolved and validated for `op`.
 array make_array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive,

@@ -15,13 +15,14 @@ namespace rill {
 
 using detail::cat;
 using detail::make_array;
+using detail::OuterOp;
 using detail::tuple_str;
 namespace cpu = detail::cpu;
 
 namespace {
 
 [[noreturn]] void fail(const char* op, const std::string& what) {
-  throw std::invalid_argument(cat("[", op, "] ", what));
+  throw std::invalid_argument(cat("[", detail::OuterOp::name(op), "] ", what));
 }
 
 int normalize_axis(int axis, int ndim, const char* op) {
@@ -53,6 +54,7 @@ Shape broadcast_or_fail(const Shape& a, const Shape& b, const char* op) {
 
 array unary_op(const array& a, cpu::UnaryOp op, const char* name, Dtype out_type,
                const StreamOrDevice& s, int decimals = 0) {
+  OuterOp outer(name);
   array in = a.dtype() == out_type || op == cpu::UnaryOp::logical_not
                  ? a
                  : astype(a, out_type, s);
@@ -70,6 +72,7 @@ array float_unary(const array& a, cpu::UnaryOp op, const char* name, const Strea
 // result dtype (bool for comparisons).
 array binary_op(const array& a, const array& b, cpu::BinaryOp op, const char* name,
                 const StreamOrDevice& s, Dtype common, Dtype out) {
+  OuterOp outer(name);
   Shape shape = broadcast_or_fail(a.shape(), b.shape(), name);
   array x = a.dtype() == common ? a : astype(a, common, s);
   array y = b.dtype() == common ? b : astype(b, common, s);
@@ -111,17 +114,25 @@ array full(Shape shape, array vals, StreamOrDevice s) {
   return full(std::move(shape), std::move(vals), t, s);
 }
 array zeros(const Shape& shape, Dtype dtype, StreamOrDevice s) {
+  OuterOp outer("zeros");
   check_shape(shape, "zeros");
   return full(shape, array(false, dtype), dtype, s);
 }
 array zeros(const Shape& shape, StreamOrDevice s) { return zeros(shape, float32, s); }
 array ones(const Shape& shape, Dtype dtype, StreamOrDevice s) {
+  OuterOp outer("ones");
   check_shape(shape, "ones");
   return full(shape, array(true, dtype), dtype, s);
 }
 array ones(const Shape& shape, StreamOrDevice s) { return ones(shape, float32, s); }
-array zeros_like(const array& a, StreamOrDevice s) { return zeros(a.shape(), a.dtype(), s); }
-array ones_like(const array& a, StreamOrDevice s) { return ones(a.shape(), a.dtype(), s); }
+array zeros_like(const array& a, StreamOrDevice s) {
+  OuterOp outer("zeros_like");
+  return zeros(a.shape(), a.dtype(), s);
+}
+array ones_like(const array& a, StreamOrDevice s) {
+  OuterOp outer("ones_like");
+  return ones(a.shape(), a.dtype(), s);
+}
 
 array arange(double start, double stop, double step, Dtype dtype, StreamOrDevice s) {
   if (!std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step)) {
@@ -169,7 +180,10 @@ array eye(int n, int m, int k, StreamOrDevice s) { return eye(n, m, k, float32, 
 array eye(int n, StreamOrDevice s) { return eye(n, n, 0, float32, s); }
 
 array astype(array a, Dtype dtype, StreamOrDevice s) {
-  if (a.dtype() == dtype) return a;
+  if (a.dtype() == dtype) {
+    detail::check_stream(s, "astype");
+    return a;
+  }
   Shape shape = a.shape();
   return make_array(std::move(shape), dtype, std::make_shared<detail::Copy>("astype"),
                     {std::move(a)}, s, "astype");
@@ -301,6 +315,7 @@ array logical_or(const array& a, const array& b, StreamOrDevice s) {
 }
 
 array where(const array& condition, const array& x, const array& y, StreamOrDevice s) {
+  OuterOp outer("where");
   Shape shape = broadcast_or_fail(broadcast_or_fail(condition.shape(), x.shape(), "where"),
                                   y.shape(), "where");
   Dtype t = promote_types(x.dtype(), y.dtype());
@@ -347,6 +362,7 @@ Shape reduced_shape(const Shape& in, const std::vector<int>& axes, bool keepdims
 
 array reduce_op(const array& a, const std::vector<int>& axes_in, bool keepdims,
                 cpu::ReduceOp op, const char* name, const StreamOrDevice& s) {
+  OuterOp outer(name);
   std::vector<int> axes = normalize_axes(axes_in, a.ndim(), name);
   if (op == cpu::ReduceOp::max || op == cpu::ReduceOp::min) {
     for (int ax : axes) {
@@ -415,6 +431,7 @@ array any(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrD
   return reduce_op(a, axes, keepdims, cpu::ReduceOp::any, "any", s);
 }
 array mean(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  OuterOp outer("mean");
   std::vector<int> norm = normalize_axes(axes, a.ndim(), "mean");
   double count = 1;
   for (int ax : norm) count *= a.shape()[ax];
@@ -441,6 +458,7 @@ array arg_reduce_op(const array& a, int axis, bool keepdims, cpu::ArgReduceOp op
 
 array arg_reduce_flat(const array& a, bool keepdims, cpu::ArgReduceOp op, const char* name,
                       const StreamOrDevice& s) {
+  OuterOp outer(name);
   if (a.size() == 0) fail(name, cat("cannot reduce an empty array (shape ",
                                     tuple_str(a.shape()), ")."));
   array flat = reshape(a, {static_cast<int32_t>(a.size())}, s);
@@ -469,6 +487,7 @@ array argmin(const array& a, int axis, bool keepdims, StreamOrDevice s) {
 // ---------------------------------------------------------------- matmul
 
 array matmul(const array& a_in, const array& b_in, StreamOrDevice s) {
+  OuterOp outer("matmul");
   if (a_in.ndim() == 0 || b_in.ndim() == 0) {
     fail("matmul", cat("operands must have at least one dimension, got shapes ",
                        tuple_str(a_in.shape()), " and ", tuple_str(b_in.shape()), "."));
@@ -545,11 +564,15 @@ array reshape(const array& a, Shape shape, StreamOrDevice s) {
     fail("reshape", cat("cannot reshape array of size ", a.size(), " (shape ",
                         tuple_str(a.shape()), ") into shape ", tuple_str(shape), "."));
   }
-  if (shape == a.shape()) return a;
+  if (shape == a.shape()) {
+    detail::check_stream(s, "reshape");
+    return a;
+  }
   return view(a, std::move(shape), detail::View::Kind::reshape, "reshape", s);
 }
 
 array flatten(const array& a, int start_axis, int end_axis, StreamOrDevice s) {
+  OuterOp outer("flatten");
   if (a.ndim() == 0) return reshape(a, {1}, s);
   int start = normalize_axis(start_axis, a.ndim(), "flatten");
   int end = normalize_axis(end_axis, a.ndim(), "flatten");
@@ -590,6 +613,7 @@ array transpose(const array& a, StreamOrDevice s) {
 }
 
 array swapaxes(const array& a, int axis1, int axis2, StreamOrDevice s) {
+  OuterOp outer("swapaxes");
   int a1 = normalize_axis(axis1, a.ndim(), "swapaxes");
   int a2 = normalize_axis(axis2, a.ndim(), "swapaxes");
   std::vector<int> axes(a.ndim());
@@ -599,6 +623,7 @@ array swapaxes(const array& a, int axis1, int axis2, StreamOrDevice s) {
 }
 
 array expand_dims(const array& a, const std::vector<int>& axes, StreamOrDevice s) {
+  OuterOp outer("expand_dims");
   int out_ndim = a.ndim() + static_cast<int>(axes.size());
   std::vector<int> norm = normalize_axes(axes, out_ndim, "expand_dims");
   Shape shape;
@@ -618,6 +643,7 @@ array expand_dims(const array& a, int axis, StreamOrDevice s) {
 }
 
 array squeeze(const array& a, const std::vector<int>& axes, StreamOrDevice s) {
+  OuterOp outer("squeeze");
   std::vector<int> norm = normalize_axes(axes, a.ndim(), "squeeze");
   Shape shape;
   for (int i = 0; i < a.ndim(); ++i) {
@@ -655,7 +681,10 @@ array broadcast_to(const array& a, const Shape& shape, StreamOrDevice s) {
     fail("broadcast_to", cat("cannot broadcast shape ", tuple_str(a.shape()), " to ",
                              tuple_str(shape), "."));
   }
-  if (shape == a.shape()) return a;
+  if (shape == a.shape()) {
+    detail::check_stream(s, "broadcast_to");
+    return a;
+  }
   return view(a, shape, detail::View::Kind::broadcast, "broadcast_to", s);
 }
 
@@ -704,6 +733,7 @@ array contiguous(const array& a, bool allow_col_major, StreamOrDevice s) {
 
 array isclose(const array& a, const array& b, double rtol, double atol, bool equal_nan,
               StreamOrDevice s) {
+  OuterOp outer("isclose");
   Dtype t = promote_types(promote_types(a.dtype(), b.dtype()), float32);
   array x = astype(a, t, s), y = astype(b, t, s);
   array tol = add(array(atol, t), multiply(array(rtol, t), abs(y, s), s), s);
@@ -717,11 +747,16 @@ array isclose(const array& a, const array& b, double rtol, double atol, bool equ
 
 array allclose(const array& a, const array& b, double rtol, double atol, bool equal_nan,
                StreamOrDevice s) {
+  OuterOp outer("allclose");
   return all(isclose(a, b, rtol, atol, equal_nan, s), s);
 }
 
 array array_equal(const array& a, const array& b, bool equal_nan, StreamOrDevice s) {
-  if (a.shape() != b.shape()) return array(false);
+  OuterOp outer("array_equal");
+  if (a.shape() != b.shape()) {
+    detail::check_stream(s, "array_equal");
+    return array(false);
+  }
   array eq = equal(a, b, s);
   if (equal_nan && is_floating_point(promote_types(a.dtype(), b.dtype()))) {
     eq = logical_or(eq, logical_and(not_equal(a, a, s), not_equal(b, b, s), s), s);
@@ -768,6 +803,7 @@ std::vector<int> inverse(const std::vector<int>& perm) {
 // nothing.
 array softmax(const array& a, const std::vector<int>& axes, bool /*precise*/,
               StreamOrDevice s) {
+  OuterOp outer("softmax");
   std::vector<int> ax = normalize_axes(axes, a.ndim(), "softmax");
   array in = astype(a, at_least_float(a.dtype()), s);
   std::vector<int> perm = axes_last(a.ndim(), ax);
@@ -789,6 +825,7 @@ array softmax(const array& a, bool precise, StreamOrDevice s) {
 // A reduction over an empty axis gives -inf (the log of an empty sum).
 array logsumexp(const array& a, const std::vector<int>& axes, bool keepdims,
                 StreamOrDevice s) {
+  OuterOp outer("logsumexp");
   std::vector<int> ax = normalize_axes(axes, a.ndim(), "logsumexp");
   array in = astype(a, at_least_float(a.dtype()), s);
   std::vector<int> perm = axes_last(a.ndim(), ax);
@@ -836,9 +873,11 @@ array take(const array& a, const array& indices, int axis, StreamOrDevice s) {
                     std::make_shared<detail::Take>(ax, false), {a, indices}, s, "take");
 }
 array take(const array& a, const array& indices, StreamOrDevice s) {
+  OuterOp outer("take");
   return take(flatten(a, s), indices, 0, s);
 }
 array take(const array& a, int index, int axis, StreamOrDevice s) {
+  OuterOp outer("take");
   int ax = normalize_axis(axis, a.ndim(), "take");
   int n = a.shape(ax);
   if (index < -n || index >= n) {
@@ -848,6 +887,7 @@ array take(const array& a, int index, int axis, StreamOrDevice s) {
   return take(a, array(index), ax, s);
 }
 array take(const array& a, int index, StreamOrDevice s) {
+  OuterOp outer("take");
   return take(flatten(a, s), index, 0, s);
 }
 
@@ -884,6 +924,7 @@ array take_along_axis(const array& a, const array& indices, int axis, StreamOrDe
 
 array concatenate(std::vector<array> arrays, int axis, StreamOrDevice s) {
   const char* op = "concatenate";
+  OuterOp outer(op);
   if (arrays.empty()) fail(op, "no arrays given.");
   const Shape first = arrays[0].shape();
   const int nd = arrays[0].ndim();
@@ -916,12 +957,14 @@ array concatenate(std::vector<array> arrays, int axis, StreamOrDevice s) {
                     std::move(arrays), s, op);
 }
 array concatenate(std::vector<array> arrays, StreamOrDevice s) {
+  OuterOp outer("concatenate");
   for (array& x : arrays) x = flatten(x, s);
   return concatenate(std::move(arrays), 0, s);
 }
 
 array stack(const std::vector<array>& arrays, int axis, StreamOrDevice s) {
   const char* op = "stack";
+  OuterOp outer(op);
   if (arrays.empty()) fail(op, "no arrays given.");
   const Shape& first = arrays[0].shape();
   int ax = normalize_axis(axis, arrays[0].ndim() + 1, op);
@@ -951,6 +994,7 @@ array stack(const std::vector<array>& arrays, StreamOrDevice s) {
 // array_split: negative indices count from the end, others are clamped.
 std::vector<array> split(const array& a, const Shape& indices, int axis,
                          StreamOrDevice s) {
+  OuterOp outer("split");
   int ax = normalize_axis(axis, a.ndim(), "split");
   std::vector<array> parts;
   parts.reserve(indices.size() + 1);
@@ -988,6 +1032,7 @@ array pad(const array& a, const std::vector<int>& axes, const Shape& low_pad_siz
           const Shape& high_pad_size, const array& pad_value, const std::string& mode,
           StreamOrDevice s) {
   const char* op = "pad";
+  OuterOp outer(op);
   if (axes.size() != low_pad_size.size() || axes.size() != high_pad_size.size()) {
     fail(op, cat("axes ", tuple_str(axes), ", low pad sizes ", tuple_str(low_pad_size),
                  " and high pad sizes ", tuple_str(high_pad_size),
@@ -1057,6 +1102,7 @@ array pad(const array& a, int pad_width, const array& pad_value, const std::stri
 
 // bool and uint8 promote as in sum; floats accumulate in double.
 array cumsum(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  OuterOp outer("cumsum");
   int ax = normalize_axis(axis, a.ndim(), "cumsum");
   Dtype t = a.dtype() == bool_ ? int32 : (a.dtype() == uint8 ? uint32 : a.dtype());
   return make_array(a.shape(), t,
@@ -1098,24 +1144,28 @@ array sort(const array& a, int axis, StreamOrDevice s) {
   return sort_op(a, axis, cpu::SortOp::sort, "sort", 0, s);
 }
 array sort(const array& a, StreamOrDevice s) {
+  OuterOp outer("sort");
   return sort(flatten(a, s), 0, s);
 }
 array argsort(const array& a, int axis, StreamOrDevice s) {
   return sort_op(a, axis, cpu::SortOp::argsort, "argsort", 0, s);
 }
 array argsort(const array& a, StreamOrDevice s) {
+  OuterOp outer("argsort");
   return argsort(flatten(a, s), 0, s);
 }
 array partition(const array& a, int kth, int axis, StreamOrDevice s) {
   return sort_op(a, axis, cpu::SortOp::partition, "partition", kth, s);
 }
 array partition(const array& a, int kth, StreamOrDevice s) {
+  OuterOp outer("partition");
   return partition(flatten(a, s), kth, 0, s);
 }
 array argpartition(const array& a, int kth, int axis, StreamOrDevice s) {
   return sort_op(a, axis, cpu::SortOp::argpartition, "argpartition", kth, s);
 }
 array argpartition(const array& a, int kth, StreamOrDevice s) {
+  OuterOp outer("argpartition");
   return argpartition(flatten(a, s), kth, 0, s);
 }
 // The k largest in ascending order (MLX leaves the order unspecified).
@@ -1123,6 +1173,7 @@ array topk(const array& a, int k, int axis, StreamOrDevice s) {
   return sort_op(a, axis, cpu::SortOp::topk, "topk", k, s);
 }
 array topk(const array& a, int k, StreamOrDevice s) {
+  OuterOp outer("topk");
   return topk(flatten(a, s), k, 0, s);
 }
 

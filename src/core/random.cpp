@@ -158,11 +158,13 @@ array bits(const Shape& shape, int width, const std::optional<array>& key, Strea
 }
 
 array split(const array& key, int num, StreamOrDevice s) {
+  detail::OuterOp outer("split");
   if (num < 1) throw std::invalid_argument(cat("[split] num must be at least 1, got ", num, "."));
   return bits({num, 2}, 4, check_key(key, "split"), s);
 }
 
 std::pair<array, array> split(const array& key, StreamOrDevice s) {
+  detail::OuterOp outer("split");
   array both = random::split(key, 2, s);
   return {reshape(slice(both, {0, 0}, {1, 2}, s), {2}, s),
           reshape(slice(both, {1, 0}, {2, 2}, s), {2}, s)};
@@ -170,6 +172,7 @@ std::pair<array, array> split(const array& key, StreamOrDevice s) {
 
 array uniform(const array& low, const array& high, const Shape& shape, Dtype dtype,
               const std::optional<array>& key, StreamOrDevice s) {
+  detail::OuterOp outer("uniform");
   check_shape(shape, "uniform");
   if (!is_floating_point(dtype)) {
     throw std::invalid_argument(cat("[uniform] dtype must be floating point, got ", dtype, "."));
@@ -195,6 +198,7 @@ array uniform(const Shape& shape, const std::optional<array>& key, StreamOrDevic
 
 array normal(const Shape& shape, Dtype dtype, float loc, float scale,
              const std::optional<array>& key, StreamOrDevice s) {
+  detail::OuterOp outer("normal");
   check_shape(shape, "normal");
   if (!is_floating_point(dtype)) {
     throw std::invalid_argument(cat("[normal] dtype must be floating point, got ", dtype, "."));

@@ -1,7 +1,11 @@
 #include "rill/testing.h"
 
+#include <stdexcept>
+#include <string>
+
 #include "core/primitives.h"
 #include "runtime/cpu_executor.h"
+#include "runtime/stream_state.h"
 
 namespace rill::testing {
 namespace {
@@ -25,6 +29,26 @@ class OnEval : public detail::Primitive {
 array on_eval(const array& x, std::function<void()> fn, StreamOrDevice s) {
   return detail::make_array(x.shape(), x.dtype(), std::make_shared<OnEval>(std::move(fn)),
                             {x}, s, "on_eval");
+}
+
+void fail_task(Stream s, int k, std::string message) {
+  if (k < 0) {
+    throw std::invalid_argument("[fail_task] k must be >= 0, got " + std::to_string(k) +
+                                ".");
+  }
+  const detail::StreamRef& st = detail::resolve_stream(s, "fail_task");
+  std::lock_guard lock(st->mu);
+  st->fault_countdown = k;
+  st->fault_message = std::move(message);
+  st->fault_armed.store(k > 0, std::memory_order_relaxed);
+}
+
+void fail_allocation(int k) {
+  if (k < 0) {
+    throw std::invalid_argument("[fail_allocation] k must be >= 0, got " +
+                                std::to_string(k) + ".");
+  }
+  detail::arm_allocation_failure(k);
 }
 
 int cpu_worker_count() { return detail::cpu_worker_count(); }

@@ -1,6 +1,7 @@
 #include "runtime/cpu_executor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -25,6 +26,10 @@ int configured_workers() {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+// Threads running CPU tasks right now: workers in a turn and inline callers.
+// Relaxed: a bound on concurrency, not a guard of data.
+std::atomic<int> g_running{0};
+
 class Pool {
  public:
   // Precondition: s->running was false and the caller set it to true.
@@ -43,11 +48,12 @@ class Pool {
     std::lock_guard lock(mu_);
     return static_cast<int>(threads_.size());
   }
+  int configured() const { return configured_; }
 
  private:
   void start_locked() {
     if (!threads_.empty()) return;
-    int n = configured_workers();
+    int n = configured_;
     threads_.reserve(n);
     // Workers are detached and the pool is never destroyed: at process exit
     // they may still be running tasks, and must not find the pool gone.
@@ -68,7 +74,10 @@ class Pool {
         s = std::move(ready_.front());
         ready_.pop_front();
       }
-      if (run_turn(*s)) make_ready(std::move(s));
+      g_running.fetch_add(1, std::memory_order_relaxed);
+      bool more = run_turn(*s);
+      g_running.fetch_sub(1, std::memory_order_relaxed);
+      if (more) make_ready(std::move(s));
     }
   }
 
@@ -103,6 +112,7 @@ class Pool {
     return true;
   }
 
+  const int configured_ = configured_workers();
   std::mutex mu_;  // guards ready_, idle_, threads_
   std::condition_variable cv_;
   std::deque<StreamRef> ready_;
@@ -126,6 +136,33 @@ void cpu_submit(const StreamRef& s, std::function<void()> task) {
     s->running = true;
   }
   if (schedule) pool().make_ready(s);
+}
+
+bool cpu_run_inline(const StreamRef& s, const std::function<void()>& task) {
+  int limit = pool().configured();
+  int running = g_running.load(std::memory_order_relaxed);
+  do {
+    if (running >= limit) return false;
+  } while (!g_running.compare_exchange_weak(running, running + 1, std::memory_order_relaxed));
+  {
+    std::lock_guard lock(s->mu);
+    if (s->running) {
+      g_running.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    s->running = true;
+  }
+  task();
+  g_running.fetch_sub(1, std::memory_order_relaxed);
+  bool more;
+  {
+    std::lock_guard lock(s->mu);
+    more = s->head != s->queue.size();
+    if (!more) s->running = false;
+  }
+  // Work other threads queued meanwhile goes to the pool, not to this caller.
+  if (more) pool().make_ready(s);
+  return true;
 }
 
 int cpu_worker_count() { return pool().workers(); }

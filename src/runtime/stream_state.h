@@ -3,6 +3,7 @@
 // Internal.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "rill/stream.h"
@@ -39,6 +41,15 @@ struct StreamState {
   // The thread that owned this default stream has exited: drop the stream from
   // the registry once its work is done.
   bool orphaned = false;
+
+  // Fault injection (testing::fail_task): the `fault_countdown`-th node
+  // computed from now on throws `fault_message`. `fault_armed` is read relaxed
+  // on every node so an unarmed stream pays one load; the countdown and the
+  // message are guarded by `mu`, and arming happens before the submit (which
+  // takes `mu`) that makes the worker see it.
+  std::atomic<bool> fault_armed{false};
+  int fault_countdown = 0;
+  std::string fault_message;
 };
 
 using StreamRef = std::shared_ptr<StreamState>;
