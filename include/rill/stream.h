@@ -31,9 +31,26 @@ constexpr bool operator>=(const Stream& a, const Stream& b) { return !(a < b); }
 
 std::ostream& operator<<(std::ostream& os, const Stream& s);
 
+namespace detail {
+// The calling thread's default stream of the device it last looked up (index
+// -1 when there is none yet or it changed), read inline by default_stream().
+// Written only by the library, on the owning thread.
+struct DefaultStreamCache {
+  int index = -1;
+  Device device{Device::cpu, 0};
+};
+extern thread_local constinit DefaultStreamCache t_default_stream;
+Stream default_stream_slow(Device d);
+}  // namespace detail
+
 // The calling thread's default stream on `d`, made on first use. After that the
-// lookup takes no lock. Throws std::invalid_argument for an unavailable device.
-Stream default_stream(Device d);
+// lookup reads thread-local memory only: no lock, no atomic read-modify-write.
+// Throws std::invalid_argument for an unavailable device.
+inline Stream default_stream(Device d) {
+  const detail::DefaultStreamCache& c = detail::t_default_stream;
+  if (c.index >= 0 && c.device == d) return Stream(c.index, d);
+  return detail::default_stream_slow(d);
+}
 
 // Makes `s` the calling thread's default stream for s.device. Other threads are
 // not affected.

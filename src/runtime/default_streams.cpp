@@ -51,6 +51,7 @@ struct Holder {
     delete p;
     t_defaults = nullptr;
     t_exited = true;
+    t_default_stream.index = -1;
   }
 };
 thread_local Holder t_holder;
@@ -64,6 +65,7 @@ ThreadDefaults::~ThreadDefaults() {
 void set_entry(ThreadDefaults::Entry& e, StreamRef state) {
   e.state = std::move(state);
   e.stream = e.state->stream;
+  if (t_default_stream.device == e.stream.device) t_default_stream.index = -1;
 }
 
 ThreadDefaults* thread_defaults() {
@@ -168,10 +170,17 @@ void set_default_device(const Device& d) {
   detail::process_default_atomic().store(d, std::memory_order_relaxed);
 }
 
-Stream default_stream(Device d) {
-  if (const auto* e = detail::cached_entry(d)) return e->stream;
-  return detail::make_default(d, "default_stream")->stream;
+namespace detail {
+
+thread_local constinit DefaultStreamCache t_default_stream{};
+
+Stream default_stream_slow(Device d) {
+  Stream s = default_state(d, "default_stream")->stream;
+  if (t_defaults) t_default_stream = DefaultStreamCache{s.index, s.device};  // not once exited
+  return s;
 }
+
+}  // namespace detail
 
 void set_default_stream(Stream s) {
   detail::StreamRef st = detail::lookup(s, "set_default_stream");
