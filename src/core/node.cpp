@@ -38,13 +38,17 @@ Buffer::Buffer(size_t n) : ptr(nullptr), nbytes(n) {
       injected_allocation_failure()) {
     throw std::bad_alloc();
   }
+  if (n <= kInline) {
+    ptr = small;
+    return;
+  }
   size_t rounded = (n + 63) / 64 * 64;
-  ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  ptr = std::aligned_alloc(64, rounded);
   if (!ptr) throw std::bad_alloc();
 }
 
 Buffer::~Buffer() {
-  if (!owner) std::free(ptr);
+  if (!owner && ptr != small) std::free(ptr);
 }
 
 namespace {
@@ -173,8 +177,6 @@ void set_view(Node& out, const Node& in, Strides strides, int64_t offset) {
   out.strides = std::move(strides);
   set_flags(out);
 }
-
-thread_local const char* OuterOp::current_ = nullptr;
 
 void check_stream(const StreamOrDevice& s, const char* op) {
   resolve_stream(s, OuterOp::name(op));

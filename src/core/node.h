@@ -29,6 +29,10 @@ struct Buffer {
   void* ptr;
   size_t nbytes;
   std::shared_ptr<const void> owner;
+  // Small arrays (scalars, the constants of `x + 1`) live here: one
+  // allocation for the buffer and its data instead of two.
+  static constexpr size_t kInline = 64;
+  alignas(64) unsigned char small[kInline];
 };
 
 // testing::fail_allocation: the k-th owned Buffer allocated from now on throws
@@ -122,7 +126,9 @@ class OuterOp {
 
  private:
   const char* prev_;
-  static thread_local const char* current_;
+  // constinit: read directly, without the lazy-init wrapper of a thread_local
+  // with dynamic initialisation.
+  static inline constinit thread_local const char* current_ = nullptr;
 };
 
 // Throws std::invalid_argument "[op] ..." unless every byte of an array of

@@ -3,6 +3,8 @@
 #include "rill/ops.h"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -20,6 +22,25 @@ using detail::tuple_str;
 namespace cpu = detail::cpu;
 
 namespace {
+
+// Binary primitives hold no per-node state, so every node of one op shares a
+// static instance through a non-owning shared_ptr (aliasing an empty owner):
+// no allocation per node, and no reference count for threads to contend on.
+std::shared_ptr<detail::Primitive> shared_binary(cpu::BinaryOp op, const char* name) {
+  static constexpr int kOps = static_cast<int>(cpu::BinaryOp::logical_or) + 1;
+  static std::atomic<detail::Binary*> table[kOps];  // made once each, never freed
+  auto& slot = table[static_cast<int>(op)];
+  detail::Binary* p = slot.load(std::memory_order_acquire);
+  if (!p) {
+    auto* made = new detail::Binary(op, name);
+    if (slot.compare_exchange_strong(p, made, std::memory_order_acq_rel)) {
+      p = made;
+    } else {
+      delete made;  // another thread won; `p` is its instance
+    }
+  }
+  return std::shared_ptr<detail::Primitive>(std::shared_ptr<void>(), p);
+}
 
 [[noreturn]] void fail(const char* op, const std::string& what) {
   throw std::invalid_argument(cat("[", detail::OuterOp::name(op), "] ", what));
@@ -76,7 +97,7 @@ array binary_op(const array& a, const array& b, cpu::BinaryOp op, const char* na
   Shape shape = broadcast_or_fail(a.shape(), b.shape(), name);
   array x = a.dtype() == common ? a : astype(a, common, s);
   array y = b.dtype() == common ? b : astype(b, common, s);
-  return make_array(std::move(shape), out, std::make_shared<detail::Binary>(op, name),
+  return make_array(std::move(shape), out, shared_binary(op, name),
                     {std::move(x), std::move(y)}, s, name);
 }
 
