@@ -22,6 +22,23 @@ void BM_DefaultStream(benchmark::State& state) {
 }
 BENCHMARK(BM_DefaultStream)->Threads(1)->Threads(2)->Threads(4)->Threads(8)->Threads(16);
 
+// The control for M1: a non-inlined function reading a thread-local struct and
+// returning it, the least any per-thread lookup can do. How its time changes
+// with T is the machine's (shared cores, clocks), not rill's.
+struct Pair {
+  int a;
+  rill::Device d;
+};
+thread_local Pair t_pair{1, rill::Device::cpu};
+[[gnu::noinline]] Pair read_thread_local(rill::Device d) {
+  return t_pair.d == d ? t_pair : Pair{-1, d};
+}
+void BM_ThreadLocalControl(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(read_thread_local(rill::Device::cpu));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ThreadLocalControl)->Threads(1)->Threads(2)->Threads(4)->Threads(8)->Threads(16);
+
 rill::array chain(rill::array x) {
   for (int i = 0; i < kChain; ++i) x = x + 1.0f;
   return x;

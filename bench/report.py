@@ -81,6 +81,10 @@ def main(argv):
                      ns_per_call(rill.get(("BM_DefaultStream", t))),
                      "LibTorch getCurrentCUDAStream",
                      ns_per_call(peers.get(("BM_TorchCurrentStream", t)))))
+    for t in (1, 16):
+        rows.append((f"M1 control: noinline thread-local read, ns/call/thread, T={t}",
+                     ns_per_call(rill.get(("BM_ThreadLocalControl", t))),
+                     "(the machine's floor for a per-thread lookup)", None))
     rows.append(("new_stream, ns/call", real_ns(rill.get(("BM_NewStream", 1))),
                  "LibTorch getStreamFromPool",
                  real_ns(peers.get(("BM_TorchStreamFromPool", 1)))))
