@@ -39,7 +39,9 @@ struct DefaultStreamCache {
   int index = -1;
   Device device{Device::cpu, 0};
 };
-extern thread_local constinit DefaultStreamCache t_default_stream;
+// Inline, not extern: GCC's UBSan reports an extern thread_local read from
+// another translation unit as a null pointer.
+inline thread_local constinit DefaultStreamCache t_default_stream{};
 Stream default_stream_slow(Device d);
 }  // namespace detail
 

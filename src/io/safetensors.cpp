@@ -251,7 +251,10 @@ void save_safetensors(const std::string& file, std::unordered_map<std::string, a
     header += "\"__metadata__\":{";
     bool first = true;
     for (auto& [k, v] : meta) {
-      header += (first ? "" : ",") + quote(k) + ":" + quote(v);
+      if (!first) header += ",";
+      header += quote(k);
+      header += ":";
+      header += quote(v);
       first = false;
     }
     header += "}";
@@ -260,7 +263,10 @@ void save_safetensors(const std::string& file, std::unordered_map<std::string, a
   for (auto& [k, a] : sorted) {
     if (header.size() > 1) header += ",";
     header += quote(k) + ":{\"dtype\":\"" + name_of(a.dtype()) + "\",\"shape\":[";
-    for (int i = 0; i < a.ndim(); ++i) header += (i ? "," : "") + std::to_string(a.shape(i));
+    for (int i = 0; i < a.ndim(); ++i) {
+      if (i) header += ",";
+      header += std::to_string(a.shape(i));
+    }
     header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
               std::to_string(offset + a.nbytes()) + "]}";
     offset += a.nbytes();

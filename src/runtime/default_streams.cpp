@@ -172,8 +172,6 @@ void set_default_device(const Device& d) {
 
 namespace detail {
 
-thread_local constinit DefaultStreamCache t_default_stream{};
-
 Stream default_stream_slow(Device d) {
   Stream s = default_state(d, "default_stream")->stream;
   if (t_defaults) t_default_stream = DefaultStreamCache{s.index, s.device};  // not once exited
