@@ -30,28 +30,11 @@ namespace {
 // Distinguishes evals; relaxed: only uniqueness matters.
 std::atomic<uint64_t> g_next_token{1};
 
-// A failure in asynchronous work: the original message with the op and the
-// stream. The original exception is nested (std::rethrow_if_nested).
-class AsyncError : public std::runtime_error, public std::nested_exception {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 // Must be called inside a catch block.
-std::exception_ptr current_async_error(const char* op, const Stream& s) {
-  std::string what;
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-    what = "unknown exception";
-  }
-  std::string prefix = std::string("[") + op + "] ";
-  std::ostringstream msg;
-  if (what.compare(0, prefix.size(), prefix) != 0) msg << prefix;
-  msg << what << " (in " << op << " on " << s << ")";
-  return std::make_exception_ptr(AsyncError(msg.str()));
+FailureRef current_async_error(const char* op, const Stream& s) {
+  std::ostringstream name;
+  name << s;
+  return current_failure(op, name.str());
 }
 
 struct Segment {
@@ -78,7 +61,7 @@ void injected_fault(StreamState& s) {
 void run_segment(Segment& seg) {
   for (array& a : seg.nodes) {
     Node& n = *a.node();
-    std::exception_ptr err;
+    FailureRef err;
     for (const array& in : n.inputs) {
       const Node& i = *in.node();
       if (i.status.load(std::memory_order_acquire) == Status::failed) {
@@ -284,7 +267,7 @@ void eval(std::vector<array> outputs) {
   for (const array& o : outputs) {
     const detail::Node& n = *o.node();
     if (n.status.load(std::memory_order_acquire) == detail::Status::failed) {
-      std::rethrow_exception(n.error);
+      detail::raise(*n.error);
     }
   }
 }

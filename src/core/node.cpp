@@ -128,7 +128,7 @@ const void* Node::data() const {
 }
 void* Node::mutable_data() { return static_cast<char*>(buffer->ptr) + offset * dtype.size; }
 
-void complete(Node& n, std::exception_ptr err) {
+void complete(Node& n, FailureRef err) {
   n.primitive.reset();
   release_inputs(n.inputs);
   n.stream.reset();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rill/array.h"
+#include "runtime/failure.h"
 
 namespace rill::detail {
 
@@ -85,7 +86,7 @@ struct Node {
 
   std::mutex mu;                              // guards waiters and error
   std::vector<std::function<void()>> waiters;  // run once computed or failed
-  std::exception_ptr error;
+  FailureRef error;
 
   bool done(std::memory_order mo = std::memory_order_acquire) const {
     Status st = status.load(mo);
@@ -97,7 +98,7 @@ struct Node {
 
 // Publishes a node as computed (err == nullptr) or failed, then runs the
 // callbacks waiting for it. Drops the node's graph references first.
-void complete(Node& n, std::exception_ptr err);
+void complete(Node& n, FailureRef err);
 // Runs `fn` once `n` is done: later on the completing thread, or now on the
 // calling thread if it already is.
 void when_done(Node& n, std::function<void()> fn);

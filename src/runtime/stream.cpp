@@ -100,7 +100,7 @@ void finish_work(StreamState& s, uint64_t ticket) {
   if (reclaim) registry().remove(s.stream.index);
 }
 
-void record_error(StreamState& s, std::exception_ptr err) {
+void record_error(StreamState& s, FailureRef err) {
   std::lock_guard lock(s.mu);
   if (!s.first_error) s.first_error = std::move(err);
 }
@@ -134,7 +134,7 @@ void synchronize(Stream s) {
         << st->stream.device << ").";
     throw std::invalid_argument(msg.str());
   }
-  std::exception_ptr err;
+  detail::FailureRef err;
   {
     std::unique_lock lock(st->mu);
     uint64_t seen = st->next_ticket;
@@ -143,7 +143,7 @@ void synchronize(Stream s) {
     });
     err = std::exchange(st->first_error, nullptr);
   }
-  if (err) std::rethrow_exception(err);
+  if (err) detail::raise(*err);
 }
 
 void synchronize() { synchronize(default_stream(default_device())); }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rill/stream.h"
+#include "runtime/failure.h"
 
 namespace rill::detail {
 
@@ -37,7 +38,7 @@ struct StreamState {
   std::set<uint64_t> inflight;
   std::condition_variable idle_cv;
   // The earliest error since the last synchronize(); raised once by it.
-  std::exception_ptr first_error;
+  FailureRef first_error;
   // The thread that owned this default stream has exited: drop the stream from
   // the registry once its work is done.
   bool orphaned = false;
@@ -63,7 +64,7 @@ const StreamRef& resolve_stream(const StreamOrDevice& s, const char* op);
 uint64_t begin_work(StreamState& s);
 void finish_work(StreamState& s, uint64_t ticket);
 // Keeps `err` as the stream's first error unless it already has one.
-void record_error(StreamState& s, std::exception_ptr err);
+void record_error(StreamState& s, FailureRef err);
 
 // Throws std::invalid_argument "[op] ..." unless `d` is available.
 void check_device(const Device& d, const char* op);
