@@ -136,6 +136,16 @@ struct World {
     ++failures;
     if (first.size() < 5) first.push_back(what);
   }
+  // The queue bounds the work in flight: a full queue takes no more.
+  bool queue_full() {
+    std::lock_guard lock(queue_mu);
+    return queue.size() >= 256;
+  }
+  void hand_over(std::vector<Item>& items) {
+    std::lock_guard lock(queue_mu);
+    for (Item& it : items) queue.push_back(std::move(it));
+    n.handed_over += static_cast<long>(items.size());
+  }
   Stream shared_stream(std::mt19937_64& rng) {
     std::lock_guard lock(streams_mu);
     return streams[rng() % streams.size()];
@@ -200,7 +210,9 @@ class Builder {
     const int r = x.ref.r, c = x.ref.c;
     StreamOrDevice s = stream();
     Item o = x;
-    switch (pick(11)) {
+    // Sizes stay small (broadcasts and matmuls grow them): a big operand is reduced.
+    const bool big = x.ref.v.size() > 4096;
+    switch (big ? 3 : pick(11)) {
       case 0: {
         switch (pick(4)) {
           case 0:
@@ -241,7 +253,7 @@ class Builder {
         break;
       }
       case 3: {  // reductions keep two dimensions
-        int axis = pick(2);
+        int axis = big ? (r >= c ? 0 : 1) : pick(2);
         bool is_max = chance(2);
         Ref ref(axis == 0 ? 1 : r, axis == 0 ? c : 1);
         for (int i = 0; i < ref.r; ++i) {
@@ -261,6 +273,10 @@ class Builder {
       case 4:
       case 5: {  // matmul, scaled by 1/k to keep magnitudes small
         Item y = operand(pool, c, -1);
+        if (static_cast<size_t>(r) * y.ref.c > 4096) {
+          y = leaf(c, 1 + pick(8));
+          pool.push_back(y);
+        }
         Ref ref(r, y.ref.c);
         for (int i = 0; i < r; ++i) {
           for (int j = 0; j < y.ref.c; ++j) {
@@ -421,14 +437,12 @@ void worker(World& w, int id, std::chrono::steady_clock::time_point until) {
         case 7:
         case 8: {  // hand lazy (or in-flight) arrays to whichever thread pops them
           auto items = b.graph();
-          if (b.chance(2)) async_eval(arrays_of(items));
-          std::lock_guard lock(w.queue_mu);
-          for (Item& it : items) {
-            if (w.queue.size() < 256) {
-              w.queue.push_back(std::move(it));
-              w.n.handed_over++;
-            }
+          if (w.queue_full()) {  // never leave work in flight that nobody waits for
+            for (Item& it : items) check(w, it, "queue full");
+            break;
           }
+          if (b.chance(2)) async_eval(arrays_of(items));
+          w.hand_over(items);
           break;
         }
         case 9:
@@ -491,7 +505,7 @@ void worker(World& w, int id, std::chrono::steady_clock::time_point until) {
           break;
         }
         default: {  // a short-lived thread: it may exit with its work still in flight
-          bool wait_for_it = b.chance(2);
+          bool wait_for_it = b.chance(2) || w.queue_full();
           uint64_t child_seed = rng();
           std::thread child([&w, child_seed, wait_for_it] {
             try {
@@ -503,9 +517,7 @@ void worker(World& w, int id, std::chrono::steady_clock::time_point until) {
                 for (Item& it : items) check(w, it, "child thread");
               } else {
                 async_eval(arrays_of(items));
-                std::lock_guard lock(w.queue_mu);
-                for (Item& it : items) w.queue.push_back(std::move(it));
-                w.n.handed_over += static_cast<long>(items.size());
+                w.hand_over(items);
               }
             } catch (const std::exception& e) {
               w.fail(std::string("child thread raised: ") + e.what());
@@ -545,12 +557,17 @@ TEST(Stress, RandomGraphsOnManyThreads) {
   std::vector<std::thread> ts;
   for (int i = 0; i < threads; ++i) ts.emplace_back([&, i] { worker(w, i, until); });
   for (auto& t : ts) t.join();
+  auto since = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+  double joined = since();
   // Whatever is still in the queue is checked here, on yet another thread.
+  size_t drained = w.queue.size();
   for (Item& it : w.queue) check(w, it, "drained");
   w.queue.clear();
   for (const Stream& s : w.streams) synchronize(s);
-  double took =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double took = since();
 
   std::cout << "stress: " << w.n.graphs << " graphs, " << w.n.nodes << " ops, "
             << w.n.checked << " arrays checked, " << w.n.handed_over
@@ -558,8 +575,9 @@ TEST(Stress, RandomGraphsOnManyThreads) {
             << w.n.overlapping_shared << " overlapping), " << w.n.syncs
             << " synchronizes, " << w.n.child_threads << " short-lived threads, "
             << w.n.new_streams << " streams replaced, in " << took
-            << " s; slowest iteration " << w.n.slowest_us / 1000 << " ms (action "
-            << w.n.slowest_action << ")" << std::endl;
+            << " s (threads done at " << joined << " s, then " << drained
+            << " queued arrays checked); slowest iteration " << w.n.slowest_us / 1000
+            << " ms (action " << w.n.slowest_action << ")" << std::endl;
   RecordProperty("graphs", std::to_string(w.n.graphs.load()));
   RecordProperty("arrays_checked", std::to_string(w.n.checked.load()));
   std::lock_guard lock(w.fail_mu);
