@@ -64,6 +64,13 @@ seeds["bad_overlap"] = file(
 )
 seeds["bad_count"] = file({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, bytes(8))
 seeds["bad_short"] = b"\x02\x00\x00"
+# Regressions: inputs that once crashed or were accepted wrongly (tests/test_io.cpp).
+seeds["regress_bool_byte"] = file({"b": {"dtype": "BOOL", "shape": [3], "data_offsets": [0, 3]}},
+                                  bytes([1, 32, 0]))
+seeds["regress_empty_large_axes"] = file(
+    {"a": {"dtype": "F16", "shape": [8, 21474836, 47, 0, 135136584], "data_offsets": [0, 0]}})
+seeds["regress_empty_huge_shape"] = file(
+    {"a": {"dtype": "F64", "shape": [0, 2147483647, 2147483647, 2147483647], "data_offsets": [0, 0]}})
 
 os.makedirs(here, exist_ok=True)
 for name, blob in seeds.items():

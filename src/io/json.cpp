@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <unordered_set>
 
 namespace rill::detail::json {
 namespace {
@@ -49,6 +50,7 @@ class Parser {
     char c = peek();
     if (c == '{') {
       v.kind = Value::Kind::object;
+      std::unordered_set<std::string> seen;  // keys, once the object is large
       ++pos_;
       if (peek() == '}') {
         ++pos_;
@@ -57,9 +59,18 @@ class Parser {
       for (;;) {
         if (peek() != '"') fail("expected a string key");
         std::string key = string();
-        for (auto& [k, _] : v.members) {
-          if (k == key) fail("duplicate key \"" + key + "\"");
+        // A linear scan while small, a hash set beyond: headers may hold
+        // hundreds of thousands of keys.
+        bool duplicate = false;
+        if (v.members.size() < 16) {
+          for (auto& [k, _] : v.members) duplicate = duplicate || k == key;
+        } else {
+          if (seen.empty()) {
+            for (auto& [k, _] : v.members) seen.insert(k);
+          }
+          duplicate = !seen.insert(key).second;
         }
+        if (duplicate) fail("duplicate key \"" + key + "\"");
         expect(':');
         v.members.emplace_back(std::move(key), value(depth + 1));
         char d = peek();

@@ -5,9 +5,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rill::detail::json {
+
+struct Member;
 
 struct Value {
   enum class Kind { null, boolean, number, string, array, object };
@@ -17,9 +20,17 @@ struct Value {
   std::string text;
   std::vector<Value> items;
   // Object members in file order; duplicates are rejected by the parser.
-  std::vector<std::pair<std::string, Value>> members;
+  std::vector<Member> members;
 
   const Value* find(std::string_view key) const;
+};
+
+// Not std::pair: a pair may not hold the incomplete Value (clang rejects it).
+struct Member {
+  Member(std::string key, Value value)
+      : first(std::move(key)), second(std::move(value)) {}
+  std::string first;
+  Value second;
 };
 
 // Parses `text`; throws std::runtime_error("... at byte N") when malformed.

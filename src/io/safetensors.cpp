@@ -1,7 +1,8 @@
 // safetensors: an 8-byte little-endian header length, a JSON header naming
 // each tensor's dtype, shape and byte range, then the data. Loading maps the
 // file and points the arrays into the mapping; every header field is checked
-// before any byte of data is touched.
+// before any byte of data is touched, and then only BOOL data is read (a byte
+// other than 0 or 1 is no bool).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -108,6 +109,8 @@ Entry parse_entry(const std::string& file, const std::string& name, const detail
   if (known == std::end(kDtypes)) bad(file, where(cat("unsupported dtype \"", dt->text, "\"")));
   e.dtype = known->dtype;
   uint64_t count = 1;
+  int64_t extent = e.dtype.size;  // bytes spanned by the non-empty axes
+  bool too_large = false;
   for (const Value& d : shape->items) {
     uint64_t n;
     try {
@@ -123,6 +126,14 @@ Entry parse_entry(const std::string& file, const std::string& name, const detail
       bad(file, where("shape has too many elements"));
     }
     count *= n;
+    // Strides (int64, in elements, and bytes) must fit even beside an empty axis.
+    if (n != 0) {
+      too_large |= __builtin_mul_overflow(extent, static_cast<int64_t>(n), &extent);
+    }
+  }
+  if (too_large) {
+    bad(file, where(cat("shape ", detail::tuple_str(e.shape), " of ", dtype_name(e.dtype),
+                        " is too large to address")));
   }
   try {
     e.begin = detail::json::to_uint(offsets->items[0], "data offset");
@@ -196,6 +207,15 @@ SafetensorsLoad load_safetensors(const std::string& file, StreamOrDevice s) {
   for (const Entry& e : entries) {
     const char* p = data + e.begin;
     size_t n = e.end - e.begin;
+    if (e.dtype == bool_) {
+      const void* odd = std::find_if(p, p + n, [](char c) { return c != 0 && c != 1; });
+      if (odd != p + n) {
+        size_t i = static_cast<const char*>(odd) - p;
+        bad(file,
+            cat("tensor \"", e.name, "\": BOOL element ", i, " is ",
+                static_cast<int>(static_cast<unsigned char>(p[i])), ", not 0 or 1"));
+      }
+    }
     std::shared_ptr<detail::Buffer> buf;
     if (reinterpret_cast<uintptr_t>(p) % e.dtype.size == 0 && n > 0) {
       buf = std::make_shared<detail::Buffer>(const_cast<char*>(p), n, map);

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "core/node.h"
 
@@ -26,8 +27,12 @@ inline Strides broadcast_strides(const Node& in, const Shape& out) {
 // Adjacent dimensions that are contiguous in every array are merged first.
 template <size_t N, typename Row>
 void for_each_row(const Shape& shape, std::array<Strides, N> strides, Row&& row) {
+  for (int32_t d : shape) {
+    if (d == 0) return;
+  }
   // Merge dims (drop size-1 ones, fuse i into i+1 when every array allows).
-  Shape sh;
+  // Fused sizes are int64: a fused dimension may hold more than 2^31 elements.
+  std::vector<int64_t> sh;
   std::array<Strides, N> st;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
@@ -45,9 +50,6 @@ void for_each_row(const Shape& shape, std::array<Strides, N> strides, Row&& row)
     sh.push_back(shape[d]);
     for (size_t k = 0; k < N; ++k) st[k].push_back(strides[k][d]);
   }
-  for (int32_t d : shape) {
-    if (d == 0) return;
-  }
   std::array<int64_t, N> inner{};
   int64_t n = 1;
   if (!sh.empty()) {
@@ -61,7 +63,7 @@ void for_each_row(const Shape& shape, std::array<Strides, N> strides, Row&& row)
     row(off, n, inner);
     return;
   }
-  std::vector<int32_t> idx(sh.size(), 0);
+  std::vector<int64_t> idx(sh.size(), 0);
   for (;;) {
     row(off, n, inner);
     int d = static_cast<int>(sh.size()) - 1;
