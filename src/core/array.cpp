@@ -8,6 +8,7 @@
 #include "core/format.h"
 #include "core/node.h"
 #include "rill/transforms.h"
+#include "runtime/gpu.h"
 
 namespace rill {
 
@@ -99,7 +100,7 @@ void array::throw_item_size() const {
   throw std::invalid_argument(msg.str());
 }
 
-void* array::data_ptr() const { return node_->mutable_data(); }
+void* array::data_ptr() const { return const_cast<void*>(detail::host_data(*node_)); }
 
 namespace {
 
@@ -138,7 +139,11 @@ void print_dim(std::ostream& os, const Node& n, int dim, int64_t offset) {
 
 std::ostream& operator<<(std::ostream& os, array a) {
   a.eval();
-  const Node& n = *a.node();
+  // The host's view of the data: a copy of what a GPU array spans.
+  Node n(a.shape(), a.dtype(), nullptr, a.stream());
+  n.buffer = std::make_shared<detail::Buffer>(const_cast<void*>(detail::host_data(*a.node())),
+                                              0, a.node()->buffer);
+  n.strides = a.strides();
   os << "array(";
   detail::dispatch(n.dtype, [&](auto t) {
     using T = typename decltype(t)::type;

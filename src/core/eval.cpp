@@ -21,6 +21,7 @@
 #include "core/profile.h"
 #include "rill/transforms.h"
 #include "runtime/cpu_executor.h"
+#include "runtime/gpu.h"
 #include "runtime/stream_state.h"
 
 namespace rill {
@@ -58,9 +59,43 @@ void injected_fault(StreamState& s) {
   throw std::runtime_error(message);
 }
 
+void run_kernel(Node& n, bool on_gpu) {
+  if (on_gpu) {
+    gpu_prepare(n);
+  } else {
+    host_prepare(n);
+  }
+  if (profiling()) {
+    auto start = std::chrono::steady_clock::now();
+    on_gpu ? n.primitive->eval_gpu(n.inputs, n) : n.primitive->eval_cpu(n.inputs, n);
+    profile_record(n.primitive->name(),
+                   std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count());
+  } else {
+    on_gpu ? n.primitive->eval_gpu(n.inputs, n) : n.primitive->eval_cpu(n.inputs, n);
+  }
+}
+
+// Runs a segment's kernels in order and publishes each node. On a GPU stream
+// the kernels are only queued on the device stream; the nodes are published
+// together after one event marks the segment's end (gpu_end), so that every
+// node carries the event that says when its data exists.
 void run_segment(Segment& seg) {
-  for (array& a : seg.nodes) {
-    Node& n = *a.node();
+  StreamState& st = *seg.stream;
+  const bool on_gpu = st.stream.device.type == Device::gpu;
+  std::vector<FailureRef> errors;  // GPU: per node, published at the end
+  std::exception_ptr begin_error;
+  if (on_gpu) {
+    errors.resize(seg.nodes.size());
+    try {
+      gpu_begin(st);
+    } catch (...) {
+      begin_error = std::current_exception();
+    }
+  }
+  for (size_t k = 0; k < seg.nodes.size(); ++k) {
+    Node& n = *seg.nodes[k].node();
     FailureRef err;
     for (const array& in : n.inputs) {
       const Node& i = *in.node();
@@ -68,30 +103,55 @@ void run_segment(Segment& seg) {
         err = i.error;  // dependents of a failure fail with its error, uncomputed
         break;
       }
+      if (on_gpu && i.segment == n.segment && i.claim.load(std::memory_order_relaxed) ==
+                                                   n.claim.load(std::memory_order_relaxed)) {
+        // An input computed earlier in this segment, not yet published.
+        for (size_t j = 0; j < k; ++j) {
+          if (seg.nodes[j].node().get() == &i && errors[j]) err = errors[j];
+        }
+        if (err) break;
+      }
     }
     if (!err) {
       try {
-        if (seg.stream->fault_armed.load(std::memory_order_relaxed)) {
-          injected_fault(*seg.stream);
-        }
-        if (profiling()) {
-          auto start = std::chrono::steady_clock::now();
-          n.primitive->eval_cpu(n.inputs, n);
-          profile_record(n.primitive->name(),
-                         std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::steady_clock::now() - start)
-                             .count());
-        } else {
-          n.primitive->eval_cpu(n.inputs, n);
-        }
+        if (begin_error) std::rethrow_exception(begin_error);
+        if (st.fault_armed.load(std::memory_order_relaxed)) injected_fault(st);
+        run_kernel(n, on_gpu);
       } catch (...) {
-        err = current_async_error(n.primitive->name(), seg.stream->stream);
-        record_error(*seg.stream, err);
+        err = current_async_error(n.primitive->name(), st.stream);
+        record_error(st, err);
       }
     }
-    complete(n, std::move(err));
+    if (on_gpu) {
+      errors[k] = std::move(err);
+    } else {
+      complete(n, std::move(err));
+    }
   }
-  finish_work(*seg.stream, seg.ticket);
+  if (on_gpu) {
+    std::vector<Node*> computed;
+    computed.reserve(seg.nodes.size());
+    for (size_t k = 0; k < seg.nodes.size(); ++k) {
+      if (!errors[k]) computed.push_back(seg.nodes[k].node().get());
+    }
+    if (std::exception_ptr e = computed.empty() ? nullptr
+                                                : gpu_end(st, computed.data(), computed.size())) {
+      FailureRef err;
+      try {
+        std::rethrow_exception(e);
+      } catch (...) {
+        err = current_async_error(seg.nodes.back().node()->primitive->name(), st.stream);
+      }
+      record_error(st, err);
+      for (auto& e2 : errors) {
+        if (!e2) e2 = err;
+      }
+    }
+    for (size_t k = 0; k < seg.nodes.size(); ++k) {
+      complete(*seg.nodes[k].node(), std::move(errors[k]));
+    }
+  }
+  finish_work(st, seg.ticket);
 }
 
 void submit(const std::shared_ptr<Segment>& seg) {
@@ -261,14 +321,21 @@ void eval(std::vector<array> outputs) {
       break;
     }
   }
-  if (all_available) return;
+  if (all_available) {
+    for (const array& o : outputs) {
+      if (o.node()->ready) detail::gpu_wait(*o.node());
+    }
+    return;
+  }
   detail::schedule(outputs, true);
   detail::wait(outputs);
   for (const array& o : outputs) {
-    const detail::Node& n = *o.node();
+    detail::Node& n = *o.node();
     if (n.status.load(std::memory_order_acquire) == detail::Status::failed) {
       detail::raise(*n.error);
     }
+    // A GPU array is computed once its device stream has run it.
+    if (n.ready) detail::gpu_wait(n);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "backend/cpu/fast_kernels.h"
+#include "backend/gpu_kernels.h"
 #include "core/format.h"
 #include "core/primitives.h"
 #include "rill/ops.h"
@@ -38,6 +39,15 @@ class Normalization : public detail::Primitive {
       detail::cpu::layer_norm(node_of(in[0]), w, b, eps_, out);
     }
   }
+  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
+    const detail::Node* w = has_weight_ ? &node_of(in[1]) : nullptr;
+    if (rms_) {
+      detail::gpu::rms_norm(node_of(in[0]), w, eps_, out);
+    } else {
+      const detail::Node* b = has_bias_ ? &node_of(in[has_weight_ ? 2 : 1]) : nullptr;
+      detail::gpu::layer_norm(node_of(in[0]), w, b, eps_, out);
+    }
+  }
 
  private:
   bool rms_, has_weight_, has_bias_;
@@ -55,6 +65,11 @@ class Rope : public detail::Primitive {
     const detail::Node* freqs = has_freqs_ ? &node_of(in.back()) : nullptr;
     detail::cpu::rope(node_of(in[0]), offset, freqs, p_, out);
   }
+  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
+    const detail::Node* offset = has_offset_ ? &node_of(in[1]) : nullptr;
+    const detail::Node* freqs = has_freqs_ ? &node_of(in.back()) : nullptr;
+    detail::gpu::rope(node_of(in[0]), offset, freqs, p_, out);
+  }
 
  private:
   detail::cpu::RopeParams p_;
@@ -69,6 +84,11 @@ class ScaledDotProductAttention : public detail::Primitive {
   void eval_cpu(const std::vector<array>& in, detail::Node& out) override {
     const detail::Node* mask = in.size() > 3 ? &node_of(in[3]) : nullptr;
     detail::cpu::scaled_dot_product_attention(node_of(in[0]), node_of(in[1]),
+                                              node_of(in[2]), mask, scale_, causal_, out);
+  }
+  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
+    const detail::Node* mask = in.size() > 3 ? &node_of(in[3]) : nullptr;
+    detail::gpu::scaled_dot_product_attention(node_of(in[0]), node_of(in[1]),
                                               node_of(in[2]), mask, scale_, causal_, out);
   }
 

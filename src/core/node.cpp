@@ -48,7 +48,11 @@ Buffer::Buffer(size_t n) : ptr(nullptr), nbytes(n) {
 }
 
 Buffer::~Buffer() {
-  if (!owner && ptr != small) std::free(ptr);
+  if (gpu) {
+    gpu_release(gpu);
+  } else if (!owner && ptr != small) {
+    std::free(ptr);
+  }
 }
 
 namespace {

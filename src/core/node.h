@@ -12,14 +12,16 @@
 
 #include "rill/array.h"
 #include "runtime/failure.h"
+#include "runtime/gpu.h"
 
 namespace rill::detail {
 
 class Primitive;
 struct StreamState;
 
-// Host memory for array data: owned and 64-byte aligned, or borrowed from
-// `owner` (a mapped file) and kept alive with it.
+// Memory for array data. On the host: owned and 64-byte aligned, or borrowed
+// from `owner` (a mapped file) and kept alive with it. On a GPU: `gpu` is set
+// (by the GPU backend, which frees it) and `ptr` is a device address.
 struct Buffer {
   explicit Buffer(size_t nbytes);
   Buffer(void* ptr, size_t nbytes, std::shared_ptr<const void> owner)
@@ -30,6 +32,8 @@ struct Buffer {
   void* ptr;
   size_t nbytes;
   std::shared_ptr<const void> owner;
+  GpuAlloc* gpu = nullptr;
+  int device() const { return gpu ? gpu_alloc_device(gpu) : -1; }  // -1: host
   // Small arrays (scalars, the constants of `x + 1`) live here: one
   // allocation for the buffer and its data instead of two.
   static constexpr size_t kInline = 64;
@@ -84,9 +88,22 @@ struct Node {
   uint32_t segment = 0;
   bool tainted = false;
 
-  std::mutex mu;                              // guards waiters and error
+  // GPU nodes: the end of the segment that computed the node on its device
+  // stream. Written and read like `buffer`.
+  std::shared_ptr<GpuEvent> ready;
+
+  std::mutex mu;                              // guards waiters, error, mirrors
   std::vector<std::function<void()>> waiters;  // run once computed or failed
   FailureRef error;
+  // Copies of a computed node's data elsewhere (-1: the host, i: GPU i), made on
+  // demand by the GPU backend and kept while the node lives. A mirror holds
+  // the elements the node spans; `offset` is the node's offset into it.
+  struct Mirror {
+    int device;
+    std::shared_ptr<Buffer> buffer;
+    int64_t offset;
+  };
+  std::vector<Mirror> mirrors;
 
   bool done(std::memory_order mo = std::memory_order_acquire) const {
     Status st = status.load(mo);

@@ -1,5 +1,7 @@
 #include "core/primitives.h"
 
+#include "backend/gpu_kernels.h"
+
 namespace rill::detail {
 
 void Full::eval_cpu(const std::vector<array>& in, Node& out) {
@@ -125,6 +127,79 @@ const char* Sort::name() const {
 }
 void Sort::eval_cpu(const std::vector<array>& in, Node& out) {
   cpu::sort(op_, node_of(in[0]), axis_, kth_, out);
+}
+
+// ---- GPU: the same kernels from backend/gpu_kernels.h ----
+
+void Full::eval_gpu(const std::vector<array>& in, Node& out) { gpu::copy(node_of(in[0]), out); }
+void Arange::eval_gpu(const std::vector<array>&, Node& out) {
+  gpu::arange(start_, step_, out);
+}
+void Eye::eval_gpu(const std::vector<array>&, Node& out) { gpu::eye(k_, out); }
+void Copy::eval_gpu(const std::vector<array>& in, Node& out) { gpu::copy(node_of(in[0]), out); }
+void Unary::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::unary(op_, node_of(in[0]), out, decimals_);
+}
+void Binary::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::binary(op_, node_of(in[0]), node_of(in[1]), out);
+}
+void Where::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::where(node_of(in[0]), node_of(in[1]), node_of(in[2]), out);
+}
+void Reduce::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::reduce(op_, node_of(in[0]), axes_, out);
+}
+void ArgReduce::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::arg_reduce(op_, node_of(in[0]), axis_, out);
+}
+void Matmul::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::matmul(node_of(in[0]), node_of(in[1]), out);
+}
+void View::eval_gpu(const std::vector<array>& inputs, Node& out) {
+  const Node& in = node_of(inputs[0]);
+  if (kind_ == Kind::reshape && !in.row_contiguous) {
+    Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
+    gpu::copy(in, tmp);
+    set_view(out, tmp, row_major_strides(out.shape), 0);
+    return;
+  }
+  eval_cpu(inputs, out);  // the other views only compute strides
+}
+void Contiguous::eval_gpu(const std::vector<array>& inputs, Node& out) {
+  const Node& in = node_of(inputs[0]);
+  if (in.row_contiguous || (allow_col_major_ && in.col_contiguous)) {
+    set_view(out, in, in.strides, in.offset);
+  } else {
+    gpu::copy(in, out);
+  }
+}
+void Softmax::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::softmax(node_of(in[0]), axes_, out);
+}
+void LogSumExp::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::logsumexp(node_of(in[0]), axes_, out);
+}
+void Take::eval_gpu(const std::vector<array>& in, Node& out) {
+  if (along_axis_) {
+    gpu::take_along_axis(node_of(in[0]), node_of(in[1]), axis_, out);
+  } else {
+    gpu::take(node_of(in[0]), node_of(in[1]), axis_, out);
+  }
+}
+void Concatenate::eval_gpu(const std::vector<array>& in, Node& out) {
+  std::vector<const Node*> nodes;
+  nodes.reserve(in.size());
+  for (const array& a : in) nodes.push_back(&node_of(a));
+  gpu::concatenate(nodes, axis_, out);
+}
+void Pad::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::pad(node_of(in[0]), node_of(in[1]), low_, edge_, out);
+}
+void Cumsum::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::cumsum(node_of(in[0]), axis_, reverse_, inclusive_, out);
+}
+void Sort::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::sort(op_, node_of(in[0]), axis_, kth_, out);
 }
 
 }  // namespace rill::detail

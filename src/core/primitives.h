@@ -16,6 +16,9 @@ class Primitive {
   // Computes `out` from `inputs` on a CPU worker. May throw; the error is
   // attached to `out` and its stream.
   virtual void eval_cpu(const std::vector<array>& inputs, Node& out) = 0;
+  // Computes `out` on the device stream of the GPU segment being run
+  // (runtime/gpu.h); inputs are already on that device. May throw likewise.
+  virtual void eval_gpu(const std::vector<array>& inputs, Node& out) = 0;
 };
 
 }  // namespace rill::detail
@@ -29,12 +32,14 @@ class Full : public Primitive {  // broadcasts its one input to the output shape
  public:
   const char* name() const override { return "full"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 };
 class Arange : public Primitive {
  public:
   Arange(double start, double step) : start_(start), step_(step) {}
   const char* name() const override { return "arange"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   double start_, step_;
@@ -44,6 +49,7 @@ class Eye : public Primitive {
   explicit Eye(int k) : k_(k) {}
   const char* name() const override { return "eye"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   int k_;
@@ -54,6 +60,7 @@ class Copy : public Primitive {
   explicit Copy(const char* name) : name_(name) {}
   const char* name() const override { return name_; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   const char* name_;
@@ -65,6 +72,7 @@ class Unary : public Primitive {
       : op_(op), name_(name), decimals_(decimals) {}
   const char* name() const override { return name_; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   cpu::UnaryOp op_;
@@ -77,6 +85,7 @@ class Binary : public Primitive {
   Binary(cpu::BinaryOp op, const char* name) : op_(op), name_(name) {}
   const char* name() const override { return name_; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   cpu::BinaryOp op_;
@@ -87,6 +96,7 @@ class Where : public Primitive {
  public:
   const char* name() const override { return "where"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 };
 
 class Reduce : public Primitive {
@@ -95,6 +105,7 @@ class Reduce : public Primitive {
       : op_(op), name_(name), axes_(std::move(axes)) {}
   const char* name() const override { return name_; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   cpu::ReduceOp op_;
@@ -108,6 +119,7 @@ class ArgReduce : public Primitive {
       : op_(op), name_(name), axis_(axis) {}
   const char* name() const override { return name_; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   cpu::ArgReduceOp op_;
@@ -119,6 +131,7 @@ class Matmul : public Primitive {
  public:
   const char* name() const override { return "matmul"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 };
 
 // A view of the input: same buffer, new strides and offset, computed from the
@@ -133,6 +146,7 @@ class View : public Primitive {
         step_(std::move(step)) {}
   const char* name() const override { return name_; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   Kind kind_;
@@ -148,6 +162,7 @@ class Contiguous : public Primitive {
   explicit Contiguous(bool allow_col_major) : allow_col_major_(allow_col_major) {}
   const char* name() const override { return "contiguous"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   bool allow_col_major_;
@@ -160,6 +175,7 @@ class Softmax : public Primitive {
   explicit Softmax(int axes) : axes_(axes) {}
   const char* name() const override { return "softmax"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   int axes_;
@@ -169,6 +185,7 @@ class LogSumExp : public Primitive {
   explicit LogSumExp(int axes) : axes_(axes) {}
   const char* name() const override { return "logsumexp"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   int axes_;
@@ -180,6 +197,7 @@ class Take : public Primitive {
   Take(int axis, bool along_axis) : axis_(axis), along_axis_(along_axis) {}
   const char* name() const override { return along_axis_ ? "take_along_axis" : "take"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   int axis_;
@@ -192,6 +210,7 @@ class Concatenate : public Primitive {
   Concatenate(int axis, const char* name) : axis_(axis), name_(name) {}
   const char* name() const override { return name_; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   int axis_;
@@ -204,6 +223,7 @@ class Pad : public Primitive {
   Pad(std::vector<int> low, bool edge) : low_(std::move(low)), edge_(edge) {}
   const char* name() const override { return "pad"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   std::vector<int> low_;  // per dimension
@@ -216,6 +236,7 @@ class Cumsum : public Primitive {
       : axis_(axis), reverse_(reverse), inclusive_(inclusive) {}
   const char* name() const override { return "cumsum"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   int axis_;
@@ -229,6 +250,7 @@ class Sort : public Primitive {
   Sort(cpu::SortOp op, int axis, int kth) : op_(op), axis_(axis), kth_(kth) {}
   const char* name() const override;
   void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
 
  private:
   cpu::SortOp op_;

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/format.h"
+#include "backend/gpu_kernels.h"
 #include "core/primitives.h"
 #include "rill/ops.h"
 
@@ -44,6 +45,9 @@ class RandomBits : public detail::Primitive {
  public:
   explicit RandomBits(int width) : width_(width) {}
   const char* name() const override { return "bits"; }
+  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
+    detail::gpu::random_bits(detail::node_of(in[0]), width_, out);
+  }
   void eval_cpu(const std::vector<array>& in, detail::Node& out) override {
     const detail::Node& k = detail::node_of(in[0]);
     const uint32_t* kp = static_cast<const uint32_t*>(k.data());

@@ -19,6 +19,9 @@ class OnEval : public detail::Primitive {
     const detail::Node& x = detail::node_of(in[0]);
     detail::set_view(out, x, x.strides, x.offset);
   }
+  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
+    eval_cpu(in, out);  // a view: nothing to compute on the device
+  }
 
  private:
   std::function<void()> fn_;

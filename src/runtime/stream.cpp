@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "runtime/stream_registry.h"
+#include "runtime/gpu.h"
 #include "runtime/stream_state.h"
 
 namespace rill {
@@ -144,6 +145,8 @@ void synchronize(Stream s) {
     err = std::exchange(st->first_error, nullptr);
   }
   if (err) detail::raise(*err);
+  // Everything is queued on the device; wait for the device to run it.
+  if (s.device.type == Device::gpu) detail::gpu_synchronize(*st);
 }
 
 void synchronize() { synchronize(default_stream(default_device())); }

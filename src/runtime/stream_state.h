@@ -16,6 +16,7 @@
 
 #include "rill/stream.h"
 #include "runtime/failure.h"
+#include "runtime/gpu.h"
 
 namespace rill::detail {
 
@@ -49,6 +50,11 @@ struct StreamState {
   // message are guarded by `mu`, and arming happens before the submit (which
   // takes `mu`) that makes the worker see it.
   std::atomic<bool> fault_armed{false};
+
+  // GPU streams: the binding to a device stream and the last event recorded
+  // (runtime/gpu.h). Set by the segment runner, which runs one segment of the
+  // stream at a time; `gpu` is also read by synchronize() under `mu`.
+  std::shared_ptr<GpuStream> gpu;
   int fault_countdown = 0;
   std::string fault_message;
 };

@@ -1,0 +1,53 @@
+// The GPU backend's kernels, one per primitive, with the CPU backend's
+// signatures (backend/cpu/kernels.h, fast_kernels.h): each computes one node on
+// the device stream of the segment being run (runtime/gpu.h) and allocates or
+// views `out` on the device. Inputs are on that device (gpu_prepare saw to it).
+// Without a GPU backend these are never called. Internal.
+#pragma once
+
+#include <vector>
+
+#include "backend/cpu/fast_kernels.h"
+#include "backend/cpu/kernels.h"
+#include "core/node.h"
+
+namespace rill::detail::gpu {
+
+using cpu::ArgReduceOp;
+using cpu::BinaryOp;
+using cpu::ReduceOp;
+using cpu::RopeParams;
+using cpu::SortOp;
+using cpu::UnaryOp;
+
+void unary(UnaryOp op, const Node& in, Node& out, int decimals = 0);
+void binary(BinaryOp op, const Node& a, const Node& b, Node& out);
+void where(const Node& cond, const Node& x, const Node& y, Node& out);
+void copy(const Node& in, Node& out);
+void reduce(ReduceOp op, const Node& in, const std::vector<int>& axes, Node& out);
+void arg_reduce(ArgReduceOp op, const Node& in, int axis, Node& out);
+void matmul(const Node& a, const Node& b, Node& out);
+void arange(double start, double step, Node& out);
+void eye(int k, Node& out);
+void softmax(const Node& in, int axes, Node& out);
+void logsumexp(const Node& in, int axes, Node& out);
+void take(const Node& a, const Node& indices, int axis, Node& out);
+void take_along_axis(const Node& a, const Node& indices, int axis, Node& out);
+void concatenate(const std::vector<const Node*>& ins, int axis, Node& out);
+void pad(const Node& in, const Node& value, const std::vector<int>& low, bool edge,
+         Node& out);
+void cumsum(const Node& in, int axis, bool reverse, bool inclusive, Node& out);
+void sort(SortOp op, const Node& in, int axis, int kth, Node& out);
+void layer_norm(const Node& x, const Node* w, const Node* b, float eps, Node& out);
+void rms_norm(const Node& x, const Node* w, float eps, Node& out);
+void rope(const Node& x, const Node* offset, const Node* freqs, const RopeParams& p,
+          Node& out);
+void scaled_dot_product_attention(const Node& q, const Node& k, const Node& v,
+                                  const Node* mask, float scale, bool causal, Node& out);
+// Threefry-2x32 bits under `key` (two uint32 words), as the CPU computes them.
+void random_bits(const Node& key, int width, Node& out);
+
+// Gives `out` a fresh row-major buffer on the current device stream.
+void allocate(Node& out);
+
+}  // namespace rill::detail::gpu
