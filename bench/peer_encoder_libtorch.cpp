@@ -2,7 +2,9 @@
 // each running forward passes eagerly, printing forwards/s per T in the same
 // format as rill-encoder so scripts/bench-encoder can put them side by side.
 //
-// CPU only for now (the GPU configuration comes with the CUDA backend).
+// --device cuda runs the GPU configuration (bfloat16, D=512, H=8, L=4, B=4 by
+// default), each thread on its own CUDA stream from LibTorch's pool, a forward
+// ending when its result is on the host.
 // LibTorch's intra-op pool is process-wide: --intra-op N sets it (0 keeps
 // LibTorch's default, all cores). scripts/bench-encoder runs both settings and
 // credits LibTorch with the better one at each T.
@@ -10,8 +12,14 @@
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 #include <c10/core/InferenceMode.h>
+#if __has_include(<c10/cuda/CUDAGuard.h>) && defined(RILL_PEER_CUDA)
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#define PEER_CUDA 1
+#endif
 
 #include <atomic>
+#include <optional>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -55,6 +63,8 @@ int main(int argc, char** argv) {
   std::vector<int> threads = {1, 2, 4};
   double seconds = 2;
   int intra_op = 0;
+  bool cuda = false;
+  int batch = -1;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? argv[++i] : (std::fprintf(stderr, "missing value\n"), std::exit(2), argv[0]); };
     if (!std::strcmp(argv[i], "--threads")) {
@@ -65,15 +75,28 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--intra-op")) {
       intra_op = std::atoi(next());
     } else if (!std::strcmp(argv[i], "--batch")) {
-      B = std::atoi(next());
+      batch = std::atoi(next());
+    } else if (!std::strcmp(argv[i], "--device")) {
+      cuda = !std::strcmp(next(), "cuda");
     } else {
-      std::fprintf(stderr, "usage: %s [--threads 1,2,4] [--seconds N] [--intra-op N] [--batch B]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads 1,2,4] [--seconds N] [--intra-op N] [--batch B] [--device cpu|cuda]\n", argv[0]);
       return 2;
     }
   }
   if (intra_op > 0) at::set_num_threads(intra_op);
+#ifndef PEER_CUDA
+  if (cuda) {
+    std::fprintf(stderr, "this build of the peer has no CUDA\n");
+    return 2;
+  }
+#endif
+  if (cuda) {
+    B = 4, S = 128, D = 512, H = 8, L = 4;
+    dtype = at::kBFloat16;
+  }
+  if (batch > 0) B = batch;
   at::manual_seed(0);
-  auto opts = at::TensorOptions().dtype(dtype);
+  auto opts = at::TensorOptions().dtype(dtype).device(cuda ? at::kCUDA : at::kCPU);
   std::vector<Layer> layers;
   for (int i = 0; i < L; ++i) {
     auto w = [&](std::vector<int64_t> shape, float scale, float mean = 0) {
@@ -85,7 +108,7 @@ int main(int argc, char** argv) {
   }
   at::Tensor x = at::randn({B, S, D}).to(opts);
   std::printf("libtorch-encoder: W1 on %s, B=%d S=%d D=%d H=%d L=%d, intra-op threads %d, %.1f s per T\n",
-              "cpu", B, S, D, H, L, at::get_num_threads(), seconds);
+              cuda ? "cuda" : "cpu", B, S, D, H, L, at::get_num_threads(), seconds);
   std::printf("%8s %14s\n", "threads", "forwards/s");
   for (int T : threads) {
     std::atomic<long> forwards{0};
@@ -95,8 +118,15 @@ int main(int argc, char** argv) {
     for (int t = 0; t < T; ++t) {
       pool.emplace_back([&] {
         c10::InferenceMode guard;
+#ifdef PEER_CUDA
+        std::optional<c10::cuda::CUDAStreamGuard> stream;
+        if (cuda) stream.emplace(c10::cuda::getStreamFromPool());
+#endif
         while (!stop.load(std::memory_order_relaxed)) {
           at::Tensor y = forward(layers, x);
+          if (cuda) {
+            y = y.to(at::kCPU);  // waits for this thread's stream
+          }
           (void)y.data_ptr();
           forwards.fetch_add(1, std::memory_order_relaxed);
         }

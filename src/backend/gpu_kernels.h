@@ -11,6 +11,10 @@
 #include "backend/cpu/kernels.h"
 #include "core/node.h"
 
+namespace rill::detail {
+class Primitive;
+}
+
 namespace rill::detail::gpu {
 
 using cpu::ArgReduceOp;
@@ -31,21 +35,18 @@ void arange(double start, double step, Node& out);
 void eye(int k, Node& out);
 void softmax(const Node& in, int axes, Node& out);
 void logsumexp(const Node& in, int axes, Node& out);
-void take(const Node& a, const Node& indices, int axis, Node& out);
-void take_along_axis(const Node& a, const Node& indices, int axis, Node& out);
-void concatenate(const std::vector<const Node*>& ins, int axis, Node& out);
-void pad(const Node& in, const Node& value, const std::vector<int>& low, bool edge,
-         Node& out);
-void cumsum(const Node& in, int axis, bool reverse, bool inclusive, Node& out);
-void sort(SortOp op, const Node& in, int axis, int kth, Node& out);
 void layer_norm(const Node& x, const Node* w, const Node* b, float eps, Node& out);
 void rms_norm(const Node& x, const Node* w, float eps, Node& out);
 void rope(const Node& x, const Node* offset, const Node* freqs, const RopeParams& p,
           Node& out);
 void scaled_dot_product_attention(const Node& q, const Node& k, const Node& v,
                                   const Node* mask, float scale, bool causal, Node& out);
-// Threefry-2x32 bits under `key` (two uint32 words), as the CPU computes them.
-void random_bits(const Node& key, int width, Node& out);
+
+// Ops without a device kernel yet (take, take_along_axis, concatenate, pad,
+// cumsum, sort and its variants, random bits): waits for the device stream,
+// copies the inputs to the host, runs the CPU kernel there and copies the
+// result back. Correct and slow.
+void run_on_host(Primitive& p, const std::vector<array>& inputs, Node& out);
 
 // Gives `out` a fresh row-major buffer on the current device stream.
 void allocate(Node& out);

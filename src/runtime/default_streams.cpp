@@ -1,6 +1,7 @@
 // Per-thread defaults: the default device override of a StreamContext and each
 // thread's default stream per device. The lookup after first use reads only
 // thread-local memory: no lock, no atomic read-modify-write.
+#include <cstdlib>
 #include <atomic>
 #include <mutex>
 #include <sstream>
@@ -136,10 +137,27 @@ const StreamRef& lookup(const Stream& s, const char* op) {
   return found;
 }
 
-// The process default device: the gpu when one is available.
+// The process default device: the gpu when one is available, unless the
+// environment says RILL_DEVICE=cpu (e.g. to run a test suite on the CPU on a
+// machine with a GPU). RILL_DEVICE=gpu on a machine without one is an error at
+// the first use, so that such a run cannot silently test the CPU.
+Device initial_default_device() {
+  const Device gpu(Device::gpu, 0);
+  const char* env = std::getenv("RILL_DEVICE");
+  std::string want = env ? env : "";
+  if (want == "cpu") return Device(Device::cpu, 0);
+  if (want == "gpu") {
+    check_device(gpu, "RILL_DEVICE=gpu");
+    return gpu;
+  }
+  if (!want.empty()) {
+    throw std::invalid_argument("[RILL_DEVICE] must be cpu or gpu, got \"" + want + "\".");
+  }
+  return is_available(gpu) ? gpu : Device(Device::cpu, 0);
+}
+
 std::atomic<Device>& process_default_atomic() {
-  static std::atomic<Device> d{is_available(Device(Device::gpu, 0)) ? Device(Device::gpu, 0)
-                                                                    : Device(Device::cpu, 0)};
+  static std::atomic<Device> d{initial_default_device()};
   return d;
 }
 

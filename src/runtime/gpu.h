@@ -59,4 +59,15 @@ void gpu_wait(Node& n);
 // Blocks until the device has run everything submitted to `s` so far.
 void gpu_synchronize(StreamState& s);
 
+// Memory of a GPU's arrays (bytes): in use, the most in use since the last
+// reset, freed blocks kept for reuse, and the limit past which allocations
+// fail with an exception.
+struct GpuMemory {
+  size_t active, peak, cache, limit;
+};
+GpuMemory gpu_memory(int device);
+void gpu_reset_peak_memory(int device);
+size_t gpu_set_memory_limit(int device, size_t limit);  // returns the previous one
+void gpu_clear_cache(int device);
+
 }  // namespace rill::detail

@@ -35,6 +35,11 @@ const void* host_data(Node& n) { return n.data(); }
 void gpu_wait(Node&) { unreachable("gpu_wait"); }
 void gpu_synchronize(StreamState&) { unreachable("gpu_synchronize"); }
 
+GpuMemory gpu_memory(int) { unreachable("gpu_memory"); }
+void gpu_reset_peak_memory(int) { unreachable("gpu_reset_peak_memory"); }
+size_t gpu_set_memory_limit(int, size_t) { unreachable("gpu_set_memory_limit"); }
+void gpu_clear_cache(int) { unreachable("gpu_clear_cache"); }
+
 namespace gpu {
 #define RILL_NO_GPU(SIG) \
   SIG { unreachable(__func__); }
@@ -49,19 +54,13 @@ RILL_NO_GPU(void arange(double, double, Node&))
 RILL_NO_GPU(void eye(int, Node&))
 RILL_NO_GPU(void softmax(const Node&, int, Node&))
 RILL_NO_GPU(void logsumexp(const Node&, int, Node&))
-RILL_NO_GPU(void take(const Node&, const Node&, int, Node&))
-RILL_NO_GPU(void take_along_axis(const Node&, const Node&, int, Node&))
-RILL_NO_GPU(void concatenate(const std::vector<const Node*>&, int, Node&))
-RILL_NO_GPU(void pad(const Node&, const Node&, const std::vector<int>&, bool, Node&))
-RILL_NO_GPU(void cumsum(const Node&, int, bool, bool, Node&))
-RILL_NO_GPU(void sort(SortOp, const Node&, int, int, Node&))
 RILL_NO_GPU(void layer_norm(const Node&, const Node*, const Node*, float, Node&))
 RILL_NO_GPU(void rms_norm(const Node&, const Node*, float, Node&))
 RILL_NO_GPU(void rope(const Node&, const Node*, const Node*, const RopeParams&, Node&))
 RILL_NO_GPU(void scaled_dot_product_attention(const Node&, const Node&, const Node&,
                                               const Node*, float, bool, Node&))
-RILL_NO_GPU(void random_bits(const Node&, int, Node&))
 RILL_NO_GPU(void allocate(Node&))
+RILL_NO_GPU(void run_on_host(Primitive&, const std::vector<array>&, Node&))
 #undef RILL_NO_GPU
 }  // namespace gpu
 

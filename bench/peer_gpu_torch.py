@@ -1,0 +1,75 @@
+"""PyTorch peer of bench/bench_gpu.cpp: the same figures, shapes and timing rule
+(median of repeated runs, each synchronised), one per line "name value unit".
+Attention is measured with each backend PyTorch has (the best is the peer)."""
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def median(f, reps):
+    f()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        f()
+        torch.cuda.synchronize()
+        ts.append(time.perf_counter() - start)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def main():
+    if not torch.cuda.is_available():
+        print("peer_gpu_torch: no GPU")
+        return
+    dev = "cuda"
+    n = 1 << 28
+    x = torch.randn(n, device=dev)
+    y = torch.randn(n, device=dev)
+    t = median(lambda: x * 1.0, 20)
+    print(f"m4_scale {2 * n * 4 / t * 1e-9:.1f} GB/s")
+    t = median(lambda: x + y, 20)
+    print(f"m4_add {3 * n * 4 / t * 1e-9:.1f} GB/s")
+    t = median(lambda: x.sum(), 20)
+    print(f"m4_sum {n * 4 / t * 1e-9:.1f} GB/s")
+    t = median(lambda: x.clone(), 20)
+    print(f"copy {2 * n * 4 / t * 1e-9:.1f} GB/s")
+    del x, y
+    m = 8192
+    a = torch.randn(m, m, device=dev, dtype=torch.bfloat16)
+    b = torch.randn(m, m, device=dev, dtype=torch.bfloat16)
+    t = median(lambda: a @ b, 20)
+    print(f"matmul_bf16_8192 {2 * m ** 3 / t * 1e-12:.1f} TFLOP/s")
+    del a, b
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    backends = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+                "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
+    for (B, H, L, D) in [(8, 16, 4096, 128), (16, 16, 2048, 64)]:
+        q, k, v = (torch.randn(B, H, L, D, device=dev, dtype=torch.bfloat16) for _ in range(3))
+        for causal in (False, True):
+            flops = 4 * B * H * L * L * D / (2 if causal else 1)
+            best = 0.0
+            for name, be in backends.items():
+                if name == "math":
+                    continue  # materialises L x L per head: slow and huge
+                try:
+                    with sdpa_kernel(be):
+                        t = median(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), 5)
+                except RuntimeError:
+                    continue
+                tf = flops / t * 1e-12
+                best = max(best, tf)
+                print(f"sdpa_{B}_{H}_{L}_{D}{'_causal' if causal else ''}_{name} {tf:.1f} TFLOP/s")
+            print(f"sdpa_{B}_{H}_{L}_{D}{'_causal' if causal else ''} {best:.1f} TFLOP/s")
+        del q, k, v
+    q = torch.randn(32, 32, 1, 128, device=dev, dtype=torch.bfloat16)
+    k = torch.randn(32, 32, 8192, 128, device=dev, dtype=torch.bfloat16)
+    v = torch.randn(32, 32, 8192, 128, device=dev, dtype=torch.bfloat16)
+    t = median(lambda: F.scaled_dot_product_attention(q, k, v), 10)
+    print(f"sdpa_decode_32_32_8192_128 {2 * 32 * 32 * 8192 * 128 * 2 / t * 1e-9:.1f} GB/s")
+
+
+if __name__ == "__main__":
+    main()

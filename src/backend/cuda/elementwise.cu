@@ -1,0 +1,347 @@
+// Elementwise kernels: copy/convert, unary, binary, where, arange, eye. The
+// output is row-major; operands are read through their strides over it. A
+// layout that merges to one dimension takes the flat path (each thread does
+// kUnroll elements of a contiguous run, grid-stride), anything else the general
+// one (an index divided into coordinates). Ops are a runtime switch inside the
+// kernel (uniform across the grid): one kernel per dtype, not per (op, dtype).
+#include <cmath>
+
+#include "backend/cuda/device.cuh"
+
+namespace rill::detail::cu {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kUnroll = 4;
+
+// cpu::UnaryOp / cpu::BinaryOp values.
+enum Unary {
+  u_negative, u_abs, u_sign, u_exp, u_log, u_log1p, u_sqrt, u_rsqrt, u_square, u_sin,
+  u_cos, u_tanh, u_sigmoid, u_erf, u_floor, u_ceil, u_round, u_logical_not,
+};
+enum Binary {
+  b_add, b_subtract, b_multiply, b_divide, b_maximum, b_minimum, b_power, b_remainder,
+  b_equal, b_not_equal, b_less, b_less_equal, b_greater, b_greater_equal, b_logical_and,
+  b_logical_or,
+};
+
+// Walks out's n elements: f(i, offset_of_operand...) for each.
+template <int N>
+struct Walk {
+  Dims dims;
+  Steps st[N];
+};
+
+template <int N, typename F>
+__device__ __forceinline__ void walk(const Walk<N>& w, int64_t n, F&& f) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (w.dims.ndim <= 1) {
+    int64_t s[N];
+    for (int k = 0; k < N; ++k) s[k] = w.dims.ndim ? w.st[k].s[0] : 0;
+    // kUnroll elements per thread per step, spaced by the grid so that each
+    // warp's accesses stay contiguous.
+    for (int64_t base = t; base < n; base += stride * kUnroll) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        int64_t i = base + u * stride;
+        if (i < n) {
+          int64_t off[N];
+          for (int k = 0; k < N; ++k) off[k] = i * s[k];
+          f(i, off);
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t i = t; i < n; i += stride) {
+    int64_t off[N];
+    for (int k = 0; k < N; ++k) off[k] = offset_of(i, w.dims, w.st[k]);
+    f(i, off);
+  }
+}
+
+template <typename C>
+__device__ __forceinline__ C apply_unary(int op, C x, int decimals) {
+  if constexpr (std::is_same_v<C, bool>) {
+    switch (op) {
+      case u_logical_not: return !x;
+      default: return x;  // abs, sign, square, floor, ceil, round
+    }
+  } else if constexpr (std::is_integral_v<C>) {
+    switch (op) {
+      case u_negative: return static_cast<C>(C(0) - x);
+      case u_abs:
+        if constexpr (std::is_signed_v<C>) return x < 0 ? static_cast<C>(-x) : x;
+        return x;
+      case u_sign:
+        if constexpr (std::is_signed_v<C>) return static_cast<C>((x > 0) - (x < 0));
+        return static_cast<C>(x > 0);
+      case u_square: return static_cast<C>(x * x);
+      case u_logical_not: return !x;
+      default: return x;  // floor, ceil, round
+    }
+  } else {
+    switch (op) {
+      case u_negative: return -x;
+      case u_abs: return fabs(x);
+      case u_sign: return static_cast<C>((x > 0) - (x < 0));
+      case u_exp: return exp(x);
+      case u_log: return log(x);
+      case u_log1p: return log1p(x);
+      case u_sqrt: return sqrt(x);
+      case u_rsqrt: return C(1) / sqrt(x);
+      case u_square: return x * x;
+      case u_sin: return sin(x);
+      case u_cos: return cos(x);
+      case u_tanh: return tanh(x);
+      case u_sigmoid: return C(1) / (C(1) + exp(-x));
+      case u_erf: return erf(x);
+      case u_floor: return floor(x);
+      case u_ceil: return ceil(x);
+      case u_round: {
+        if (decimals == 0) return rint(x);  // half to even
+        C scale = pow(C(10), C(decimals));
+        return rint(x * scale) / scale;
+      }
+      case u_logical_not: return x == C(0);
+    }
+    return x;
+  }
+}
+
+template <typename C>
+__device__ __forceinline__ C apply_binary(int op, C a, C b) {
+  switch (op) {
+    case b_add:
+      if constexpr (std::is_same_v<C, bool>) return a || b;
+      else return static_cast<C>(a + b);
+    case b_subtract:
+      if constexpr (std::is_same_v<C, bool>) return a != b;
+      else return static_cast<C>(a - b);
+    case b_multiply:
+      if constexpr (std::is_same_v<C, bool>) return a && b;
+      else return static_cast<C>(a * b);
+    case b_divide:
+      if constexpr (std::is_same_v<C, bool>) {
+        return a;
+      } else if constexpr (std::is_integral_v<C>) {
+        if (b == C(0)) return C(0);
+        if constexpr (std::is_signed_v<C>) {
+          C q = static_cast<C>(a / b);
+          if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+          return q;
+        }
+        return static_cast<C>(a / b);
+      } else {
+        return a / b;
+      }
+    case b_maximum:
+      if constexpr (std::is_floating_point_v<C>) {
+        if (a != a || b != b) return a != a ? a : b;
+      }
+      return a > b ? a : b;
+    case b_minimum:
+      if constexpr (std::is_floating_point_v<C>) {
+        if (a != a || b != b) return a != a ? a : b;
+      }
+      return a < b ? a : b;
+    case b_power:
+      if constexpr (std::is_same_v<C, bool>) {
+        return a || !b;
+      } else if constexpr (std::is_integral_v<C>) {
+        if constexpr (std::is_signed_v<C>) {
+          if (b < 0) return a == 1 ? C(1) : (a == -1 ? (b % 2 ? C(-1) : C(1)) : C(0));
+        }
+        using U = std::make_unsigned_t<C>;
+        U r = 1, base = static_cast<U>(a);
+        for (C e = b; e > 0; e = static_cast<C>(e >> 1)) {
+          if (e & 1) r = static_cast<U>(r * base);
+          base = static_cast<U>(base * base);
+        }
+        return static_cast<C>(r);
+      } else {
+        return pow(a, b);
+      }
+    case b_remainder:
+      if constexpr (std::is_same_v<C, bool>) {
+        return false;
+      } else if constexpr (std::is_integral_v<C>) {
+        if (b == C(0)) return C(0);
+        C r = static_cast<C>(a % b);
+        if constexpr (std::is_signed_v<C>) {
+          if (r != 0 && ((r < 0) != (b < 0))) r = static_cast<C>(r + b);
+        }
+        return r;
+      } else {
+        C r = fmod(a, b);
+        if (r != C(0) && ((r < 0) != (b < 0))) r += b;
+        return r;
+      }
+    default: return a;
+  }
+}
+
+template <typename C>
+__device__ __forceinline__ bool apply_compare(int op, C a, C b) {
+  switch (op) {
+    case b_equal: return a == b;
+    case b_not_equal: return a != b;
+    case b_less: return a < b;
+    case b_less_equal: return a <= b;
+    case b_greater: return a > b;
+    case b_greater_equal: return a >= b;
+    case b_logical_and: return (a != C(0)) && (b != C(0));
+    case b_logical_or: return (a != C(0)) || (b != C(0));
+    default: return false;
+  }
+}
+
+template <typename I, typename O>
+__global__ void copy_kernel(const I* in, O* out, Walk<1> w, int64_t n) {
+  walk(w, n, [&](int64_t i, const int64_t* off) { out[i] = convert<O>(in[off[0]]); });
+}
+
+template <typename T, typename O, bool Not>
+__global__ void unary_kernel(int op, const T* in, O* out, Walk<1> w, int64_t n, int decimals) {
+  walk(w, n, [&](int64_t i, const int64_t* off) {
+    acc_t<T> x = widen(in[off[0]]);
+    if constexpr (Not) {
+      out[i] = x == acc_t<T>(0);  // logical_not
+    } else {
+      out[i] = narrow<T>(apply_unary<acc_t<T>>(op, x, decimals));
+    }
+  });
+}
+
+template <typename T, typename O, bool Pred>
+__global__ void binary_kernel(int op, const T* a, const T* b, O* out, Walk<2> w, int64_t n) {
+  walk(w, n, [&](int64_t i, const int64_t* off) {
+    acc_t<T> x = widen(a[off[0]]), y = widen(b[off[1]]);
+    if constexpr (Pred) {
+      out[i] = apply_compare<acc_t<T>>(op, x, y);
+    } else {
+      out[i] = narrow<T>(apply_binary<acc_t<T>>(op, x, y));
+    }
+  });
+}
+
+template <typename T>
+__global__ void where_kernel(const bool* c, const T* x, const T* y, T* out, Walk<3> w,
+                             int64_t n) {
+  walk(w, n, [&](int64_t i, const int64_t* off) {
+    out[i] = c[off[0]] ? x[off[1]] : y[off[2]];
+  });
+}
+
+template <typename T>
+__global__ void arange_kernel(T* out, double start, double step, int64_t n) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    out[i] = convert<T>(start + double(i) * step);
+  }
+}
+
+template <typename T>
+__global__ void eye_kernel(T* out, int k, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / cols, c = i - r * cols;
+    out[i] = convert<T>(c - r == k ? 1 : 0);
+  }
+}
+
+template <int N>
+Walk<N> make_walk(const Dims& dims, std::initializer_list<Steps> st) {
+  Walk<N> w;
+  w.dims = dims;
+  int k = 0;
+  for (const Steps& s : st) w.st[k++] = s;
+  return w;
+}
+
+unsigned grid(int64_t n, const Dims& dims) {
+  return blocks_for(n, kThreads, dims.ndim <= 1 ? kUnroll : 1);
+}
+
+}  // namespace
+
+void copy(DT in_t, const void* in, Steps ist, DT out_t, void* out, Dims dims, int64_t n,
+          cudaStream_t s) {
+  dispatch(in_t, [&](auto it) {
+    using I = typename decltype(it)::type;
+    dispatch(out_t, [&](auto ot) {
+      using O = typename decltype(ot)::type;
+      copy_kernel<I, O><<<grid(n, dims), kThreads, 0, s>>>(
+          static_cast<const I*>(in), static_cast<O*>(out), make_walk<1>(dims, {ist}), n);
+    });
+  });
+  check_launch("copy");
+}
+
+void unary(int op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims dims, int64_t n,
+           int decimals, cudaStream_t s) {
+  (void)out_t;  // t, or bool for logical_not
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    auto w = make_walk<1>(dims, {ist});
+    if (op == u_logical_not) {
+      unary_kernel<T, bool, true><<<grid(n, dims), kThreads, 0, s>>>(
+          op, static_cast<const T*>(in), static_cast<bool*>(out), w, n, decimals);
+    } else {
+      unary_kernel<T, T, false><<<grid(n, dims), kThreads, 0, s>>>(
+          op, static_cast<const T*>(in), static_cast<T*>(out), w, n, decimals);
+    }
+  });
+  check_launch("unary");
+}
+
+void binary(int op, DT t, const void* a, Steps as, const void* b, Steps bs, DT out_t,
+            void* out, Dims dims, int64_t n, cudaStream_t s) {
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    auto w = make_walk<2>(dims, {as, bs});
+    const bool predicate = op >= b_equal;
+    if (predicate) {
+      binary_kernel<T, bool, true><<<grid(n, dims), kThreads, 0, s>>>(
+          op, static_cast<const T*>(a), static_cast<const T*>(b), static_cast<bool*>(out), w, n);
+    } else {
+      binary_kernel<T, T, false><<<grid(n, dims), kThreads, 0, s>>>(
+          op, static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(out), w, n);
+    }
+    (void)out_t;
+  });
+  check_launch("binary");
+}
+
+void where(const void* cond, Steps cs, DT t, const void* x, Steps xs, const void* y, Steps ys,
+           void* out, Dims dims, int64_t n, cudaStream_t s) {
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    where_kernel<T><<<grid(n, dims), kThreads, 0, s>>>(
+        static_cast<const bool*>(cond), static_cast<const T*>(x), static_cast<const T*>(y),
+        static_cast<T*>(out), make_walk<3>(dims, {cs, xs, ys}), n);
+  });
+  check_launch("where");
+}
+
+void arange(DT t, double start, double step, void* out, int64_t n, cudaStream_t s) {
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    arange_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(out), start,
+                                                                   step, n);
+  });
+  check_launch("arange");
+}
+
+void eye(DT t, int k, void* out, int64_t rows, int64_t cols, cudaStream_t s) {
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    eye_kernel<T><<<blocks_for(rows * cols, kThreads), kThreads, 0, s>>>(static_cast<T*>(out),
+                                                                          k, rows, cols);
+  });
+  check_launch("eye");
+}
+
+}  // namespace rill::detail::cu

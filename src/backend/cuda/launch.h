@@ -1,0 +1,101 @@
+// The interface between the CUDA backend's host code (ops*.cpp, compiled by the
+// C++ compiler, which knows rill's nodes) and its kernels (*.cu, compiled by
+// nvcc, which see only plain pointers, dtypes and layouts). Internal.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace rill::detail::cu {
+
+// Dimensions an elementwise layout may have after merging (more is an error
+// reported by the host side).
+constexpr int kMaxDims = 8;
+
+// Element types, in rill's Dtype::Val order.
+enum class DT : int { bool_, u8, u32, i32, i64, f16, bf16, f32, f64 };
+
+// An iteration space shared by several operands: `shape` is walked in
+// row-major order; each operand has its own element strides over it (0 where
+// it broadcasts). Dimensions are merged where every operand allows, so most
+// layouts arrive with ndim 1.
+struct Dims {
+  int ndim = 0;
+  int64_t shape[kMaxDims];
+};
+struct Steps {
+  int64_t s[kMaxDims];
+};
+
+// ---- elementwise.cu ----
+// out (row-major, `n` elements of out_t) = in converted, walking `dims`.
+void copy(DT in_t, const void* in, Steps ist, DT out_t, void* out, Dims dims, int64_t n,
+          cudaStream_t s);
+// Unary op `op` (cpu::UnaryOp's value); out_t is t, or bool for logical_not.
+void unary(int op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims dims,
+           int64_t n, int decimals, cudaStream_t s);
+// Binary op `op` (cpu::BinaryOp's value) on operands of type t; out_t is t or bool.
+void binary(int op, DT t, const void* a, Steps as, const void* b, Steps bs, DT out_t,
+            void* out, Dims dims, int64_t n, cudaStream_t s);
+void where(const void* cond, Steps cs, DT t, const void* x, Steps xs, const void* y,
+           Steps ys, void* out, Dims dims, int64_t n, cudaStream_t s);
+void arange(DT t, double start, double step, void* out, int64_t n, cudaStream_t s);
+void eye(DT t, int k, void* out, int64_t rows, int64_t cols, cudaStream_t s);
+
+// ---- reduce.cu ----
+// Reduces `in` over `red` (the reduced dims, their strides in `rst`) for each
+// of the `outputs` positions of `keep` (strides `kst`), writing out[i] for the
+// i-th position of `keep` in row-major order. op: cpu::ReduceOp's value.
+// Few outputs over many elements split each output's work `splits` ways
+// (reduce_splits), with partial results in `scratch` (outputs * splits * 8
+// bytes).
+int64_t reduce_splits(int64_t outputs, int64_t reduced);
+void reduce(int op, DT t, const void* in, Dims keep, Steps kst, Dims red, Steps rst,
+            DT out_t, void* out, int64_t outputs, int64_t reduced, void* scratch, int splits,
+            cudaStream_t s);
+// argmax / argmin (op 0 / 1) along one axis of length `len`, stride `ast`;
+// uint32 indices.
+void arg_reduce(int op, DT t, const void* in, Dims keep, Steps kst, int64_t len,
+                int64_t ast, uint32_t* out, int64_t outputs, cudaStream_t s);
+
+// ---- rows.cu: row kernels over contiguous rows of length `len` ----
+// softmax (log = false) or logsumexp (log = true, one value per row).
+void softmax(DT t, const void* in, void* out, int64_t rows, int64_t len, bool log,
+             cudaStream_t s);
+// layer_norm (rms = false) or rms_norm; w and b may be null, with strides.
+void norm(DT t, const void* x, const void* w, int64_t ws, const void* b, int64_t bs,
+          void* out, int64_t rows, int64_t len, float eps, bool rms, cudaStream_t s);
+
+struct RopeArgs {
+  int64_t matrices;   // product of x's leading dims (all but the last two)
+  int64_t per_first;  // matrices per index of the first axis (per-batch offsets)
+  int64_t len, d;     // x's last two dims
+  int64_t ls, ds;     // their strides
+  Dims lead;          // the leading dims and x's strides over them
+  Steps lead_st;
+  int dims;           // features rotated
+  bool traditional;
+  double scale;
+  const double* inv_freq;  // device, dims / 2 values
+  const int64_t* offsets;  // device, 1 or x.shape[0] values
+  int64_t n_offsets;
+};
+void rope(DT t, const void* x, void* out, const RopeArgs& a, cudaStream_t s);
+
+// ---- attention.cu ----
+struct AttentionArgs {
+  int64_t B, Hq, Hkv, Lq, Lk, D, Dv;
+  // element strides: [b, h, l, d]
+  int64_t qs[4], ks[4], vs[4];
+  const void* mask;  // null, or bool (mask_is_bool) / t, broadcast to [B, Hq, Lq, Lk]
+  bool mask_is_bool;
+  int64_t ms[4];
+  float scale;
+  bool causal;  // query i sees keys j <= i + (Lk - Lq)
+};
+// out: row-major [B, Hq, Lq, Dv].
+void attention(DT t, const void* q, const void* k, const void* v, void* out,
+               const AttentionArgs& a, cudaStream_t s);
+
+}  // namespace rill::detail::cu

@@ -1,0 +1,605 @@
+// The CUDA backend's kernels as the runtime sees them (backend/gpu_kernels.h):
+// each turns nodes into pointers and layouts, allocates the output on the
+// segment's stream and launches. Matrix products go through cuBLASLt.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <tuple>
+
+#include "backend/cpu/strided.h"
+#include "backend/cuda/common.h"
+#include "backend/cuda/launch.h"
+#include "backend/gpu_kernels.h"
+#include "core/format.h"
+#include "core/primitives.h"
+
+namespace rill::detail::gpu {
+
+using cu::DT;
+using cpu::broadcast_strides;
+
+namespace {
+
+DT dt(Dtype d) { return static_cast<DT>(static_cast<int>(d.val)); }
+cudaStream_t stream() { return cu::launch().stream; }
+
+// An iteration space over `shape` for operands with the given strides, with
+// size-1 dims dropped and adjacent dims merged where every operand allows.
+struct Iter {
+  cu::Dims dims;
+  std::vector<cu::Steps> st;
+};
+
+Iter iterate(const Shape& shape, const std::vector<Strides>& ops, const char* what = "array") {
+  std::vector<int64_t> sh;
+  std::vector<std::vector<int64_t>> st(ops.size());
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    if (!sh.empty()) {
+      bool merge = true;
+      for (size_t k = 0; k < ops.size(); ++k) {
+        merge = merge && st[k].back() == ops[k][d] * shape[d];
+      }
+      if (merge) {
+        sh.back() *= shape[d];
+        for (size_t k = 0; k < ops.size(); ++k) st[k].back() = ops[k][d];
+        continue;
+      }
+    }
+    sh.push_back(shape[d]);
+    for (size_t k = 0; k < ops.size(); ++k) st[k].push_back(ops[k][d]);
+  }
+  if (sh.size() > static_cast<size_t>(cu::kMaxDims)) {
+    throw std::runtime_error(cat("the GPU kernels take layouts of at most ", cu::kMaxDims,
+                                 " dimensions after merging; this ", what, " has ", sh.size(),
+                                 " (shape ", tuple_str(shape), ")"));
+  }
+  Iter it;
+  it.dims.ndim = static_cast<int>(sh.size());
+  it.st.resize(ops.size());
+  for (size_t d = 0; d < sh.size(); ++d) {
+    it.dims.shape[d] = sh[d];
+    for (size_t k = 0; k < ops.size(); ++k) it.st[k].s[d] = st[k][d];
+  }
+  return it;
+}
+
+int64_t n_of(const Node& n) { return static_cast<int64_t>(n.size); }
+
+}  // namespace
+
+void allocate(Node& out) {
+  out.buffer = cu::allocate(out.size * out.dtype.size);
+  set_view(out, out, row_major_strides(out.shape), 0);
+}
+
+// ---- elementwise ----
+
+void copy(const Node& in, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  Iter it = iterate(out.shape, {broadcast_strides(in, out.shape)});
+  cu::copy(dt(in.dtype), in.data(), it.st[0], dt(out.dtype), out.mutable_data(), it.dims,
+           n_of(out), stream());
+}
+
+void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  Iter it = iterate(out.shape, {in.strides});
+  cu::unary(static_cast<int>(op), dt(in.dtype), in.data(), it.st[0], dt(out.dtype),
+            out.mutable_data(), it.dims, n_of(out), decimals, stream());
+}
+
+void binary(BinaryOp op, const Node& a, const Node& b, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  Iter it = iterate(out.shape, {broadcast_strides(a, out.shape), broadcast_strides(b, out.shape)});
+  cu::binary(static_cast<int>(op), dt(a.dtype), a.data(), it.st[0], b.data(), it.st[1],
+             dt(out.dtype), out.mutable_data(), it.dims, n_of(out), stream());
+}
+
+void where(const Node& cond, const Node& x, const Node& y, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  Iter it = iterate(out.shape, {broadcast_strides(cond, out.shape),
+                                broadcast_strides(x, out.shape), broadcast_strides(y, out.shape)});
+  cu::where(cond.data(), it.st[0], dt(out.dtype), x.data(), it.st[1], y.data(), it.st[2],
+            out.mutable_data(), it.dims, n_of(out), stream());
+}
+
+void arange(double start, double step, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  cu::arange(dt(out.dtype), start, step, out.mutable_data(), n_of(out), stream());
+}
+
+void eye(int k, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  cu::eye(dt(out.dtype), k, out.mutable_data(), out.shape[0], out.shape[1], stream());
+}
+
+// ---- reductions ----
+
+void reduce(ReduceOp op, const Node& in, const std::vector<int>& axes, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  Shape keep_shape, red_shape;
+  Strides keep_st, red_st;
+  for (size_t d = 0; d < in.shape.size(); ++d) {
+    bool r = std::find(axes.begin(), axes.end(), static_cast<int>(d)) != axes.end();
+    (r ? red_shape : keep_shape).push_back(in.shape[d]);
+    (r ? red_st : keep_st).push_back(in.strides[d]);
+  }
+  int64_t reduced = 1;
+  for (int32_t d : red_shape) reduced *= d;
+  Iter keep = iterate(keep_shape, {keep_st});
+  Iter red = iterate(red_shape, {red_st});
+  const int64_t splits = cu::reduce_splits(n_of(out), reduced);
+  std::shared_ptr<Buffer> scratch;
+  if (splits > 1) scratch = cu::allocate(static_cast<size_t>(n_of(out) * splits * 8));
+  cu::reduce(static_cast<int>(op), dt(in.dtype), in.data(), keep.dims, keep.st[0], red.dims,
+             red.st[0], dt(out.dtype), out.mutable_data(), n_of(out), reduced,
+             scratch ? scratch->ptr : nullptr, static_cast<int>(splits), stream());
+}
+
+void arg_reduce(ArgReduceOp op, const Node& in, int axis, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  Shape keep_shape;
+  Strides keep_st;
+  for (size_t d = 0; d < in.shape.size(); ++d) {
+    if (static_cast<int>(d) == axis) continue;
+    keep_shape.push_back(in.shape[d]);
+    keep_st.push_back(in.strides[d]);
+  }
+  Iter keep = iterate(keep_shape, {keep_st});
+  cu::arg_reduce(static_cast<int>(op), dt(in.dtype), in.data(), keep.dims, keep.st[0],
+                 in.shape[axis], in.strides[axis], static_cast<uint32_t*>(out.mutable_data()),
+                 n_of(out), stream());
+}
+
+// ---- rows: softmax, logsumexp, norms ----
+
+namespace {
+
+// `in` as contiguous rows: itself when row-major, else a copy.
+const Node& rows_of(const Node& in, Node& tmp) {
+  if (in.row_contiguous) return in;
+  copy(in, tmp);
+  return tmp;
+}
+
+}  // namespace
+
+void softmax(const Node& in, int axes, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
+  const Node& x = rows_of(in, tmp);
+  int64_t len = 1;
+  for (size_t d = in.shape.size() - axes; d < in.shape.size(); ++d) len *= in.shape[d];
+  cu::softmax(dt(in.dtype), x.data(), out.mutable_data(), n_of(in) / len, len, false, stream());
+}
+
+void logsumexp(const Node& in, int axes, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  int64_t len = 1;
+  for (size_t d = in.shape.size() - axes; d < in.shape.size(); ++d) len *= in.shape[d];
+  Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
+  const Node& x = len == 0 ? in : rows_of(in, tmp);
+  cu::softmax(dt(in.dtype), x.data(), out.mutable_data(), n_of(out), len, true, stream());
+}
+
+void layer_norm(const Node& x, const Node* w, const Node* b, float eps, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  Node tmp(x.shape, x.dtype, nullptr, x.stream_id);
+  const Node& r = rows_of(x, tmp);
+  const int64_t len = x.shape.back();
+  cu::norm(dt(x.dtype), r.data(), w ? w->data() : nullptr, w ? w->strides[0] : 0,
+           b ? b->data() : nullptr, b ? b->strides[0] : 0, out.mutable_data(), n_of(x) / len,
+           len, eps, false, stream());
+}
+
+void rms_norm(const Node& x, const Node* w, float eps, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  Node tmp(x.shape, x.dtype, nullptr, x.stream_id);
+  const Node& r = rows_of(x, tmp);
+  const int64_t len = x.shape.back();
+  cu::norm(dt(x.dtype), r.data(), w ? w->data() : nullptr, w ? w->strides[0] : 0, nullptr, 0,
+           out.mutable_data(), n_of(x) / len, len, eps, true, stream());
+}
+
+// ---- rope ----
+
+void rope(const Node& x, const Node* offset, const Node* freqs, const RopeParams& p,
+          Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  const size_t nd = x.shape.size();
+  const int half = p.dims / 2;
+  // The inverse frequencies and the offsets, computed on the host in double
+  // as the CPU does, travel to the device in one small buffer.
+  std::vector<double> inv_freq(half);
+  if (freqs) {
+    // freqs is on the device: bring its few values over.
+    std::vector<char> host(freqs->size * freqs->dtype.size);
+    Node contiguous(freqs->shape, freqs->dtype, nullptr, freqs->stream_id);
+    const Node& f = rows_of(*freqs, contiguous);
+    RILL_CUDA(cudaMemcpyAsync(host.data(), f.data(), host.size(), cudaMemcpyDeviceToHost,
+                              stream()));
+    RILL_CUDA(cudaStreamSynchronize(stream()));
+    for (int i = 0; i < half; ++i) {
+      double v = 0;
+      switch (freqs->dtype.val) {
+        case Dtype::Val::float32: v = reinterpret_cast<const float*>(host.data())[i]; break;
+        case Dtype::Val::float64: v = reinterpret_cast<const double*>(host.data())[i]; break;
+        case Dtype::Val::float16:
+          v = float16_t::to_float(reinterpret_cast<const uint16_t*>(host.data())[i]);
+          break;
+        case Dtype::Val::bfloat16:
+          v = static_cast<float>(
+              bfloat16_t::from_bits(reinterpret_cast<const uint16_t*>(host.data())[i]));
+          break;
+        default: throw std::logic_error("rope freqs of a non-floating dtype");
+      }
+      inv_freq[i] = 1.0 / v;
+    }
+  } else {
+    const double log_base = std::log(static_cast<double>(p.base));
+    for (int i = 0; i < half; ++i) inv_freq[i] = std::exp(-(2.0 * i / p.dims) * log_base);
+  }
+  std::vector<int64_t> offsets{p.offset};
+  if (offset) {
+    offsets.assign(offset->size, 0);
+    std::vector<char> host(offset->size * offset->dtype.size);
+    Node contiguous(offset->shape, offset->dtype, nullptr, offset->stream_id);
+    const Node& o = rows_of(*offset, contiguous);
+    RILL_CUDA(cudaMemcpyAsync(host.data(), o.data(), host.size(), cudaMemcpyDeviceToHost,
+                              stream()));
+    RILL_CUDA(cudaStreamSynchronize(stream()));
+    for (size_t i = 0; i < offsets.size(); ++i) {
+      switch (offset->dtype.val) {
+        case Dtype::Val::int32: offsets[i] = reinterpret_cast<const int32_t*>(host.data())[i]; break;
+        case Dtype::Val::int64: offsets[i] = reinterpret_cast<const int64_t*>(host.data())[i]; break;
+        case Dtype::Val::uint32: offsets[i] = reinterpret_cast<const uint32_t*>(host.data())[i]; break;
+        case Dtype::Val::uint8: offsets[i] = reinterpret_cast<const uint8_t*>(host.data())[i]; break;
+        default: throw std::logic_error("rope offset of a non-integer dtype");
+      }
+    }
+  }
+  auto table = cu::allocate((inv_freq.size() + offsets.size()) * 8);
+  RILL_CUDA(cudaMemcpyAsync(table->ptr, inv_freq.data(), inv_freq.size() * 8,
+                            cudaMemcpyHostToDevice, stream()));
+  double* dev_freq = static_cast<double*>(table->ptr);
+  int64_t* dev_off = reinterpret_cast<int64_t*>(dev_freq + inv_freq.size());
+  RILL_CUDA(cudaMemcpyAsync(dev_off, offsets.data(), offsets.size() * 8, cudaMemcpyHostToDevice,
+                            stream()));
+  // Pageable copies are staged before cudaMemcpyAsync returns, so the host
+  // vectors may go; `table` is freed in this stream's order after the kernel.
+  cu::RopeArgs a{};
+  a.len = x.shape[nd - 2];
+  a.d = x.shape[nd - 1];
+  a.ls = x.strides[nd - 2];
+  a.ds = x.strides[nd - 1];
+  Shape lead(x.shape.begin(), x.shape.end() - 2);
+  Strides lead_st(x.strides.begin(), x.strides.end() - 2);
+  a.matrices = 1;
+  for (int32_t d : lead) a.matrices *= d;
+  a.per_first = 1;
+  for (size_t i = 1; i + 2 < nd; ++i) a.per_first *= x.shape[i];
+  // Leading dims unmerged (offsets index the first one); at most kMaxDims.
+  if (lead.size() > static_cast<size_t>(cu::kMaxDims)) {
+    throw std::runtime_error(cat("rope on the GPU takes at most ", cu::kMaxDims + 2,
+                                 " dimensions, got shape ", tuple_str(x.shape)));
+  }
+  a.lead.ndim = static_cast<int>(lead.size());
+  for (size_t i = 0; i < lead.size(); ++i) {
+    a.lead.shape[i] = lead[i];
+    a.lead_st.s[i] = lead_st[i];
+  }
+  a.dims = p.dims;
+  a.traditional = p.traditional;
+  a.scale = p.scale;
+  a.inv_freq = dev_freq;
+  a.offsets = dev_off;
+  a.n_offsets = static_cast<int64_t>(offsets.size());
+  cu::rope(dt(x.dtype), x.data(), out.mutable_data(), a, stream());
+}
+
+// ---- attention ----
+
+void scaled_dot_product_attention(const Node& q, const Node& k, const Node& v,
+                                  const Node* mask, float scale, bool causal, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  cu::AttentionArgs a{};
+  a.B = q.shape[0];
+  a.Hq = q.shape[1];
+  a.Lq = q.shape[2];
+  a.D = q.shape[3];
+  a.Hkv = k.shape[1];
+  a.Lk = k.shape[2];
+  a.Dv = v.shape[3];
+  for (int i = 0; i < 4; ++i) {
+    a.qs[i] = q.shape[i] == 1 ? 0 : q.strides[i];
+    a.ks[i] = k.shape[i] == 1 ? 0 : k.strides[i];
+    a.vs[i] = v.shape[i] == 1 ? 0 : v.strides[i];
+  }
+  if (mask) {
+    Shape full{static_cast<int32_t>(a.B), static_cast<int32_t>(a.Hq),
+               static_cast<int32_t>(a.Lq), static_cast<int32_t>(a.Lk)};
+    Strides ms = broadcast_strides(*mask, full);
+    for (int i = 0; i < 4; ++i) a.ms[i] = ms[i];
+    a.mask = mask->data();
+    a.mask_is_bool = mask->dtype == bool_;
+  }
+  a.scale = scale;
+  a.causal = causal;
+  cu::attention(dt(q.dtype), q.data(), k.data(), v.data(), out.mutable_data(), a, stream());
+}
+
+// ---- matmul (cuBLASLt) ----
+
+namespace {
+
+cudaDataType_t cuda_type(Dtype t) {
+  switch (t.val) {
+    case Dtype::Val::float16: return CUDA_R_16F;
+    case Dtype::Val::bfloat16: return CUDA_R_16BF;
+    case Dtype::Val::float32: return CUDA_R_32F;
+    case Dtype::Val::float64: return CUDA_R_64F;
+    default: throw std::logic_error("matmul of a non-floating dtype on the GPU");
+  }
+}
+
+// One operand of the column-major product: rows x cols, leading dimension,
+// transposed or not, and the stride between batch entries.
+struct Operand {
+  int64_t rows, cols, ld;
+  bool trans;
+};
+
+// The column-major view of a row-major-indexed matrix m[i, j] (r x c) with
+// element strides (si, sj), as an operand for X[j, i] = m[i, j] (c x r),
+// i.e. the transposed matrix, which is what the row-major trick needs.
+// Returns false when neither stride is 1 (the caller copies).
+bool transposed_view(int64_t r, int64_t c, int64_t si, int64_t sj, Operand* o) {
+  // Strides of size-1 dims are free: pick ones that make the layout valid.
+  if (c == 1) sj = 1;
+  if (r == 1) si = std::max<int64_t>(c, 1);
+  if (sj == 1 && si >= std::max<int64_t>(c, 1)) {
+    *o = {c, r, si, false};  // X = m^T is c x r column-major with ld si
+    return true;
+  }
+  if (si == 1 && sj >= std::max<int64_t>(r, 1)) {
+    *o = {r, c, sj, true};  // m is r x c column-major with ld sj; X = op_T(m)
+    return true;
+  }
+  return false;
+}
+
+// The largest power of two (up to 256) dividing the address.
+int alignment(const void* p) {
+  auto u = reinterpret_cast<uintptr_t>(p);
+  int a = 1;
+  while (a < 256 && (u % (2 * a)) == 0) a *= 2;
+  return a;
+}
+
+struct PlanKey {
+  int device;
+  int dtype;
+  int64_t m, n, k, lda, ldb, batch, sa, sb;
+  bool ta, tb;
+  int align_a, align_b, align_c;
+  bool operator<(const PlanKey& o) const {
+    return std::tie(device, dtype, m, n, k, lda, ldb, batch, sa, sb, ta, tb, align_a, align_b,
+                    align_c) < std::tie(o.device, o.dtype, o.m, o.n, o.k, o.lda, o.ldb, o.batch,
+                                        o.sa, o.sb, o.ta, o.tb, o.align_a, o.align_b, o.align_c);
+  }
+};
+
+struct Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  bool has_algo = false;
+};
+
+std::mutex g_plans_mu;
+std::map<PlanKey, Plan>* g_plans = new std::map<PlanKey, Plan>();  // never freed
+
+const Plan& plan_for(const PlanKey& key, Dtype t) {
+  {
+    std::lock_guard lock(g_plans_mu);
+    auto it = g_plans->find(key);
+    if (it != g_plans->end()) return it->second;
+  }
+  Plan p;
+  cudaDataType_t ct = cuda_type(t);
+  cublasComputeType_t compute =
+      t == float64 ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F;
+  cudaDataType_t scale_t = t == float64 ? CUDA_R_64F : CUDA_R_32F;
+  RILL_CUBLAS(cublasLtMatmulDescCreate(&p.desc, compute, scale_t));
+  cublasOperation_t opa = key.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opb = key.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  RILL_CUBLAS(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa,
+                                             sizeof(opa)));
+  RILL_CUBLAS(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb,
+                                             sizeof(opb)));
+  // Stored shapes: A is m x k (or k x m transposed), B is k x n (or n x k).
+  RILL_CUBLAS(cublasLtMatrixLayoutCreate(&p.a, ct, key.ta ? key.k : key.m, key.ta ? key.m : key.k,
+                                         key.lda));
+  RILL_CUBLAS(cublasLtMatrixLayoutCreate(&p.b, ct, key.tb ? key.n : key.k, key.tb ? key.k : key.n,
+                                         key.ldb));
+  RILL_CUBLAS(cublasLtMatrixLayoutCreate(&p.c, ct, key.m, key.n, key.m));
+  if (key.batch > 1) {
+    int32_t count = static_cast<int32_t>(key.batch);
+    int64_t sc = key.m * key.n;
+    for (auto [layout, stride] : {std::pair{p.a, key.sa}, {p.b, key.sb}, {p.c, sc}}) {
+      RILL_CUBLAS(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                   &count, sizeof(count)));
+      RILL_CUBLAS(cublasLtMatrixLayoutSetAttribute(
+          layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
+    }
+  }
+  cublasLtMatmulPreference_t pref;
+  RILL_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
+  size_t ws = 0;
+  cu::lt_workspace(&ws);
+  RILL_CUBLAS(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  for (auto [attr, bytes] : {std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_a},
+                             {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_b},
+                             {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c},
+                             {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_c}}) {
+    uint32_t v = static_cast<uint32_t>(bytes);
+    RILL_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, attr, &v, sizeof(v)));
+  }
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cu::lt_handle(), p.desc, p.a, p.b, p.c,
+                                                      p.c, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
+    p.algo = result.algo;
+    p.has_algo = true;
+  }
+  std::lock_guard lock(g_plans_mu);
+  return g_plans->emplace(key, p).first->second;
+}
+
+}  // namespace
+
+void matmul(const Node& a_in, const Node& b_in, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  const size_t nd = out.shape.size();
+  const int64_t M = out.shape[nd - 2], N = out.shape[nd - 1];
+  const int64_t K = a_in.shape[nd - 1];
+  if (K == 0) {
+    RILL_CUDA(cudaMemsetAsync(out.mutable_data(), 0, out.size * out.dtype.size, stream()));
+    return;
+  }
+  // Column-major: C^T (N x M) = B^T (N x K) * A^T (K x M).
+  Node a_tmp(a_in.shape, a_in.dtype, nullptr, a_in.stream_id);
+  Node b_tmp(b_in.shape, b_in.dtype, nullptr, b_in.stream_id);
+  const Node* a = &a_in;
+  const Node* b = &b_in;
+  Operand oa, ob;  // oa: the cuBLAS "A" = from b; ob: the cuBLAS "B" = from a
+  if (!transposed_view(K, N, b->strides[nd - 2], b->strides[nd - 1], &oa)) {
+    copy(*b, b_tmp);
+    b = &b_tmp;
+    transposed_view(K, N, b->strides[nd - 2], b->strides[nd - 1], &oa);
+  }
+  if (!transposed_view(M, K, a->strides[nd - 2], a->strides[nd - 1], &ob)) {
+    copy(*a, a_tmp);
+    a = &a_tmp;
+    transposed_view(M, K, a->strides[nd - 2], a->strides[nd - 1], &ob);
+  }
+  // Batch dims: one stride each after merging, else copy to contiguous.
+  Shape batch(out.shape.begin(), out.shape.end() - 2);
+  auto batch_strides = [&](const Node& x) {
+    Strides s(batch.size());
+    size_t lead = batch.size() - (x.shape.size() - 2);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      s[i] = i < lead || x.shape[i - lead] == 1 ? 0 : x.strides[i - lead];
+    }
+    return s;
+  };
+  Strides outb(batch.size());
+  {
+    int64_t s = M * N;
+    for (int i = static_cast<int>(batch.size()) - 1; i >= 0; --i) {
+      outb[i] = s;
+      s *= batch[i];
+    }
+  }
+  // Batch dims after merging: the last is cuBLAS's strided batch, the ones
+  // before it (rare: broadcasts that do not merge) loop here.
+  Iter it = iterate(batch, {batch_strides(*a), batch_strides(*b), outb}, "batch");
+  const int nb = it.dims.ndim;
+  const int64_t count = nb ? it.dims.shape[nb - 1] : 1;
+  const int64_t sa = nb ? it.st[0].s[nb - 1] : 0, sb = nb ? it.st[1].s[nb - 1] : 0;
+  int64_t outer = 1;
+  for (int i = 0; i + 1 < nb; ++i) outer *= it.dims.shape[i];
+  const cu::Launch& L = cu::launch();
+  const char* pa = static_cast<const char*>(a->data());
+  const char* pb = static_cast<const char*>(b->data());
+  char* pc = static_cast<char*>(out.mutable_data());
+  const size_t es = out.dtype.size;
+  size_t ws_bytes = 0;
+  void* ws = cu::lt_workspace(&ws_bytes);
+  const double one_d = 1.0, zero_d = 0.0;
+  const float one_f = 1.0f, zero_f = 0.0f;
+  const void* alpha = out.dtype == float64 ? static_cast<const void*>(&one_d) : &one_f;
+  const void* beta = out.dtype == float64 ? static_cast<const void*>(&zero_d) : &zero_f;
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t offa = 0, offb = 0, offc = 0, rest = o;
+    for (int i = nb - 2; i >= 0; --i) {
+      int64_t idx = rest % it.dims.shape[i];
+      rest /= it.dims.shape[i];
+      offa += idx * it.st[0].s[i];
+      offb += idx * it.st[1].s[i];
+      offc += idx * it.st[2].s[i];
+    }
+    const void* xa = pb + offb * es;  // cuBLAS's A comes from b
+    const void* xb = pa + offa * es;
+    void* xc = pc + offc * es;
+    PlanKey key{L.device, static_cast<int>(out.dtype.val), N, M, K, oa.ld, ob.ld, count, sb, sa,
+                oa.trans, ob.trans, alignment(xa), alignment(xb), alignment(xc)};
+    const Plan& p = plan_for(key, out.dtype);
+    RILL_CUBLAS(cublasLtMatmul(cu::lt_handle(), p.desc, alpha, xa, p.a, xb, p.b, beta, xc, p.c,
+                               xc, p.c, p.has_algo ? &p.algo : nullptr, ws, ws_bytes, L.stream));
+  }
+}
+
+}  // namespace rill::detail::gpu
+
+namespace rill::detail::gpu {
+
+void run_on_host(Primitive& p, const std::vector<array>& inputs, Node& out) {
+  // Inputs computed earlier in this segment are queued on this stream.
+  RILL_CUDA(cudaStreamSynchronize(stream()));
+  std::vector<array> host;
+  host.reserve(inputs.size());
+  for (const array& a : inputs) {
+    const Node& n = *a.node();
+    if (!n.buffer || n.buffer->device() < 0) {
+      host.push_back(a);
+      continue;
+    }
+    auto [lo, hi] = cu::span(n);
+    const size_t bytes = static_cast<size_t>(hi - lo) * n.dtype.size;
+    auto buf = std::make_shared<Buffer>(bytes);
+    if (bytes) {
+      RILL_CUDA(cudaMemcpy(buf->ptr, static_cast<const char*>(n.buffer->ptr) + lo * n.dtype.size,
+                           bytes, cudaMemcpyDeviceToHost));
+    }
+    host.push_back(cu::proxy(n, Node::Mirror{-1, std::move(buf), n.offset - lo}));
+  }
+  Node h(out.shape, out.dtype, nullptr, out.stream_id);
+  p.eval_cpu(host, h);
+  Node c(out.shape, out.dtype, nullptr, out.stream_id);
+  const Node* src = &h;
+  if (!h.row_contiguous) {
+    cpu::copy(h, c);
+    src = &c;
+  }
+  gpu::allocate(out);
+  if (out.size) {
+    // A pageable source is staged before this returns: `h` may go.
+    RILL_CUDA(cudaMemcpyAsync(out.mutable_data(), src->data(), out.size * out.dtype.size,
+                              cudaMemcpyHostToDevice, stream()));
+  }
+}
+
+}  // namespace rill::detail::gpu

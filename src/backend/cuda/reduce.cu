@@ -1,0 +1,291 @@
+// Reductions. Three shapes of work:
+//  - columns: when the innermost kept dim is the contiguous one, a thread per
+//    output walks the reduced elements (neighbouring threads read neighbouring
+//    addresses);
+//  - rows: otherwise a block per output, its threads striding over the reduced
+//    elements, combined with warp shuffles;
+//  - split rows: when there are too few outputs to fill the chip, each output's
+//    elements are split across blocks that write partial results to scratch,
+//    and a second pass combines them.
+// Sums and products of floats accumulate in double, as on the CPU; NaN wins in
+// max and min.
+#include <cfloat>
+#include <climits>
+
+#include "backend/cuda/device.cuh"
+
+namespace rill::detail::cu {
+namespace {
+
+constexpr int kThreads = 256;
+enum { r_sum, r_prod, r_max, r_min, r_all, r_any };
+
+template <typename T>
+using wide_t = std::conditional_t<is_float_v<T>, double,
+                                  std::conditional_t<std::is_same_v<T, bool>, int64_t, T>>;
+
+template <typename T, int Op>
+struct Traits {
+  using Acc = std::conditional_t<Op == r_all || Op == r_any, bool,
+                                 std::conditional_t<Op == r_sum || Op == r_prod, wide_t<T>,
+                                                    acc_t<T>>>;
+  using Out = std::conditional_t<Op == r_all || Op == r_any, bool, T>;
+  __device__ static Acc init() {
+    if constexpr (Op == r_sum) return Acc(0);
+    if constexpr (Op == r_prod) return Acc(1);
+    if constexpr (Op == r_all) return true;
+    if constexpr (Op == r_any) return false;
+    if constexpr (Op == r_max) {
+      if constexpr (std::is_floating_point_v<Acc>) return -Acc(INFINITY);
+      if constexpr (std::is_same_v<Acc, bool>) return false;
+      return int_limit<Acc>(false);
+    }
+    if constexpr (Op == r_min) {
+      if constexpr (std::is_floating_point_v<Acc>) return Acc(INFINITY);
+      if constexpr (std::is_same_v<Acc, bool>) return true;
+      return int_limit<Acc>(true);
+    }
+    return Acc(0);
+  }
+  __device__ static Acc lift(T x) {
+    if constexpr (Op == r_all || Op == r_any) return convert<bool>(x);
+    return static_cast<Acc>(widen(x));
+  }
+  __device__ static Acc combine(Acc a, Acc b) {
+    if constexpr (Op == r_sum) return static_cast<Acc>(a + b);
+    if constexpr (Op == r_prod) return static_cast<Acc>(a * b);
+    if constexpr (Op == r_all) return a && b;
+    if constexpr (Op == r_any) return a || b;
+    if constexpr (Op == r_max) return (b > a || b != b) ? b : a;
+    if constexpr (Op == r_min) return (b < a || b != b) ? b : a;
+    return a;
+  }
+};
+
+template <typename A>
+__device__ __forceinline__ A shfl_down(A v, int d) {
+  if constexpr (std::is_same_v<A, bool> || std::is_same_v<A, uint8_t>) {
+    return static_cast<A>(__shfl_down_sync(0xffffffffu, static_cast<int>(v), d));
+  } else {
+    return __shfl_down_sync(0xffffffffu, v, d);
+  }
+}
+
+// Combines `v` across the block; the result is valid in thread 0.
+template <typename Tr, typename A>
+__device__ A block_combine(A v) {
+  __shared__ A warp_vals[32];
+  for (int d = 16; d > 0; d /= 2) v = Tr::combine(v, shfl_down(v, d));
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0) warp_vals[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    const int warps = (blockDim.x + 31) / 32;
+    v = lane < warps ? warp_vals[lane] : Tr::init();
+    for (int d = 16; d > 0; d /= 2) v = Tr::combine(v, shfl_down(v, d));
+  }
+  __syncthreads();
+  return v;
+}
+
+__device__ __forceinline__ int64_t red_offset(int64_t j, const Dims& red, const Steps& rst) {
+  return red.ndim == 1 ? j * rst.s[0] : (red.ndim == 0 ? 0 : offset_of(j, red, rst));
+}
+
+// Thread per output.
+template <typename T, int Op>
+__global__ void columns(const T* in, Dims keep, Steps kst, Dims red, Steps rst,
+                        typename Traits<T, Op>::Out* out, int64_t outputs, int64_t reduced) {
+  using Tr = Traits<T, Op>;
+  for (int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; o < outputs;
+       o += int64_t(gridDim.x) * blockDim.x) {
+    const T* base = in + offset_of(o, keep, kst);
+    typename Tr::Acc acc = Tr::init();
+    for (int64_t j = 0; j < reduced; ++j) acc = Tr::combine(acc, Tr::lift(base[red_offset(j, red, rst)]));
+    out[o] = convert<typename Tr::Out>(acc);
+  }
+}
+
+// Block per output (or per split of one): elements [begin, end) of each.
+template <typename T, int Op, bool Partial>
+__global__ void rows(const T* in, Dims keep, Steps kst, Dims red, Steps rst, void* out,
+                     int64_t outputs, int64_t reduced, int splits) {
+  using Tr = Traits<T, Op>;
+  const int64_t chunk = (reduced + splits - 1) / splits;
+  for (int64_t task = blockIdx.x; task < outputs * splits; task += gridDim.x) {
+    const int64_t o = task / splits, part = task % splits;
+    const T* base = in + offset_of(o, keep, kst);
+    const int64_t begin = part * chunk;
+    const int64_t end = begin + chunk < reduced ? begin + chunk : reduced;
+    typename Tr::Acc acc = Tr::init();
+    for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
+      acc = Tr::combine(acc, Tr::lift(base[red_offset(j, red, rst)]));
+    }
+    acc = block_combine<Tr>(acc);
+    if (threadIdx.x == 0) {
+      if constexpr (Partial) {
+        static_cast<typename Tr::Acc*>(out)[task] = acc;
+      } else {
+        static_cast<typename Tr::Out*>(out)[o] = convert<typename Tr::Out>(acc);
+      }
+    }
+  }
+}
+
+// Combines `splits` partials per output.
+template <typename T, int Op>
+__global__ void finish(const typename Traits<T, Op>::Acc* part, typename Traits<T, Op>::Out* out,
+                       int64_t outputs, int splits) {
+  using Tr = Traits<T, Op>;
+  for (int64_t o = blockIdx.x; o < outputs; o += gridDim.x) {
+    typename Tr::Acc acc = Tr::init();
+    for (int j = threadIdx.x; j < splits; j += blockDim.x) acc = Tr::combine(acc, part[o * splits + j]);
+    acc = block_combine<Tr>(acc);
+    if (threadIdx.x == 0) out[o] = convert<typename Tr::Out>(acc);
+  }
+}
+
+template <typename T, int Op>
+void run(const T* in, Dims keep, Steps kst, Dims red, Steps rst, void* out, int64_t outputs,
+         int64_t reduced, void* scratch, int splits, cudaStream_t s) {
+  using Tr = Traits<T, Op>;
+  using Out = typename Tr::Out;
+  if (reduced == 0) {
+    // Fill with the identity.
+    columns<T, Op><<<blocks_for(outputs, kThreads), kThreads, 0, s>>>(
+        in, keep, kst, red, rst, static_cast<Out*>(out), outputs, 0);
+    return;
+  }
+  const bool inner_kept = keep.ndim > 0 && kst.s[keep.ndim - 1] == 1 &&
+                          (red.ndim == 0 || rst.s[red.ndim - 1] != 1);
+  if (inner_kept || reduced < 32) {
+    columns<T, Op><<<blocks_for(outputs, kThreads), kThreads, 0, s>>>(
+        in, keep, kst, red, rst, static_cast<Out*>(out), outputs, reduced);
+  } else if (splits > 1) {
+    rows<T, Op, true><<<blocks_for(outputs * splits, 1), kThreads, 0, s>>>(
+        in, keep, kst, red, rst, scratch, outputs, reduced, splits);
+    finish<T, Op><<<blocks_for(outputs, 1), kThreads, 0, s>>>(
+        static_cast<const typename Tr::Acc*>(scratch), static_cast<Out*>(out), outputs, splits);
+  } else {
+    rows<T, Op, false><<<blocks_for(outputs, 1), kThreads, 0, s>>>(in, keep, kst, red, rst, out,
+                                                                     outputs, reduced, 1);
+  }
+}
+
+// cpu::ArgReduceOp: argmax 0, argmin 1. The first extreme wins; NaN counts as
+// the extreme and the first NaN stays.
+template <typename T>
+__global__ void arg_rows(int op, const T* in, Dims keep, Steps kst, int64_t len, int64_t ast,
+                         uint32_t* out, int64_t outputs) {
+  using A = acc_t<T>;
+  for (int64_t o = blockIdx.x; o < outputs; o += gridDim.x) {
+    const T* base = in + offset_of(o, keep, kst);
+    A best = widen(base[0]);
+    int64_t bi = 0;
+    bool found = false;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
+      A x = widen(base[j * ast]);
+      bool better;
+      if (!found) {
+        better = true;
+      } else if (best != best) {
+        better = false;
+      } else {
+        better = (x != x) || (op == 0 ? x > best : x < best);
+      }
+      if (better) {
+        best = x;
+        bi = j;
+        found = true;
+      }
+    }
+    // Combine (value, index) pairs: the better value, ties to the lower index.
+    for (int d = 16; d > 0; d /= 2) {
+      A ob = shfl_down(best, d);
+      int64_t oi = shfl_down(bi, d);
+      bool of = shfl_down(found, d);
+      bool take;
+      if (!of) take = false;
+      else if (!found) take = true;
+      else if (best != best) take = (ob != ob) && oi < bi;
+      else if (ob != ob) take = true;
+      else take = (op == 0 ? ob > best : ob < best) || (ob == best && oi < bi);
+      if (take) {
+        best = ob;
+        bi = oi;
+        found = true;
+      }
+    }
+    __shared__ A wb[32];
+    __shared__ int64_t wi[32];
+    __shared__ int wf[32];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    if (lane == 0) {
+      wb[warp] = best;
+      wi[warp] = bi;
+      wf[warp] = found;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      const int warps = (blockDim.x + 31) / 32;
+      A b = wb[0];
+      int64_t i0 = wi[0];
+      bool f = wf[0];
+      for (int w = 1; w < warps; ++w) {
+        if (!wf[w]) continue;
+        bool take;
+        if (!f) take = true;
+        else if (b != b) take = (wb[w] != wb[w]) && wi[w] < i0;
+        else if (wb[w] != wb[w]) take = true;
+        else take = (op == 0 ? wb[w] > b : wb[w] < b) || (wb[w] == b && wi[w] < i0);
+        if (take) {
+          b = wb[w];
+          i0 = wi[w];
+          f = true;
+        }
+      }
+      out[o] = static_cast<uint32_t>(i0);
+    }
+    __syncthreads();
+  }
+}
+
+}  // namespace
+
+int64_t reduce_splits(int64_t outputs, int64_t reduced) {
+  if (outputs >= 1024 || reduced < 16384) return 1;
+  int64_t want = (2048 + outputs - 1) / outputs;
+  int64_t most = reduced / 8192;
+  return want < most ? want : (most < 1 ? 1 : most);
+}
+
+void reduce(int op, DT t, const void* in, Dims keep, Steps kst, Dims red, Steps rst, DT out_t,
+            void* out, int64_t outputs, int64_t reduced, void* scratch, int splits,
+            cudaStream_t s) {
+  (void)out_t;  // t, or bool for all / any
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* p = static_cast<const T*>(in);
+    switch (op) {
+      case r_sum: return run<T, r_sum>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
+      case r_prod: return run<T, r_prod>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
+      case r_max: return run<T, r_max>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
+      case r_min: return run<T, r_min>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
+      case r_all: return run<T, r_all>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
+      case r_any: return run<T, r_any>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
+    }
+  });
+  check_launch("reduce");
+}
+
+void arg_reduce(int op, DT t, const void* in, Dims keep, Steps kst, int64_t len, int64_t ast,
+                uint32_t* out, int64_t outputs, cudaStream_t s) {
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    arg_rows<T><<<blocks_for(outputs, 1), 128, 0, s>>>(op, static_cast<const T*>(in), keep, kst,
+                                                       len, ast, out, outputs);
+  });
+  check_launch("arg_reduce");
+}
+
+}  // namespace rill::detail::cu

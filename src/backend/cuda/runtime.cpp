@@ -1,0 +1,567 @@
+// The CUDA backend's runtime: devices, the per-device pool of CUDA streams
+// that logical GPU streams are bound to, events, stream-ordered memory, and
+// the copies between host and device (runtime/gpu.h says what each hook does).
+//
+// Binding: a logical stream runs one segment at a time. When it starts one
+// and its previous work has finished on the device (or it has none), it binds
+// to the pool stream with the fewest busy logical streams (a busy one has
+// work queued that the device has not finished); otherwise it stays where it
+// is, so its order holds without events. Two busy logical streams share a
+// pool stream only when more are busy than the pool has streams.
+//
+// Ordering: a node computed on a device stream carries the event recorded
+// after its segment. A kernel reading it from another device stream makes its
+// stream wait for that event (cudaStreamWaitEvent; no host thread waits); the
+// host waits for it only where it must read the data (host copies, eval).
+//
+// Memory: buffers come from the device's memory pool in the order of the
+// stream that computes them. A buffer read by other streams is freed in its
+// own stream's order after that stream has waited for those streams, so reuse
+// never overtakes a reader.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "backend/cuda/common.h"
+#include "core/format.h"
+#include "runtime/gpu.h"
+#include "runtime/stream_state.h"
+
+namespace rill::detail {
+
+struct GpuStream {
+  int device = -1;
+  int slot = -1;                    // the pool stream bound to, -1 for none
+  // After the last segment. Written by the segment runner under the device
+  // context's mutex (other streams' bind() reads it there); the runner reads
+  // it without the lock, since only runners of this stream write it.
+  std::shared_ptr<GpuEvent> last;
+  ~GpuStream();
+};
+
+namespace cu {
+namespace {
+
+constexpr size_t kWorkspaceBytes = 32u << 20;  // cuBLASLt, per pool stream
+
+int env_int(const char* name, int fallback, int lo, int hi) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  long x = std::strtol(v, &end, 10);
+  if (*end || x < lo || x > hi) {
+    throw std::invalid_argument(cat("[", name, "] must be an integer in [", lo, ", ", hi,
+                                    "], got \"", v, "\"."));
+  }
+  return static_cast<int>(x);
+}
+
+}  // namespace
+
+struct DeviceContext {
+  int index = 0;
+  cudaDeviceProp props{};
+  cudaMemPool_t pool = nullptr;
+  cudaStream_t copy_stream = nullptr;  // host <-> device copies of mirrors
+
+  // The pool of streams; `bound[i]` lists the logical streams bound to stream
+  // i (guarded by mu).
+  std::vector<cudaStream_t> streams;
+  std::vector<std::vector<GpuStream*>> bound;
+  std::vector<void*> workspaces;  // cuBLASLt, one per pool stream
+  cublasLtHandle_t lt = nullptr;
+  std::mutex mu;
+
+  std::mutex events_mu;
+  std::vector<cudaEvent_t> free_events;
+
+  std::atomic<size_t> active{0};
+  std::atomic<size_t> peak{0};
+  std::atomic<size_t> limit{std::numeric_limits<size_t>::max()};
+};
+
+std::string describe(cudaError_t e) {
+  std::string s = cat(cudaGetErrorName(e), " (", cudaGetErrorString(e), ")");
+  if (is_sticky(e)) {
+    s += "; the CUDA context is no longer usable: every later GPU operation of this process "
+         "will fail, restart the process";
+  }
+  return s;
+}
+
+bool is_sticky(cudaError_t e) {
+  switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorAssert:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void throw_error(cudaError_t e, const char* call) {
+  throw std::runtime_error(cat("CUDA error ", describe(e), " in ", call));
+}
+
+void throw_error(cublasStatus_t e, const char* call) {
+  throw std::runtime_error(cat("cuBLAS error ", cublasLtGetStatusName(e), " (",
+                               cublasLtGetStatusString(e), ") in ", call));
+}
+
+namespace {
+
+thread_local Launch t_launch;
+thread_local int t_device = -1;  // the device this thread last selected
+
+void select_device(int device) {
+  if (t_device != device) {
+    RILL_CUDA(cudaSetDevice(device));
+    t_device = device;
+  }
+}
+
+struct Devices {
+  int count = 0;
+  std::string reason;
+  std::vector<std::unique_ptr<DeviceContext>> contexts;
+  std::vector<std::once_flag> once;
+  Devices() {
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+      reason = cat("no usable CUDA device: ", cudaGetErrorName(e), " (", cudaGetErrorString(e),
+                   ")");
+      count = 0;
+      (void)cudaGetLastError();
+    } else if (count == 0) {
+      reason = "no CUDA device is present";
+    }
+    contexts.resize(count);
+    once = std::vector<std::once_flag>(count);
+  }
+};
+
+Devices& devices() {
+  static Devices* d = new Devices();  // never destroyed: work may outlive main
+  return *d;
+}
+
+void init_context(DeviceContext& c, int device) {
+  c.index = device;
+  select_device(device);
+  RILL_CUDA(cudaGetDeviceProperties(&c.props, device));
+  RILL_CUDA(cudaDeviceGetDefaultMemPool(&c.pool, device));
+  // Keep freed memory in the pool for reuse (clear_cache returns it).
+  uint64_t keep = std::numeric_limits<uint64_t>::max();
+  RILL_CUDA(cudaMemPoolSetAttribute(c.pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  RILL_CUDA(cudaStreamCreateWithFlags(&c.copy_stream, cudaStreamNonBlocking));
+  int n = env_int("RILL_GPU_STREAMS", 8, 1, 256);
+  c.streams.resize(n);
+  c.bound.resize(n);
+  c.workspaces.resize(n);
+  for (int i = 0; i < n; ++i) {
+    RILL_CUDA(cudaStreamCreateWithFlags(&c.streams[i], cudaStreamNonBlocking));
+    RILL_CUDA(cudaMalloc(&c.workspaces[i], kWorkspaceBytes));
+  }
+  RILL_CUBLAS(cublasLtCreate(&c.lt));
+}
+
+cudaEvent_t take_event(DeviceContext& c) {
+  {
+    std::lock_guard lock(c.events_mu);
+    if (!c.free_events.empty()) {
+      cudaEvent_t e = c.free_events.back();
+      c.free_events.pop_back();
+      return e;
+    }
+  }
+  cudaEvent_t e;
+  RILL_CUDA(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+
+std::shared_ptr<GpuEvent> record_event(DeviceContext& c, cudaStream_t s) {
+  auto ev = std::make_shared<GpuEvent>();
+  ev->event = take_event(c);
+  ev->stream = s;
+  ev->device = c.index;
+  RILL_CUDA(cudaEventRecord(ev->event, s));
+  return ev;
+}
+
+// Waits on the host for `ev`; throws what the device reported.
+void host_wait(const GpuEvent& ev) {
+  select_device(ev.device);
+  RILL_CUDA(cudaEventSynchronize(ev.event));
+}
+
+std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t s) {
+  size_t limit = c.limit.load(std::memory_order_relaxed);
+  size_t active = c.active.load(std::memory_order_relaxed);
+  auto out_of_memory = [&](const std::string& why) {
+    size_t free_b = 0, total = 0;
+    (void)cudaMemGetInfo(&free_b, &total);
+    (void)cudaGetLastError();
+    return std::runtime_error(cat("out of memory on Device(gpu, ", c.index, "): cannot allocate ",
+                                  bytes, " bytes (", why, "; rill holds ", active,
+                                  " bytes in arrays, the device has ", free_b, " of ", total,
+                                  " bytes free)"));
+  };
+  if (bytes > limit || active > limit - bytes) {
+    throw out_of_memory(cat("the memory limit is ", limit, " bytes"));
+  }
+  void* p = nullptr;
+  if (bytes > 0) {
+    cudaError_t e = cudaMallocFromPoolAsync(&p, bytes, c.pool, s);
+    if (e == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      // Return cached blocks to the device and try once more.
+      (void)cudaDeviceSynchronize();
+      (void)cudaMemPoolTrimTo(c.pool, 0);
+      e = cudaMallocFromPoolAsync(&p, bytes, c.pool, s);
+      if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        throw out_of_memory("the device has no block that large left");
+      }
+    }
+    if (e != cudaSuccess) throw_error(e, "cudaMallocFromPoolAsync");
+  }
+  size_t now = c.active.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  size_t peak = c.peak.load(std::memory_order_relaxed);
+  while (now > peak && !c.peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+  auto* a = new GpuAlloc{c.index, p, bytes, s, {}, {}};
+  auto buf = std::make_shared<Buffer>(p, bytes, nullptr);
+  buf->gpu = a;
+  return buf;
+}
+
+void note_user(GpuAlloc& a, cudaStream_t s) {
+  if (a.stream == s) return;
+  std::lock_guard lock(a.mu);
+  if (std::find(a.users.begin(), a.users.end(), s) == a.users.end()) a.users.push_back(s);
+}
+
+// The copy of `n`'s data on `device` (-1: host), made on first use.
+const Node::Mirror& mirror(Node& n, int device) {
+  std::lock_guard lock(n.mu);
+  for (const Node::Mirror& m : n.mirrors) {
+    if (m.device == device) return m;
+  }
+  auto [lo, hi] = span(n);
+  const size_t esize = n.dtype.size;
+  const size_t bytes = static_cast<size_t>(hi - lo) * esize;
+  const int src = n.buffer->device();
+  const char* from = static_cast<const char*>(n.buffer->ptr) + lo * esize;
+  std::shared_ptr<Buffer> buf;
+  if (src >= 0 && n.ready) host_wait(*n.ready);  // the device has computed it
+  if (device < 0) {
+    buf = std::make_shared<Buffer>(bytes);
+    if (bytes) {
+      select_device(src);
+      RILL_CUDA(cudaMemcpy(buf->ptr, from, bytes, cudaMemcpyDeviceToHost));
+    }
+  } else {
+    DeviceContext& c = device_context(device);
+    select_device(device);
+    buf = allocate_on(c, bytes, c.copy_stream);
+    if (bytes) {
+      if (src < 0) {
+        RILL_CUDA(cudaMemcpyAsync(buf->ptr, from, bytes, cudaMemcpyHostToDevice, c.copy_stream));
+      } else {
+        RILL_CUDA(cudaMemcpyPeerAsync(buf->ptr, device, from, src, bytes, c.copy_stream));
+      }
+      RILL_CUDA(cudaStreamSynchronize(c.copy_stream));
+    }
+  }
+  n.mirrors.push_back({device, std::move(buf), n.offset - lo});
+  return n.mirrors.back();
+}
+
+// Streams the segment running on this thread has already waited for.
+thread_local std::vector<const GpuEvent*> t_waited;
+
+// Binds `g` to the pool stream with the fewest busy logical streams.
+void bind(DeviceContext& c, GpuStream& g) {
+  std::lock_guard lock(c.mu);
+  if (g.slot >= 0) {
+    auto& v = c.bound[g.slot];
+    v.erase(std::remove(v.begin(), v.end(), &g), v.end());
+  }
+  int best = 0;
+  size_t best_busy = std::numeric_limits<size_t>::max();
+  for (size_t i = 0; i < c.bound.size(); ++i) {
+    size_t busy = 0;
+    auto& v = c.bound[i];
+    // Drop logical streams whose work has finished: they are not busy.
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](GpuStream* o) {
+                             return o != &g && (!o->last || cudaEventQuery(o->last->event) ==
+                                                                cudaSuccess);
+                           }),
+            v.end());
+    busy = v.size();
+    if (busy < best_busy) {
+      best_busy = busy;
+      best = static_cast<int>(i);
+    }
+    if (busy == 0) break;
+  }
+  (void)cudaGetLastError();
+  g.slot = best;
+  c.bound[best].push_back(&g);
+}
+
+}  // namespace
+
+DeviceContext& device_context(int device) {
+  Devices& d = devices();
+  if (device < 0 || device >= d.count) {
+    throw std::invalid_argument(cat("Device(gpu, ", device, ") is not available"));
+  }
+  std::call_once(d.once[device], [&] {
+    auto c = std::make_unique<DeviceContext>();
+    init_context(*c, device);
+    d.contexts[device] = std::move(c);
+  });
+  return *d.contexts[device];
+}
+
+const Launch& launch() { return t_launch; }
+
+std::pair<int64_t, int64_t> span(const Node& n) {
+  if (n.size == 0) return {n.offset, n.offset};
+  int64_t lo = n.offset, hi = n.offset;
+  for (size_t d = 0; d < n.shape.size(); ++d) {
+    int64_t ext = int64_t(n.shape[d] - 1) * n.strides[d];
+    (ext < 0 ? lo : hi) += ext;
+  }
+  return {lo, hi + 1};
+}
+
+array proxy(const Node& n, const Node::Mirror& m) {
+  auto p = std::make_shared<Node>(n.shape, n.dtype, m.buffer, n.stream_id);
+  p->strides = n.strides;
+  p->offset = m.offset;
+  p->row_contiguous = n.row_contiguous;
+  p->col_contiguous = n.col_contiguous;
+  return array(std::move(p));
+}
+
+std::shared_ptr<Buffer> allocate(size_t bytes) {
+  return allocate_on(*t_launch.ctx, bytes, t_launch.stream);
+}
+
+cublasLtHandle_t lt_handle() { return t_launch.ctx->lt; }
+
+void* lt_workspace(size_t* bytes) {
+  *bytes = kWorkspaceBytes;
+  return t_launch.ctx->workspaces[t_launch.slot];
+}
+
+size_t active_memory(int device) { return device_context(device).active.load(); }
+size_t peak_memory(int device) { return device_context(device).peak.load(); }
+void reset_peak_memory(int device) {
+  DeviceContext& c = device_context(device);
+  c.peak.store(c.active.load());
+}
+size_t cache_memory(int device) {
+  DeviceContext& c = device_context(device);
+  uint64_t reserved = 0;
+  RILL_CUDA(cudaMemPoolGetAttribute(c.pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+  uint64_t used = 0;
+  RILL_CUDA(cudaMemPoolGetAttribute(c.pool, cudaMemPoolAttrUsedMemCurrent, &used));
+  return reserved > used ? static_cast<size_t>(reserved - used) : 0;
+}
+size_t set_memory_limit(int device, size_t limit) {
+  return device_context(device).limit.exchange(limit);
+}
+size_t memory_limit(int device) { return device_context(device).limit.load(); }
+void clear_cache(int device) {
+  DeviceContext& c = device_context(device);
+  select_device(device);
+  // Frees are stream-ordered: let them land before trimming.
+  RILL_CUDA(cudaDeviceSynchronize());
+  RILL_CUDA(cudaMemPoolTrimTo(c.pool, 0));
+}
+
+}  // namespace cu
+
+using cu::DeviceContext;
+
+GpuEvent::~GpuEvent() {
+  DeviceContext& c = cu::device_context(device);
+  std::lock_guard lock(c.events_mu);
+  c.free_events.push_back(event);
+}
+
+GpuStream::~GpuStream() {
+  if (slot < 0) return;
+  DeviceContext& c = cu::device_context(device);
+  std::lock_guard lock(c.mu);
+  auto& v = c.bound[slot];
+  v.erase(std::remove(v.begin(), v.end(), this), v.end());
+}
+
+int gpu_device_count() { return cu::devices().count; }
+
+std::string gpu_unavailable_reason() {
+  const cu::Devices& d = cu::devices();
+  return d.reason.empty() ? "no CUDA device" : d.reason;
+}
+
+const std::unordered_map<std::string, std::variant<std::string, size_t>>& gpu_device_info(
+    int index) {
+  using Info = std::unordered_map<std::string, std::variant<std::string, size_t>>;
+  static std::mutex mu;
+  static auto* infos = new std::unordered_map<int, Info>();
+  std::lock_guard lock(mu);
+  auto it = infos->find(index);
+  if (it != infos->end()) return it->second;
+  const cudaDeviceProp& p = cu::device_context(index).props;
+  Info info;
+  info["device_name"] = std::string(p.name);
+  info["architecture"] = cat("sm_", p.major, p.minor);
+  info["compute_capability"] = cat(p.major, ".", p.minor);
+  info["total_memory"] = static_cast<size_t>(p.totalGlobalMem);
+  info["multiprocessor_count"] = static_cast<size_t>(p.multiProcessorCount);
+  info["max_threads_per_block"] = static_cast<size_t>(p.maxThreadsPerBlock);
+  info["shared_memory_per_block"] = static_cast<size_t>(p.sharedMemPerBlockOptin);
+  info["l2_cache_size"] = static_cast<size_t>(p.l2CacheSize);
+  return infos->emplace(index, std::move(info)).first->second;
+}
+
+int gpu_alloc_device(const GpuAlloc* a) noexcept { return a->device; }
+
+void gpu_release(GpuAlloc* a) noexcept {
+  DeviceContext& c = cu::device_context(a->device);
+  int prev = -1;
+  if (cudaGetDevice(&prev) == cudaSuccess && prev != a->device) (void)cudaSetDevice(a->device);
+  for (cudaStream_t u : a->users) {
+    cudaEvent_t e;
+    try {
+      e = cu::take_event(c);
+    } catch (...) {
+      break;  // the context is gone (exit): nothing can reuse the memory
+    }
+    if (cudaEventRecord(e, u) == cudaSuccess) (void)cudaStreamWaitEvent(a->stream, e, 0);
+    std::lock_guard lock(c.events_mu);
+    c.free_events.push_back(e);
+  }
+  if (a->ptr) (void)cudaFreeAsync(a->ptr, a->stream);
+  (void)cudaGetLastError();
+  if (prev >= 0 && prev != a->device) (void)cudaSetDevice(prev);
+  c.active.fetch_sub(a->bytes, std::memory_order_relaxed);
+  delete a;
+}
+
+void gpu_begin(StreamState& s) {
+  const int device = s.stream.device.index;
+  DeviceContext& c = cu::device_context(device);
+  cu::select_device(device);
+  std::shared_ptr<GpuStream> g;
+  {
+    std::lock_guard lock(s.mu);
+    if (!s.gpu) {
+      s.gpu = std::make_shared<GpuStream>();
+      s.gpu->device = device;
+    }
+    g = s.gpu;
+  }
+  // Rebind only when the device has finished this stream's earlier work, so
+  // that moving to another pool stream cannot reorder it.
+  if (g->slot < 0 || !g->last || cudaEventQuery(g->last->event) == cudaSuccess) {
+    cu::bind(c, *g);
+  }
+  (void)cudaGetLastError();
+  cu::t_launch = {device, c.streams[g->slot], g->slot, &c};
+  cu::t_waited.clear();
+}
+
+void gpu_prepare(Node& n) {
+  const cu::Launch& L = cu::t_launch;
+  for (array& in : n.inputs) {
+    Node& i = *in.mutable_node();
+    const int dev = i.buffer ? i.buffer->device() : -1;
+    if (dev != L.device) {
+      in = cu::proxy(i, cu::mirror(i, L.device));
+      continue;
+    }
+    if (i.ready && i.ready->stream != L.stream &&
+        std::find(cu::t_waited.begin(), cu::t_waited.end(), i.ready.get()) ==
+            cu::t_waited.end()) {
+      RILL_CUDA(cudaStreamWaitEvent(L.stream, i.ready->event, 0));
+      cu::t_waited.push_back(i.ready.get());
+    }
+    cu::note_user(*i.buffer->gpu, L.stream);
+  }
+}
+
+std::exception_ptr gpu_end(StreamState& s, Node* const* nodes, size_t count) noexcept {
+  try {
+    const cu::Launch& L = cu::t_launch;
+    auto ev = cu::record_event(*L.ctx, L.stream);
+    for (size_t i = 0; i < count; ++i) nodes[i]->ready = ev;
+    std::shared_ptr<GpuEvent> old;
+    std::lock_guard lock(L.ctx->mu);
+    old = std::exchange(s.gpu->last, std::move(ev));  // `old` dies after the unlock
+  } catch (...) {
+    return std::current_exception();
+  }
+  return nullptr;
+}
+
+void host_prepare(Node& n) {
+  for (array& in : n.inputs) {
+    Node& i = *in.mutable_node();
+    if (i.buffer && i.buffer->device() >= 0) in = cu::proxy(i, cu::mirror(i, -1));
+  }
+}
+
+const void* host_data(Node& n) {
+  if (!n.buffer || n.buffer->device() < 0) return n.data();
+  const Node::Mirror& m = cu::mirror(n, -1);
+  return static_cast<const char*>(m.buffer->ptr) + m.offset * n.dtype.size;
+}
+
+void gpu_wait(Node& n) { cu::host_wait(*n.ready); }
+
+GpuMemory gpu_memory(int device) {
+  return {cu::active_memory(device), cu::peak_memory(device), cu::cache_memory(device),
+          cu::memory_limit(device)};
+}
+void gpu_reset_peak_memory(int device) { cu::reset_peak_memory(device); }
+size_t gpu_set_memory_limit(int device, size_t limit) {
+  return cu::set_memory_limit(device, limit);
+}
+void gpu_clear_cache(int device) { cu::clear_cache(device); }
+
+void gpu_synchronize(StreamState& s) {
+  std::shared_ptr<GpuStream> g;
+  {
+    std::lock_guard lock(s.mu);
+    g = s.gpu;
+  }
+  if (!g) return;
+  std::shared_ptr<GpuEvent> last;
+  {
+    std::lock_guard lock(cu::device_context(g->device).mu);
+    last = g->last;
+  }
+  if (last) cu::host_wait(*last);
+}
+
+}  // namespace rill::detail

@@ -1,0 +1,347 @@
+// The GPU backend: devices, CPU/GPU agreement for every op, attention against
+// the composed float32 reference, streams and threads, memory, errors. On a
+// machine without a GPU every test prints a visible skip line.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rill/rill.h"
+#include "rill/testing.h"
+#include "runtime/gpu.h"
+
+using namespace rill;
+
+namespace {
+
+const Device kGpu(Device::gpu, 0);
+const Device kCpu(Device::cpu, 0);
+
+#define REQUIRE_GPU()                                                                     \
+  do {                                                                                    \
+    if (!is_available(kGpu)) {                                                            \
+      GTEST_SKIP() << "no GPU: " << detail::gpu_unavailable_reason();                     \
+    }                                                                                     \
+  } while (0)
+
+std::vector<double> host_values(const array& a) {
+  array h = astype(a, float64, kCpu);
+  h.eval();
+  const double* p = h.data<double>();
+  return std::vector<double>(p, p + h.size());
+}
+
+// Relative error ||a - b|| / ||b|| (NaN and inf must match exactly).
+double rel_error(const array& got, const array& want) {
+  std::vector<double> g = host_values(got), w = host_values(want);
+  EXPECT_EQ(g.size(), w.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < g.size() && i < w.size(); ++i) {
+    if (std::isnan(w[i]) || std::isinf(w[i])) {
+      EXPECT_TRUE(std::isnan(w[i]) ? std::isnan(g[i]) : g[i] == w[i]) << "element " << i;
+      continue;
+    }
+    num += (g[i] - w[i]) * (g[i] - w[i]);
+    den += w[i] * w[i];
+  }
+  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+// Computes f on the CPU and on the GPU and compares.
+void agree(const std::string& what, const std::function<array(StreamOrDevice)>& f,
+           double tol = 1e-6) {
+  SCOPED_TRACE(what);
+  array c = f(kCpu);
+  array g = f(kGpu);
+  EXPECT_EQ(g.shape(), c.shape());
+  EXPECT_EQ(g.dtype(), c.dtype());
+  g.eval();
+  EXPECT_EQ(g.stream().device, kGpu);
+  EXPECT_LE(rel_error(g, c), tol);
+}
+
+array rnd(const Shape& shape, Dtype t = float32, uint64_t seed = 1) {
+  return astype(random::normal(shape, float32, random::key(seed), kCpu), t, kCpu);
+}
+
+}  // namespace
+
+TEST(Gpu, DevicesAndInfo) {
+  REQUIRE_GPU();
+  EXPECT_GE(device_count(Device::gpu), 1);
+  const auto& info = device_info(kGpu);
+  EXPECT_FALSE(std::get<std::string>(info.at("device_name")).empty());
+  EXPECT_GT(std::get<size_t>(info.at("total_memory")), size_t(1) << 30);
+  EXPECT_GT(std::get<size_t>(info.at("multiprocessor_count")), 0u);
+  EXPECT_FALSE(std::get<std::string>(info.at("compute_capability")).empty());
+  std::printf("gpu: %s, %s, %zu SMs\n", std::get<std::string>(info.at("device_name")).c_str(),
+              std::get<std::string>(info.at("architecture")).c_str(),
+              std::get<size_t>(info.at("multiprocessor_count")));
+  EXPECT_THROW(device_info(Device(Device::gpu, device_count(Device::gpu))),
+               std::invalid_argument);
+}
+
+TEST(Gpu, ElementwiseAgree) {
+  REQUIRE_GPU();
+  array x = rnd({33, 65}), y = rnd({33, 65}, float32, 2), r = rnd({65}, float32, 3);
+  array pos = abs(x, kCpu) + 0.5f;
+  using F = array (*)(const array&, StreamOrDevice);
+  for (auto [name, f] : std::vector<std::pair<const char*, F>>{
+           {"negative", negative}, {"abs", abs}, {"sign", sign}, {"exp", exp},
+           {"sqrt", nullptr}, {"square", square}, {"sin", sin}, {"cos", cos}, {"tanh", tanh},
+           {"sigmoid", sigmoid}, {"erf", erf}, {"floor", floor}, {"ceil", ceil}}) {
+    if (!f) continue;
+    agree(name, [&, f = f](StreamOrDevice s) { return f(x, s); });
+  }
+  agree("log", [&](StreamOrDevice s) { return log(pos, s); });
+  agree("sqrt", [&](StreamOrDevice s) { return sqrt(pos, s); });
+  agree("rsqrt", [&](StreamOrDevice s) { return rsqrt(pos, s); });
+  agree("log1p", [&](StreamOrDevice s) { return log1p(pos, s); });
+  agree("add broadcast", [&](StreamOrDevice s) { return add(x, r, s); });
+  agree("subtract", [&](StreamOrDevice s) { return subtract(x, y, s); });
+  agree("multiply transposed", [&](StreamOrDevice s) {
+    return multiply(transpose(x, s), transpose(y, s), s);
+  });
+  agree("divide", [&](StreamOrDevice s) { return divide(x, pos, s); });
+  agree("maximum", [&](StreamOrDevice s) { return maximum(x, y, s); });
+  agree("minimum", [&](StreamOrDevice s) { return minimum(x, y, s); });
+  agree("power", [&](StreamOrDevice s) { return power(pos, y, s); });
+  agree("remainder", [&](StreamOrDevice s) { return remainder(x, pos, s); });
+  agree("less", [&](StreamOrDevice s) { return less(x, y, s); });
+  agree("equal", [&](StreamOrDevice s) { return equal(x, x, s); });
+  agree("where", [&](StreamOrDevice s) { return where(greater(x, y, s), x, y, s); });
+  array xi = astype(x * 10.0f, int32, kCpu), yi = astype(y * 10.0f, int32, kCpu);
+  agree("int divide", [&](StreamOrDevice s) { return divide(xi, yi + 100, s); });
+  agree("int remainder", [&](StreamOrDevice s) { return remainder(xi, yi + 100, s); });
+  agree("int multiply", [&](StreamOrDevice s) { return multiply(xi, yi, s); });
+  for (Dtype t : {bool_, uint8, uint32, int32, int64, float16, bfloat16, float32, float64}) {
+    for (Dtype u : {bool_, uint8, int32, int64, bfloat16, float32, float64}) {
+      agree("astype", [&](StreamOrDevice s) { return astype(astype(x * 100.0f, t, s), u, s); });
+    }
+  }
+  agree("bf16 add", [&](StreamOrDevice s) {
+    return add(astype(x, bfloat16, s), astype(y, bfloat16, s), s);
+  }, 1e-2);
+  agree("arange", [&](StreamOrDevice s) { return arange(0.5, 100.0, 0.25, float32, s); });
+  agree("reshape of a transpose", [&](StreamOrDevice s) {
+    return reshape(transpose(x, s), {65 * 33}, s);
+  });
+}
+
+TEST(Gpu, ReductionsAgree) {
+  REQUIRE_GPU();
+  array x = rnd({7, 300, 9});
+  array big = rnd({1 << 20});
+  for (auto axes : std::vector<std::vector<int>>{{0}, {1}, {2}, {0, 2}, {0, 1, 2}}) {
+    std::string a = "axes";
+    for (int v : axes) a += " " + std::to_string(v);
+    agree("sum " + a, [&](StreamOrDevice s) { return sum(x, axes, false, s); });
+    agree("max " + a, [&](StreamOrDevice s) { return max(x, axes, true, s); });
+    agree("min " + a, [&](StreamOrDevice s) { return min(x, axes, false, s); });
+    agree("mean " + a, [&](StreamOrDevice s) { return mean(x, axes, false, s); });
+    agree("all " + a, [&](StreamOrDevice s) { return all(greater(x, array(-2.0f), s), axes, false, s); });
+    agree("any " + a, [&](StreamOrDevice s) { return any(greater(x, array(2.0f), s), axes, false, s); });
+  }
+  agree("prod", [&](StreamOrDevice s) { return prod(x * 0.1f + 1.0f, 1, false, s); });
+  agree("sum of 2^20 (split)", [&](StreamOrDevice s) { return sum(big, s); }, 1e-9);
+  agree("bf16 sum", [&](StreamOrDevice s) { return sum(astype(x, bfloat16, s), 1, false, s); },
+        1e-2);
+  agree("int sum", [&](StreamOrDevice s) { return sum(astype(x * 10.0f, int32, s), 1, false, s); });
+  agree("argmax", [&](StreamOrDevice s) { return argmax(x, 1, false, s); });
+  agree("argmin", [&](StreamOrDevice s) { return argmin(x, 2, false, s); });
+  agree("softmax", [&](StreamOrDevice s) { return softmax(x, 1, false, s); });
+  agree("softmax last", [&](StreamOrDevice s) { return softmax(x, -1, false, s); });
+  agree("logsumexp", [&](StreamOrDevice s) { return logsumexp(x, 1, false, s); });
+}
+
+TEST(Gpu, MatmulAgree) {
+  REQUIRE_GPU();
+  array a = rnd({3, 70, 90}), b = rnd({90, 50}, float32, 4), c = rnd({3, 50, 90}, float32, 5);
+  agree("matmul batched x shared", [&](StreamOrDevice s) { return matmul(a, b, s); }, 1e-5);
+  agree("matmul x transposed", [&](StreamOrDevice s) {
+    return matmul(a, transpose(c, {0, 2, 1}, s), s);
+  }, 1e-5);
+  agree("matmul transposed x", [&](StreamOrDevice s) {
+    return matmul(transpose(a, {0, 2, 1}, s), transpose(b, s) * 1.0f, s);
+  }, 1e-5);
+  agree("matmul broadcast batch", [&](StreamOrDevice s) {
+    return matmul(reshape(a, {3, 1, 70, 90}, s), reshape(c, {1, 3, 90, 50}, s), s);
+  }, 1e-5);
+  for (Dtype t : {float16, bfloat16, float64}) {
+    agree("matmul half/double", [&](StreamOrDevice s) {
+      return matmul(astype(a, t, s), astype(b, t, s), s);
+    }, t == float64 ? 1e-12 : 1e-2);
+  }
+  agree("matvec", [&](StreamOrDevice s) { return matmul(rnd({1, 90}), b, s); }, 1e-5);
+}
+
+TEST(Gpu, FastOpsAgree) {
+  REQUIRE_GPU();
+  array x = rnd({2, 3, 17, 64}), w = rnd({64}, float32, 6), b = rnd({64}, float32, 7);
+  agree("layer_norm", [&](StreamOrDevice s) { return fast::layer_norm(x, w, b, 1e-5f, s); },
+        1e-5);
+  agree("layer_norm no params", [&](StreamOrDevice s) {
+    return fast::layer_norm(x, std::nullopt, std::nullopt, 1e-5f, s);
+  }, 1e-5);
+  agree("rms_norm", [&](StreamOrDevice s) { return fast::rms_norm(x, w, 1e-5f, s); }, 1e-5);
+  agree("rope", [&](StreamOrDevice s) {
+    return fast::rope(x, 32, false, 10000.0f, 1.0f, 3, std::nullopt, s);
+  }, 1e-5);
+  agree("rope traditional", [&](StreamOrDevice s) {
+    return fast::rope(transpose(x, {0, 2, 1, 3}, s), 64, true, 500.0f, 0.5f, 0, std::nullopt, s);
+  }, 1e-5);
+  agree("gelu", [&](StreamOrDevice s) { return nn::gelu(x, s); }, 1e-5);
+  // Ops that run on the host for now: still correct, on the GPU's stream.
+  array idx = array({3, 0, 16, 5}, int32);
+  agree("take", [&](StreamOrDevice s) { return take(x, idx, 2, s); });
+  agree("concatenate", [&](StreamOrDevice s) { return concatenate({x, x * 2.0f}, 1, s); });
+  agree("cumsum", [&](StreamOrDevice s) { return cumsum(x, 2, false, true, s); }, 1e-6);
+  agree("sort", [&](StreamOrDevice s) { return sort(x, -1, s); });
+  agree("random bits are the CPU's", [&](StreamOrDevice s) {
+    return random::bits({1000}, 4, random::key(42), s);
+  }, 0);
+}
+
+TEST(Gpu, AttentionAgainstComposedReference) {
+  REQUIRE_GPU();
+  // Composed reference in float32 on the CPU.
+  auto reference = [](array q, array k, array v, float scale, bool causal) {
+    q = astype(q, float32, kCpu);
+    k = astype(k, float32, kCpu);
+    v = astype(v, float32, kCpu);
+    int hq = q.shape(1), hkv = k.shape(1);
+    if (hq != hkv) {  // each key/value head serves hq / hkv query heads in a row
+      auto widen = [&](const array& x) {
+        Shape sh = x.shape();
+        array e = expand_dims(x, 2, kCpu);
+        e = broadcast_to(e, {sh[0], hkv, hq / hkv, sh[2], sh[3]}, kCpu);
+        return reshape(e, {sh[0], hq, sh[2], sh[3]}, kCpu);
+      };
+      k = widen(k);
+      v = widen(v);
+    }
+    array s = matmul(q, transpose(k, {0, 1, 3, 2}, kCpu), kCpu) * scale;
+    if (causal) {
+      int lq = q.shape(2), lk = k.shape(2);
+      array i = reshape(arange(lq, kCpu), {lq, 1}, kCpu);
+      array j = arange(lk, kCpu);
+      s = where(less_equal(j, i + (lk - lq), kCpu), s, array(-INFINITY), kCpu);
+    }
+    return matmul(softmax(s, -1, false, kCpu), v, kCpu);
+  };
+  for (Dtype t : {float16, bfloat16, float32}) {
+    for (int d : {64, 80, 128, 256}) {
+      for (bool causal : {false, true}) {
+        SCOPED_TRACE(std::to_string(d) + (causal ? " causal" : ""));
+        array q = rnd({1, 2, 256, d}, t, 10 + d), k = rnd({1, 2, 256, d}, t, 11 + d),
+              v = rnd({1, 2, 256, d}, t, 12 + d);
+        float scale = 1.0f / std::sqrt(static_cast<float>(d));
+        array got = fast::scaled_dot_product_attention(q, k, v, scale, causal ? "causal" : "",
+                                                       std::nullopt, kGpu);
+        double tol = t == float32 ? 1e-5 : 1e-2;
+        EXPECT_LE(rel_error(got, reference(q, k, v, scale, causal)), tol) << t;
+      }
+    }
+  }
+  // Lq != Lk, grouped-query heads, masks, a long sequence.
+  array q = rnd({2, 8, 37, 64}, float32, 20), k = rnd({2, 2, 300, 64}, float32, 21),
+        v = rnd({2, 2, 300, 80}, float32, 22);
+  EXPECT_LE(rel_error(fast::scaled_dot_product_attention(q, k, v, 0.125f, "causal",
+                                                         std::nullopt, kGpu),
+                      reference(q, k, v, 0.125f, true)),
+            1e-5);
+  array mask = greater(rnd({37, 300}, float32, 23), array(-0.5f), kCpu);
+  agree("boolean mask", [&](StreamOrDevice s) {
+    return fast::scaled_dot_product_attention(q, k, v, 0.125f, "", mask, s);
+  }, 1e-5);
+  array add_mask = rnd({2, 1, 37, 300}, float32, 24);
+  agree("additive mask", [&](StreamOrDevice s) {
+    return fast::scaled_dot_product_attention(q, k, v, 0.125f, "", add_mask, s);
+  }, 1e-5);
+  array lq = rnd({1, 4, 4096, 64}, bfloat16, 25);
+  agree("long", [&](StreamOrDevice s) {
+    return fast::scaled_dot_product_attention(lq, lq, lq, 0.125f, "causal", std::nullopt, s);
+  }, 1e-2);
+}
+
+TEST(Gpu, ThreadsStreamsAndCrossDeviceOrder) {
+  REQUIRE_GPU();
+  // Each thread on its own default GPU stream; results handed across devices.
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        array x = full({1000}, float(t + i), float32, kGpu);
+        array y = exp(x * 0.0f, kGpu) + x;         // GPU
+        array z = sum(y, kCpu);                     // GPU -> CPU
+        array w = multiply(z, ones({4}, kGpu), kGpu);  // CPU -> GPU
+        Stream other = new_stream(kGpu);
+        array u = add(w, w, other);                 // another GPU stream
+        if (u.shape() != Shape{4}) bad++;
+        std::vector<double> got = host_values(u);
+        double want = 2.0 * 1000.0 * (1.0 + t + i);
+        for (double g : got) {
+          if (g != want) bad++;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  synchronize(default_stream(kGpu));
+}
+
+TEST(Gpu, OutOfMemoryRaisesWithTheSizes) {
+  REQUIRE_GPU();
+  detail::gpu_clear_cache(0);
+  size_t before = detail::gpu_set_memory_limit(0, detail::gpu_memory(0).active + (1u << 20));
+  array big = zeros({1 << 24}, float32, kGpu);
+  try {
+    big.eval();
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("out of memory"), std::string::npos) << m;
+    EXPECT_NE(m.find("67108864 bytes"), std::string::npos) << m;
+  }
+  detail::gpu_set_memory_limit(0, before);
+  array ok = zeros({1 << 24}, float32, kGpu);
+  EXPECT_EQ(sum(ok, kCpu).item<float>(), 0.0f);
+}
+
+TEST(Gpu, InjectedFaultSurfacesAndTheStreamRecovers) {
+  REQUIRE_GPU();
+  Stream s = new_stream(kGpu);
+  rill::testing::fail_task(s, 2, "injected GPU fault");
+  array a = exp(full({100}, 1.0f, float32, kGpu), s);
+  array b = a * 2.0f;
+  array c = multiply(b, b, s);
+  try {
+    c.eval();
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("injected GPU fault"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(synchronize(s), std::runtime_error);
+  array d = add(full({3}, 1.0f, float32, kGpu), array(2.0f), s);
+  EXPECT_EQ(host_values(d), std::vector<double>(3, 3.0));
+}
+
+TEST(Gpu, MemoryIsReturned) {
+  REQUIRE_GPU();
+  synchronize(default_stream(kGpu));
+  size_t before = detail::gpu_memory(0).active;
+  {
+    array x = ones({1 << 22}, float32, kGpu);
+    array y = x + x;
+    y.eval();
+    EXPECT_GE(detail::gpu_memory(0).active, before + (size_t(1) << 24));
+  }
+  EXPECT_EQ(detail::gpu_memory(0).active, before);
+  EXPECT_GE(detail::gpu_memory(0).peak, before + (size_t(2) << 24));
+}
