@@ -67,6 +67,9 @@ Dtype parse_dtype(const std::string& s) {
 Options parse(int argc, char** argv) {
   Options o;
   EncoderConfig c;
+  struct {
+    int batch = 0, seq = 0, dim = 0, heads = 0, layers = 0;
+  } set;  // sizes given on the command line (0: the device's default)
   bool dtype_set = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -91,15 +94,15 @@ Options parse(int argc, char** argv) {
     } else if (a == "--seed") {
       o.seed = std::strtoull(next().c_str(), nullptr, 10);
     } else if (a == "--batch") {
-      c.batch = std::atoi(next().c_str()), o.config_set = true;
+      set.batch = std::atoi(next().c_str()), o.config_set = true;
     } else if (a == "--seq") {
-      c.seq = std::atoi(next().c_str()), o.config_set = true;
+      set.seq = std::atoi(next().c_str()), o.config_set = true;
     } else if (a == "--dim") {
-      c.dim = std::atoi(next().c_str()), o.config_set = true;
+      set.dim = std::atoi(next().c_str()), o.config_set = true;
     } else if (a == "--heads") {
-      c.heads = std::atoi(next().c_str()), o.config_set = true;
+      set.heads = std::atoi(next().c_str()), o.config_set = true;
     } else if (a == "--layers") {
-      c.layers = std::atoi(next().c_str()), o.config_set = true;
+      set.layers = std::atoi(next().c_str()), o.config_set = true;
     } else if (a == "--dtype") {
       c.dtype = parse_dtype(next()), dtype_set = true;
     } else {
@@ -108,18 +111,14 @@ Options parse(int argc, char** argv) {
   }
   bool gpu = o.device == "gpu" || (o.device.empty() && is_available(Device(Device::gpu, 0)));
   o.device = gpu ? "gpu" : "cpu";
-  EncoderConfig base = gpu ? EncoderConfig::gpu() : EncoderConfig::cpu();
-  if (!o.config_set && !dtype_set) {
-    o.config = base;
-  } else {
-    o.config = c;
-    if (!dtype_set) o.config.dtype = base.dtype;
-    if (!o.config_set) {
-      Dtype t = o.config.dtype;
-      o.config = base;
-      o.config.dtype = t;
-    }
-  }
+  // The device's configuration, with what the command line set.
+  o.config = gpu ? EncoderConfig::gpu() : EncoderConfig::cpu();
+  if (dtype_set) o.config.dtype = c.dtype;
+  if (set.batch) o.config.batch = set.batch;
+  if (set.seq) o.config.seq = set.seq;
+  if (set.dim) o.config.dim = set.dim;
+  if (set.heads) o.config.heads = set.heads;
+  if (set.layers) o.config.layers = set.layers;
   if (o.config.dim % o.config.heads != 0) {
     throw std::invalid_argument("--dim must be a multiple of --heads");
   }

@@ -70,10 +70,12 @@ __global__ void softmax_rows(const T* in, T* out, int64_t rows, int64_t len) {
   }
 }
 
+// Moments accumulate in double: a row with a large mean and a small spread
+// keeps float32 precision (as on the CPU).
 template <typename T>
 __global__ void norm_rows(const T* in, const T* w, int64_t ws, const T* b, int64_t bs, T* out,
                           int64_t rows, int64_t len, float eps, bool rms) {
-  using A = row_t<T>;
+  using A = double;
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* x = in + r * len;
     A mean = 0;

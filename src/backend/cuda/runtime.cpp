@@ -497,7 +497,11 @@ void gpu_prepare(Node& n) {
     Node& i = *in.mutable_node();
     const int dev = i.buffer ? i.buffer->device() : -1;
     if (dev != L.device) {
-      in = cu::proxy(i, cu::mirror(i, L.device));
+      // A copy on this device, made once; this stream reads it, so it is
+      // freed only after this stream is past the read.
+      const Node::Mirror& m = cu::mirror(i, L.device);
+      cu::note_user(*m.buffer->gpu, L.stream);
+      in = cu::proxy(i, m);
       continue;
     }
     if (i.ready && i.ready->stream != L.stream &&
