@@ -519,6 +519,8 @@ long status_kib(const std::string& key) {
 }
 
 TEST(Attention, LongSequenceMemoryIsLinear) {
+  // Host memory (RSS); test_gpu.cpp checks the GPU's own memory.
+  StreamContext on_cpu(Device(Device::cpu));
   // 4096 x 4096 scores would be 64 MiB of float32; the kernel must not make them.
   const Attn a{1, 1, 1, 4096, 4096, 64, 64};
   Inputs in = make_inputs(a, float32, 90);

@@ -269,6 +269,21 @@ TEST(Gpu, AttentionAgainstComposedReference) {
   }, 1e-2);
 }
 
+TEST(Gpu, AttentionMemoryIsLinear) {
+  REQUIRE_GPU();
+  // 4096 x 4096 scores would be 64 MiB of float32 per head.
+  array q = rnd({1, 2, 4096, 64}, float32, 30);
+  array qd = astype(q, float32, kGpu);
+  qd.eval();
+  synchronize(default_stream(kGpu));
+  detail::gpu_reset_peak_memory(0);
+  size_t before = detail::gpu_memory(0).active;
+  array o = fast::scaled_dot_product_attention(qd, qd, qd, 0.125f, "", std::nullopt, kGpu);
+  o.eval();
+  size_t grew = detail::gpu_memory(0).peak - before;
+  EXPECT_LE(grew, size_t(4) << 20) << "peak grew by " << grew << " bytes for a 2 MiB output";
+}
+
 TEST(Gpu, ThreadsStreamsAndCrossDeviceOrder) {
   REQUIRE_GPU();
   // Each thread on its own default GPU stream; results handed across devices.

@@ -74,16 +74,17 @@ TEST(Streams, EachThreadHasItsOwnDefault) {
 }
 
 TEST(Streams, SetDefaultStreamIsPerThread) {
-  Stream original = default_stream(Device::cpu);
-  Stream s = new_stream(Device::cpu);
+  // On the default device (the GPU in a suite run with RILL_DEVICE=gpu).
+  Stream original = default_stream(default_device());
+  Stream s = new_stream(default_device());
   set_default_stream(s);
-  EXPECT_EQ(default_stream(Device::cpu), s);
+  EXPECT_EQ(default_stream(default_device()), s);
   EXPECT_EQ(array(zeros({2})).stream(), s);
-  std::thread t([&] { EXPECT_NE(default_stream(Device::cpu), s); });
+  std::thread t([&] { EXPECT_NE(default_stream(default_device()), s); });
   t.join();
   set_default_stream(original);
-  EXPECT_EQ(default_stream(Device::cpu), original);
-  EXPECT_THROW(set_default_stream(Stream(1 << 30, Device::cpu)), std::invalid_argument);
+  EXPECT_EQ(default_stream(default_device()), original);
+  EXPECT_THROW(set_default_stream(Stream(1 << 30, default_device())), std::invalid_argument);
 }
 
 TEST(Streams, NewStreamUsableFromAnyThreadKeepsSubmissionOrder) {
@@ -256,10 +257,11 @@ TEST(Streams, ThreadsExitingWithWorkInFlightLeaveNothing) {
 }
 
 TEST(Streams, ArraysOfAnExitedThreadStayEvaluable) {
+  // On the default device (the GPU in a suite run with RILL_DEVICE=gpu).
   array lazy = array(0.0f);
-  Stream dead(-1, Device::cpu);
+  Stream dead(-1, default_device());
   std::thread t([&] {
-    dead = default_stream(Device::cpu);
+    dead = default_stream(default_device());
     lazy = multiply(add(array(2.0f), array(3.0f)), array(4.0f));  // not evaluated
   });
   t.join();
@@ -271,11 +273,12 @@ TEST(Streams, ArraysOfAnExitedThreadStayEvaluable) {
 }
 
 TEST(Streams, ExitedThreadsStreamReclaimedOnlyAfterPendingWork) {
+  // On the default device (the GPU in a suite run with RILL_DEVICE=gpu).
   Gate gate;
-  Stream dead(-1, Device::cpu);
+  Stream dead(-1, default_device());
   array pending = array(0.0f);
   std::thread t([&] {
-    dead = default_stream(Device::cpu);
+    dead = default_stream(default_device());
     pending = rill::testing::on_eval(array(5.0f), [&] { gate.wait(); });
     async_eval(pending);
   });

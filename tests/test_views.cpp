@@ -60,6 +60,8 @@ const int32_t* base_ptr(array& a) {
 }
 
 TEST(Views, ReshapeKeepsRowMajorOrder) {
+  // These check buffer addresses, which only host arrays expose.
+  StreamContext on_cpu(Device(Device::cpu));
   array a = positions({2, 3, 4});
   EXPECT_TRUE(
       is_view_of(reshape(a, {4, 6}), {4, 6}, [](auto& i) { return i[0] * 6 + i[1]; }));
@@ -105,6 +107,8 @@ TEST(Views, Flatten) {
 }
 
 TEST(Views, TransposeAndSwapaxes) {
+  // These check buffer addresses, which only host arrays expose.
+  StreamContext on_cpu(Device(Device::cpu));
   Shape s{2, 3, 4};
   array a = positions(s);
   EXPECT_TRUE(is_view_of(transpose(a), {4, 3, 2}, [&](auto& i) {
@@ -154,6 +158,8 @@ TEST(Views, ExpandDimsAndSqueeze) {
 }
 
 TEST(Views, BroadcastTo) {
+  // These check buffer addresses, which only host arrays expose.
+  StreamContext on_cpu(Device(Device::cpu));
   array a = positions({3, 1});
   array b = broadcast_to(a, {2, 3, 4});
   EXPECT_TRUE(is_view_of(b, {2, 3, 4}, [](auto& i) { return i[1]; }));
@@ -188,6 +194,8 @@ TEST(Views, SliceLikePython) {
 }
 
 TEST(Views, SliceManyAxesAndSlicesOfSlices) {
+  // These check buffer addresses, which only host arrays expose.
+  StreamContext on_cpu(Device(Device::cpu));
   Shape sh{5, 6, 7};
   array a = positions(sh);
   std::vector<int> r0 = py_slice(5, -1, -6, -2), r1 = py_slice(6, 1, 6, 2),
@@ -224,6 +232,8 @@ TEST(Views, SliceManyAxesAndSlicesOfSlices) {
 }
 
 TEST(Views, Contiguous) {
+  // These check buffer addresses, which only host arrays expose.
+  StreamContext on_cpu(Device(Device::cpu));
   array a = positions({3, 4});
   array c = contiguous(a);
   c.eval();

@@ -18,6 +18,7 @@
 
 #include "core/format.h"
 #include "core/node.h"
+#include "runtime/gpu.h"
 #include "io/json.h"
 #include "rill/io.h"
 #include "rill/ops.h"
@@ -301,8 +302,11 @@ void save_safetensors(const std::string& file, std::unordered_map<std::string, a
   f.write(len_bytes, 8);
   f.write(header.data(), static_cast<std::streamsize>(header.size()));
   for (auto& [k, a] : sorted) {
-    const detail::Node& n = *a.node();
-    if (a.nbytes()) f.write(static_cast<const char*>(n.data()), static_cast<std::streamsize>(a.nbytes()));
+    // The host's copy of the data (a GPU array's is copied back here).
+    if (a.nbytes()) {
+      f.write(static_cast<const char*>(detail::host_data(*a.node())),
+              static_cast<std::streamsize>(a.nbytes()));
+    }
   }
   if (!f) throw std::runtime_error(cat("[save_safetensors] writing ", file, " failed"));
 }

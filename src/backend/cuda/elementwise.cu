@@ -197,6 +197,112 @@ __device__ __forceinline__ bool apply_compare(int op, C a, C b) {
   }
 }
 
+// ---- The flat, aligned path: 16-byte loads and stores ----
+// Taken when every operand is contiguous (stride 1) or one value (stride 0),
+// every contiguous pointer is 16-byte aligned, and so is the output. Each
+// thread handles V = 16 / sizeof(widest element) consecutive elements at once.
+
+template <typename T, int V>
+struct alignas(sizeof(T) * V) Pack {
+  T v[V];
+};
+
+template <typename T, int V>
+__device__ __forceinline__ Pack<T, V> load(const T* p, int64_t k, bool scalar) {
+  Pack<T, V> r;
+  if (scalar) {
+#pragma unroll
+    for (int j = 0; j < V; ++j) r.v[j] = p[0];
+  } else {
+    r = reinterpret_cast<const Pack<T, V>*>(p)[k];
+  }
+  return r;
+}
+
+constexpr int vec_width(int bytes) { return bytes >= 16 ? 1 : 16 / bytes; }
+
+// f(j, element index) computes element j of the pack (or the single element
+// of the tail).
+template <int V, typename Body, typename Tail>
+__device__ __forceinline__ void walk_vec(int64_t n, Body&& body, Tail&& tail) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t packs = n / V;
+  for (int64_t k = t; k < packs; k += stride) body(k);
+  for (int64_t i = packs * V + t; i < n; i += stride) tail(i);
+}
+
+template <typename I, typename O>
+__global__ void copy_vec(const I* in, bool in_scalar, O* out, int64_t n) {
+  constexpr int V = vec_width(sizeof(I) > sizeof(O) ? sizeof(I) : sizeof(O));
+  walk_vec<V>(
+      n,
+      [&](int64_t k) {
+        Pack<I, V> a = load<I, V>(in, k, in_scalar);
+        Pack<O, V> o;
+#pragma unroll
+        for (int j = 0; j < V; ++j) o.v[j] = convert<O>(a.v[j]);
+        reinterpret_cast<Pack<O, V>*>(out)[k] = o;
+      },
+      [&](int64_t i) { out[i] = convert<O>(in[in_scalar ? 0 : i]); });
+}
+
+template <typename T, typename O, bool Not>
+__global__ void unary_vec(int op, const T* in, O* out, int64_t n, int decimals) {
+  constexpr int V = vec_width(sizeof(T) > sizeof(O) ? sizeof(T) : sizeof(O));
+  auto f = [&](T x) -> O {
+    if constexpr (Not) {
+      return widen(x) == acc_t<T>(0);
+    } else {
+      return narrow<T>(apply_unary<acc_t<T>>(op, widen(x), decimals));
+    }
+  };
+  walk_vec<V>(
+      n,
+      [&](int64_t k) {
+        Pack<T, V> a = load<T, V>(in, k, false);
+        Pack<O, V> o;
+#pragma unroll
+        for (int j = 0; j < V; ++j) o.v[j] = f(a.v[j]);
+        reinterpret_cast<Pack<O, V>*>(out)[k] = o;
+      },
+      [&](int64_t i) { out[i] = f(in[i]); });
+}
+
+template <typename T, typename O, bool Pred>
+__global__ void binary_vec(int op, const T* a, bool a_scalar, const T* b, bool b_scalar, O* out,
+                           int64_t n) {
+  constexpr int V = vec_width(sizeof(T) > sizeof(O) ? sizeof(T) : sizeof(O));
+  auto f = [&](T x, T y) -> O {
+    if constexpr (Pred) {
+      return apply_compare<acc_t<T>>(op, widen(x), widen(y));
+    } else {
+      return narrow<T>(apply_binary<acc_t<T>>(op, widen(x), widen(y)));
+    }
+  };
+  walk_vec<V>(
+      n,
+      [&](int64_t k) {
+        Pack<T, V> x = load<T, V>(a, k, a_scalar), y = load<T, V>(b, k, b_scalar);
+        Pack<O, V> o;
+#pragma unroll
+        for (int j = 0; j < V; ++j) o.v[j] = f(x.v[j], y.v[j]);
+        reinterpret_cast<Pack<O, V>*>(out)[k] = o;
+      },
+      [&](int64_t i) { out[i] = f(a[a_scalar ? 0 : i], b[b_scalar ? 0 : i]); });
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Operand k of a layout can take the flat vector path: stride 1 and aligned,
+// or stride 0 (one value).
+bool flat_ok(const Dims& dims, const Steps& st, const void* p, bool* scalar) {
+  const int64_t s = dims.ndim == 0 ? 0 : st.s[0];
+  if (dims.ndim > 1 || (s != 0 && s != 1)) return false;
+  *scalar = s == 0;
+  return *scalar || aligned16(p);
+}
+
 template <typename I, typename O>
 __global__ void copy_kernel(const I* in, O* out, Walk<1> w, int64_t n) {
   walk(w, n, [&](int64_t i, const int64_t* off) { out[i] = convert<O>(in[off[0]]); });
@@ -273,6 +379,13 @@ void copy(DT in_t, const void* in, Steps ist, DT out_t, void* out, Dims dims, in
     using I = typename decltype(it)::type;
     dispatch(out_t, [&](auto ot) {
       using O = typename decltype(ot)::type;
+      bool scalar = false;
+      if (aligned16(out) && flat_ok(dims, ist, in, &scalar)) {
+        constexpr int V = vec_width(sizeof(I) > sizeof(O) ? sizeof(I) : sizeof(O));
+        copy_vec<I, O><<<blocks_for(n, kThreads, V), kThreads, 0, s>>>(
+            static_cast<const I*>(in), scalar, static_cast<O*>(out), n);
+        return;
+      }
       copy_kernel<I, O><<<grid(n, dims), kThreads, 0, s>>>(
           static_cast<const I*>(in), static_cast<O*>(out), make_walk<1>(dims, {ist}), n);
     });
@@ -286,6 +399,19 @@ void unary(int op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims di
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto w = make_walk<1>(dims, {ist});
+    bool scalar = false;
+    if (aligned16(out) && flat_ok(dims, ist, in, &scalar) && !scalar) {
+      if (op == u_logical_not) {
+        constexpr int V = vec_width(sizeof(T));
+        unary_vec<T, bool, true><<<blocks_for(n, kThreads, V), kThreads, 0, s>>>(
+            op, static_cast<const T*>(in), static_cast<bool*>(out), n, decimals);
+      } else {
+        constexpr int V = vec_width(sizeof(T));
+        unary_vec<T, T, false><<<blocks_for(n, kThreads, V), kThreads, 0, s>>>(
+            op, static_cast<const T*>(in), static_cast<T*>(out), n, decimals);
+      }
+      return;
+    }
     if (op == u_logical_not) {
       unary_kernel<T, bool, true><<<grid(n, dims), kThreads, 0, s>>>(
           op, static_cast<const T*>(in), static_cast<bool*>(out), w, n, decimals);
@@ -303,6 +429,20 @@ void binary(int op, DT t, const void* a, Steps as, const void* b, Steps bs, DT o
     using T = typename decltype(tag)::type;
     auto w = make_walk<2>(dims, {as, bs});
     const bool predicate = op >= b_equal;
+    bool sa = false, sb = false;
+    if (aligned16(out) && flat_ok(dims, as, a, &sa) && flat_ok(dims, bs, b, &sb)) {
+      constexpr int V = vec_width(sizeof(T));
+      if (predicate) {
+        binary_vec<T, bool, true><<<blocks_for(n, kThreads, V), kThreads, 0, s>>>(
+            op, static_cast<const T*>(a), sa, static_cast<const T*>(b), sb,
+            static_cast<bool*>(out), n);
+      } else {
+        binary_vec<T, T, false><<<blocks_for(n, kThreads, V), kThreads, 0, s>>>(
+            op, static_cast<const T*>(a), sa, static_cast<const T*>(b), sb, static_cast<T*>(out),
+            n);
+      }
+      return;
+    }
     if (predicate) {
       binary_kernel<T, bool, true><<<grid(n, dims), kThreads, 0, s>>>(
           op, static_cast<const T*>(a), static_cast<const T*>(b), static_cast<bool*>(out), w, n);

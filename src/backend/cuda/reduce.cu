@@ -117,10 +117,21 @@ __global__ void rows(const T* in, Dims keep, Steps kst, Dims red, Steps rst, voi
     const T* base = in + offset_of(o, keep, kst);
     const int64_t begin = part * chunk;
     const int64_t end = begin + chunk < reduced ? begin + chunk : reduced;
-    typename Tr::Acc acc = Tr::init();
-    for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
-      acc = Tr::combine(acc, Tr::lift(base[red_offset(j, red, rst)]));
+    // Four independent accumulators keep four loads in flight per thread.
+    typename Tr::Acc acc = Tr::init(), a1 = acc, a2 = acc, a3 = acc;
+    const int64_t bd = blockDim.x;
+    int64_t j = begin + threadIdx.x;
+    if (red.ndim == 1) {
+      const int64_t st = rst.s[0];
+      for (; j + 3 * bd < end; j += 4 * bd) {
+        acc = Tr::combine(acc, Tr::lift(base[j * st]));
+        a1 = Tr::combine(a1, Tr::lift(base[(j + bd) * st]));
+        a2 = Tr::combine(a2, Tr::lift(base[(j + 2 * bd) * st]));
+        a3 = Tr::combine(a3, Tr::lift(base[(j + 3 * bd) * st]));
+      }
     }
+    for (; j < end; j += bd) acc = Tr::combine(acc, Tr::lift(base[red_offset(j, red, rst)]));
+    acc = Tr::combine(Tr::combine(acc, a1), Tr::combine(a2, a3));
     acc = block_combine<Tr>(acc);
     if (threadIdx.x == 0) {
       if constexpr (Partial) {

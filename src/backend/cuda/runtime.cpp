@@ -255,8 +255,9 @@ void note_user(GpuAlloc& a, cudaStream_t s) {
   if (std::find(a.users.begin(), a.users.end(), s) == a.users.end()) a.users.push_back(s);
 }
 
-// The copy of `n`'s data on `device` (-1: host), made on first use.
-const Node::Mirror& mirror(Node& n, int device) {
+// The copy of `n`'s data on `device` (-1: host), made on first use. Returned
+// by value: another thread may add a mirror (and move the vector) meanwhile.
+Node::Mirror mirror(Node& n, int device) {
   std::lock_guard lock(n.mu);
   for (const Node::Mirror& m : n.mirrors) {
     if (m.device == device) return m;
@@ -499,7 +500,7 @@ void gpu_prepare(Node& n) {
     if (dev != L.device) {
       // A copy on this device, made once; this stream reads it, so it is
       // freed only after this stream is past the read.
-      const Node::Mirror& m = cu::mirror(i, L.device);
+      const Node::Mirror m = cu::mirror(i, L.device);
       cu::note_user(*m.buffer->gpu, L.stream);
       in = cu::proxy(i, m);
       continue;
@@ -537,7 +538,7 @@ void host_prepare(Node& n) {
 
 const void* host_data(Node& n) {
   if (!n.buffer || n.buffer->device() < 0) return n.data();
-  const Node::Mirror& m = cu::mirror(n, -1);
+  const Node::Mirror m = cu::mirror(n, -1);  // kept alive by the node
   return static_cast<const char*>(m.buffer->ptr) + m.offset * n.dtype.size;
 }
 
