@@ -15,23 +15,9 @@
 #include "test_util.h"
 
 using namespace rill;
-
-namespace {
-
-array failing(const array& x, const std::string& msg, StreamOrDevice s = {}) {
-  return rill::testing::on_eval(x, [msg] { throw std::runtime_error(msg); }, s);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
-}  // namespace
+using rill::test::error_of;
+using rill::test::failing;
+using rill::test::name_of;
 
 TEST(Errors, FailedTaskRaisesAtEveryObserver) {
   Stream s = new_stream(Device::cpu);
@@ -47,9 +33,7 @@ TEST(Errors, FailedTaskRaisesAtEveryObserver) {
   for (const std::string& msg : seen) {
     EXPECT_NE(msg.find("injected failure"), std::string::npos) << msg;  // original message
     EXPECT_NE(msg.find("on_eval"), std::string::npos) << msg;           // the op
-    std::ostringstream stream_name;
-    stream_name << s;
-    EXPECT_NE(msg.find(stream_name.str()), std::string::npos) << msg;   // the stream
+    EXPECT_NE(msg.find(name_of(s)), std::string::npos) << msg;          // the stream
   }
   // Raised once at the next synchronize of the stream, then not again.
   EXPECT_NE(error_of([&] { synchronize(s); }).find("injected failure"), std::string::npos);

@@ -7,11 +7,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <iostream>
 #include <mutex>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,23 +20,10 @@
 
 using namespace rill;
 namespace rt = rill::testing;
+using rill::test::error_of;
+using rill::test::name_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
-std::string name_of(const Stream& s) {
-  std::ostringstream os;
-  os << s;
-  return os.str();
-}
 
 bool mentions(const std::string& msg, const std::string& part) {
   return msg.find(part) != std::string::npos;

@@ -1,14 +1,18 @@
-// Helpers shared by the tests: process facts and bounded waiting.
+// Helpers shared by the tests: process facts, bounded waiting and errors.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
 #include "rill/rill.h"
+#include "rill/testing.h"
 
 namespace rill::test {
 
@@ -80,6 +84,29 @@ bool eventually(Pred&& pred, std::chrono::milliseconds limit = std::chrono::seco
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return true;
+}
+
+// `x` on stream `s`, through a task that throws std::runtime_error(msg)
+// instead of computing it (testing::on_eval).
+inline array failing(const array& x, const std::string& msg, StreamOrDevice s = {}) {
+  return rill::testing::on_eval(x, [msg] { throw std::runtime_error(msg); }, s);
+}
+
+// The message of the exception `f` throws, or "" if it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// How a stream prints, "Stream(cpu, n)": the part of an error naming it.
+inline std::string name_of(const Stream& s) {
+  std::ostringstream os;
+  os << s;
+  return os.str();
 }
 
 }  // namespace rill::test
