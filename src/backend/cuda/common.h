@@ -31,6 +31,10 @@ struct GpuEvent {
   cudaEvent_t event;
   cudaStream_t stream;  // where it was recorded
   int device;
+  // Set once the device is known to be past the event (a host wait or a
+  // query saw it): later readers need no wait at all. Relaxed: a stale false
+  // only costs a redundant wait.
+  std::atomic<bool> passed{false};
   ~GpuEvent();
 };
 
