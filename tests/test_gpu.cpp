@@ -180,6 +180,34 @@ TEST(Gpu, MatmulAgree) {
   agree("matvec", [&](StreamOrDevice s) { return matmul(rnd({1, 90}), b, s); }, 1e-5);
 }
 
+TEST(Gpu, SmallMatmulShapesAgree) {
+  REQUIRE_GPU();
+  // Every small (M, K, N), host inputs, row-major and transposed operands.
+  int bad = 0;
+  for (int m : {1, 2, 3, 5, 8, 17}) {
+    for (int k : {1, 2, 3, 5, 8, 17}) {
+      for (int n : {1, 2, 3, 5, 8, 17}) {
+        array a = rnd({m, k}, float32, 100 + m * 31 + k), b = rnd({k, n}, float32, 200 + n * 7 + k);
+        array bt = rnd({n, k}, float32, 300 + n);
+        for (int variant = 0; variant < 2; ++variant) {
+          auto f = [&](StreamOrDevice s) {
+            return variant == 0 ? matmul(a, b, s) : matmul(a, transpose(bt, s), s);
+          };
+          array c = f(kCpu), g = f(kGpu);
+          double e = rel_error(g, c);
+          if (!(e <= 1e-5)) {
+            if (++bad <= 10) {
+              ADD_FAILURE() << "matmul M=" << m << " K=" << k << " N=" << n
+                            << (variant ? " (b transposed)" : "") << ": relative error " << e;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0);
+}
+
 TEST(Gpu, FastOpsAgree) {
   REQUIRE_GPU();
   array x = rnd({2, 3, 17, 64}), w = rnd({64}, float32, 6), b = rnd({64}, float32, 7);
