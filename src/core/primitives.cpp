@@ -33,6 +33,55 @@ void Matmul::eval_cpu(const std::vector<array>& in, Node& out) {
   cpu::matmul(node_of(in[0]), node_of(in[1]), out);
 }
 
+namespace {
+
+// Strides that give `in`'s elements, in row-major order, the shape `shape`
+// without moving them, if there are any: each run of input dims that the new
+// shape merges or splits must be contiguous within itself (size-1 dims take
+// any stride). Views of slices and transposes reshape this way when the
+// reshape only regroups dims that are laid out together.
+bool reshape_strides(const Node& in, const Shape& shape, Strides* out) {
+  std::vector<int64_t> os, ost;  // input dims without the size-1 ones
+  for (size_t d = 0; d < in.shape.size(); ++d) {
+    if (in.shape[d] != 1) {
+      os.push_back(in.shape[d]);
+      ost.push_back(in.strides[d]);
+    }
+  }
+  Strides st(shape.size(), 0);
+  size_t i = 0, j = 0;
+  while (j < shape.size() && shape[j] == 1) ++j;
+  while (i < os.size() && j < shape.size()) {
+    // Grow the groups [i0, i) and [j0, j) until their sizes match.
+    size_t i0 = i, j0 = j;
+    int64_t a = os[i++], b = shape[j++];
+    while (a != b) {
+      if (a < b) {
+        if (i == os.size()) return false;
+        a *= os[i++];
+      } else {
+        while (j < shape.size() && shape[j] == 1) ++j;
+        if (j == shape.size()) return false;
+        b *= shape[j++];
+      }
+    }
+    for (size_t k = i0; k + 1 < i; ++k) {
+      if (ost[k] != ost[k + 1] * os[k + 1]) return false;  // not contiguous
+    }
+    int64_t stride = ost[i - 1];
+    for (size_t k = j; k-- > j0;) {
+      st[k] = stride;
+      stride *= shape[k];
+    }
+    while (j < shape.size() && shape[j] == 1) ++j;
+  }
+  if (i != os.size()) return false;
+  *out = std::move(st);
+  return true;
+}
+
+}  // namespace
+
 void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
   const Node& in = node_of(inputs[0]);
   switch (kind_) {
@@ -62,8 +111,11 @@ void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
       return;
     }
     case Kind::reshape: {
+      Strides st;
       if (in.row_contiguous) {
         set_view(out, in, row_major_strides(out.shape), in.offset);
+      } else if (in.size > 0 && reshape_strides(in, out.shape, &st)) {
+        set_view(out, in, std::move(st), in.offset);
       } else {
         // copy() walks its output's shape, so copy into a row-major node of
         // in's shape and view that with the new one.
@@ -157,7 +209,9 @@ void Matmul::eval_gpu(const std::vector<array>& in, Node& out) {
 }
 void View::eval_gpu(const std::vector<array>& inputs, Node& out) {
   const Node& in = node_of(inputs[0]);
-  if (kind_ == Kind::reshape && !in.row_contiguous) {
+  Strides st;
+  if (kind_ == Kind::reshape && !in.row_contiguous &&
+      !(in.size > 0 && reshape_strides(in, out.shape, &st))) {
     Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
     gpu::copy(in, tmp);
     set_view(out, tmp, row_major_strides(out.shape), 0);
