@@ -156,7 +156,9 @@ __global__ void attention_kernel(const T* q, const T* k, const T* v, T* out, Att
 // Per tile, each warp computes its 16 x 64 scores with WMMA (16x16x16, float
 // accumulation) into shared memory, updates the online softmax there (two
 // lanes per row), rescales its 16 x Dv output rows, and adds P V with WMMA.
-// The output accumulates in float in shared memory.
+// The output accumulates in float in shared memory. The probabilities go into
+// P V as two half-precision parts, P = hi + lo, so that P keeps about float
+// precision (rounding P to one half type would cost ~3 digits).
 namespace wm = nvcuda::wmma;
 constexpr int kTQ = 64;   // queries per block
 constexpr int kTK = 64;   // keys per tile
@@ -165,8 +167,8 @@ constexpr int kTWarps = 4;
 template <typename T>
 size_t tc_smem_bytes(int64_t D, int64_t Dv) {
   return sizeof(T) * (kTQ * D + kTK * D + kTK * Dv) +
-         kTWarps * (16 * kTK * sizeof(float) + 16 * kTK * sizeof(T) + 16 * Dv * sizeof(float) +
-                    3 * 16 * sizeof(float));
+         kTWarps * (16 * kTK * sizeof(float) + 2 * 16 * kTK * sizeof(T) +
+                    16 * Dv * sizeof(float) + 3 * 16 * sizeof(float));
 }
 
 // Copies rows [r0, r0 + rows) of a [len, d] matrix (strides rs, ds) into
@@ -202,14 +204,15 @@ __global__ void attention_tc(const T* q, const T* k, const T* v, T* out, Attenti
   T* vs = ks + kTK * D;                     // kTK x Dv
   unsigned char* wbase = reinterpret_cast<unsigned char*>(vs + kTK * Dv);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const size_t wbytes = 16 * kTK * sizeof(float) + 16 * kTK * sizeof(T) + 16 * Dv * sizeof(float) +
-                        3 * 16 * sizeof(float);
+  const size_t wbytes = 16 * kTK * sizeof(float) + 2 * 16 * kTK * sizeof(T) +
+                        16 * Dv * sizeof(float) + 3 * 16 * sizeof(float);
   float* S = reinterpret_cast<float*>(wbase + warp * wbytes);  // 16 x kTK
   float* O = S + 16 * kTK;                                     // 16 x Dv
   float* m_s = O + 16 * Dv;                                    // 16
   float* l_s = m_s + 16;                                       // 16
   float* c_s = l_s + 16;                                       // 16
-  T* P = reinterpret_cast<T*>(c_s + 16);                       // 16 x kTK
+  T* P = reinterpret_cast<T*>(c_s + 16);                       // 16 x kTK, hi
+  T* Plo = P + 16 * kTK;                                       // 16 x kTK, lo
 
   const int64_t b = blockIdx.z, h = blockIdx.y;
   const int64_t hk = h / (a.Hq / a.Hkv);
@@ -281,16 +284,18 @@ __global__ void attention_tc(const T* q, const T* k, const T* v, T* out, Attenti
       const float m_new = fmaxf(m_old, mx);
       float sum = 0.0f;
       T* prow = P + row * kTK;
+      T* lrow = Plo + row * kTK;
       for (int c = half * 32; c < half * 32 + 32; ++c) {
-        const float p = m_new == -INFINITY || srow[c] == -INFINITY ? 0.0f : __expf(srow[c] - m_new);
-        const T pt = narrow<T>(p);
-        prow[c] = pt;
-        sum += static_cast<float>(widen(pt));  // the rounded value, as P V uses it
+        const float p = m_new == -INFINITY || srow[c] == -INFINITY ? 0.0f : expf(srow[c] - m_new);
+        const T hi = narrow<T>(p);
+        prow[c] = hi;
+        lrow[c] = narrow<T>(p - static_cast<float>(widen(hi)));
+        sum += p;
       }
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       __syncwarp();
       if (half == 0) {
-        const float corr = m_old == -INFINITY ? 0.0f : __expf(m_old - m_new);
+        const float corr = m_old == -INFINITY ? 0.0f : expf(m_old - m_new);
         c_s[row] = corr;
         l_s[row] = l_s[row] * corr + sum;
         m_s[row] = m_new;
@@ -306,8 +311,10 @@ __global__ void attention_tc(const T* q, const T* k, const T* v, T* out, Attenti
       for (int kk = 0; kk < kTK; kk += 16) {
         wm::fragment<wm::matrix_a, 16, 16, 16, T, wm::row_major> fa;
         wm::fragment<wm::matrix_b, 16, 16, 16, T, wm::row_major> fb;
-        wm::load_matrix_sync(fa, P + kk, kTK);
         wm::load_matrix_sync(fb, vs + kk * Dv + n, static_cast<unsigned>(Dv));
+        wm::load_matrix_sync(fa, P + kk, kTK);
+        wm::mma_sync(acc, fa, fb, acc);
+        wm::load_matrix_sync(fa, Plo + kk, kTK);
         wm::mma_sync(acc, fa, fb, acc);
       }
       wm::store_matrix_sync(O + n, acc, static_cast<unsigned>(Dv), wm::mem_row_major);

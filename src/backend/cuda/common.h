@@ -21,8 +21,10 @@ namespace rill::detail {
 struct GpuAlloc {
   int device;
   void* ptr;
-  size_t bytes;
+  size_t bytes;         // asked for (counted as active)
+  size_t capacity;      // the block's size (a size class)
   cudaStream_t stream;  // allocated (and freed) in this stream's order
+  int slot;             // the pool stream's index, or -1 (copies)
   std::mutex mu;
   std::vector<cudaStream_t> users;  // other streams that read or wrote it
 };

@@ -17,7 +17,11 @@
 // Memory: buffers come from the device's memory pool in the order of the
 // stream that computes them. A buffer read by other streams is freed in its
 // own stream's order after that stream has waited for those streams, so reuse
-// never overtakes a reader.
+// never overtakes a reader. A buffer only its own pool stream used goes back
+// to that stream's cache of free blocks (by size class) and is handed to the
+// next allocation on the same stream, which the stream orders after every
+// earlier use: no driver call on either side, which is most of an op's cost
+// when many threads launch at once.
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,6 +84,11 @@ struct DeviceContext {
 
   std::mutex events_mu;
   std::vector<cudaEvent_t> free_events;
+
+  // Per pool stream: free blocks by capacity (guarded by cache_mu[i]).
+  std::vector<std::unique_ptr<std::mutex>> cache_mu;
+  std::vector<std::unordered_multimap<size_t, void*>> cache;
+  std::atomic<size_t> cached{0};
 
   std::atomic<size_t> active{0};
   std::atomic<size_t> peak{0};
@@ -172,6 +181,8 @@ void init_context(DeviceContext& c, int device) {
   c.streams.resize(n);
   c.bound.resize(n);
   c.workspaces.resize(n);
+  c.cache.resize(n);
+  for (int i = 0; i < n; ++i) c.cache_mu.push_back(std::make_unique<std::mutex>());
   for (int i = 0; i < n; ++i) {
     RILL_CUDA(cudaStreamCreateWithFlags(&c.streams[i], cudaStreamNonBlocking));
     RILL_CUDA(cudaMalloc(&c.workspaces[i], kWorkspaceBytes));
@@ -210,7 +221,33 @@ void host_wait(GpuEvent& ev) {
   ev.passed.store(true, std::memory_order_relaxed);
 }
 
-std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t s) {
+// Size classes: 512 bytes, then four steps per power of two.
+size_t size_class(size_t bytes) {
+  if (bytes <= 512) return 512;
+  size_t p = 1;
+  while (p * 2 < bytes) p *= 2;
+  size_t step = p / 4;
+  return (bytes + step - 1) / step * step;
+}
+
+// Frees every cached block (stream-ordered). Returns the bytes freed.
+size_t drop_cache(DeviceContext& c) {
+  size_t freed = 0;
+  for (size_t i = 0; i < c.cache.size(); ++i) {
+    std::lock_guard lock(*c.cache_mu[i]);
+    for (auto& [cap, p] : c.cache[i]) {
+      (void)cudaFreeAsync(p, c.streams[i]);
+      freed += cap;
+    }
+    c.cache[i].clear();
+  }
+  c.cached.fetch_sub(freed, std::memory_order_relaxed);
+  (void)cudaGetLastError();
+  return freed;
+}
+
+// `slot`: the pool stream `s` is (its cache serves the allocation), or -1.
+std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t s, int slot) {
   size_t limit = c.limit.load(std::memory_order_relaxed);
   size_t active = c.active.load(std::memory_order_relaxed);
   auto out_of_memory = [&](const std::string& why) {
@@ -225,15 +262,26 @@ std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t
   if (bytes > limit || active > limit - bytes) {
     throw out_of_memory(cat("the memory limit is ", limit, " bytes"));
   }
+  const size_t cap = bytes ? size_class(bytes) : 0;
   void* p = nullptr;
-  if (bytes > 0) {
-    cudaError_t e = cudaMallocFromPoolAsync(&p, bytes, c.pool, s);
+  if (cap > 0 && slot >= 0) {
+    std::lock_guard lock(*c.cache_mu[slot]);
+    auto it = c.cache[slot].find(cap);
+    if (it != c.cache[slot].end()) {
+      p = it->second;
+      c.cache[slot].erase(it);
+      c.cached.fetch_sub(cap, std::memory_order_relaxed);
+    }
+  }
+  if (cap > 0 && !p) {
+    cudaError_t e = cudaMallocFromPoolAsync(&p, cap, c.pool, s);
     if (e == cudaErrorMemoryAllocation) {
       (void)cudaGetLastError();
       // Return cached blocks to the device and try once more.
+      drop_cache(c);
       (void)cudaDeviceSynchronize();
       (void)cudaMemPoolTrimTo(c.pool, 0);
-      e = cudaMallocFromPoolAsync(&p, bytes, c.pool, s);
+      e = cudaMallocFromPoolAsync(&p, cap, c.pool, s);
       if (e == cudaErrorMemoryAllocation) {
         (void)cudaGetLastError();
         throw out_of_memory("the device has no block that large left");
@@ -245,7 +293,7 @@ std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t
   size_t peak = c.peak.load(std::memory_order_relaxed);
   while (now > peak && !c.peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
   }
-  auto* a = new GpuAlloc{c.index, p, bytes, s, {}, {}};
+  auto* a = new GpuAlloc{c.index, p, bytes, cap, s, slot, {}, {}};
   auto buf = std::make_shared<Buffer>(p, bytes, nullptr);
   buf->gpu = a;
   return buf;
@@ -280,7 +328,7 @@ Node::Mirror mirror(Node& n, int device) {
   } else {
     DeviceContext& c = device_context(device);
     select_device(device);
-    buf = allocate_on(c, bytes, c.copy_stream);
+    buf = allocate_on(c, bytes, c.copy_stream, -1);
     if (bytes) {
       if (src < 0) {
         RILL_CUDA(cudaMemcpyAsync(buf->ptr, from, bytes, cudaMemcpyHostToDevice, c.copy_stream));
@@ -365,7 +413,7 @@ array proxy(const Node& n, const Node::Mirror& m) {
 }
 
 std::shared_ptr<Buffer> allocate(size_t bytes) {
-  return allocate_on(*t_launch.ctx, bytes, t_launch.stream);
+  return allocate_on(*t_launch.ctx, bytes, t_launch.stream, t_launch.slot);
 }
 
 cublasLtHandle_t lt_handle() { return t_launch.ctx->lt; }
@@ -387,7 +435,9 @@ size_t cache_memory(int device) {
   RILL_CUDA(cudaMemPoolGetAttribute(c.pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
   uint64_t used = 0;
   RILL_CUDA(cudaMemPoolGetAttribute(c.pool, cudaMemPoolAttrUsedMemCurrent, &used));
-  return reserved > used ? static_cast<size_t>(reserved - used) : 0;
+  // Blocks in rill's per-stream caches count as used by the pool.
+  return (reserved > used ? static_cast<size_t>(reserved - used) : 0) +
+         c.cached.load(std::memory_order_relaxed);
 }
 size_t set_memory_limit(int device, size_t limit) {
   return device_context(device).limit.exchange(limit);
@@ -396,6 +446,7 @@ size_t memory_limit(int device) { return device_context(device).limit.load(); }
 void clear_cache(int device) {
   DeviceContext& c = device_context(device);
   select_device(device);
+  drop_cache(c);
   // Frees are stream-ordered: let them land before trimming.
   RILL_CUDA(cudaDeviceSynchronize());
   RILL_CUDA(cudaMemPoolTrimTo(c.pool, 0));
@@ -451,6 +502,16 @@ int gpu_alloc_device(const GpuAlloc* a) noexcept { return a->device; }
 
 void gpu_release(GpuAlloc* a) noexcept {
   DeviceContext& c = cu::device_context(a->device);
+  c.active.fetch_sub(a->bytes, std::memory_order_relaxed);
+  if (a->ptr && a->slot >= 0 && a->users.empty()) {
+    // Only its own stream used it: the next allocation on that stream may
+    // take it (stream order puts that use after every earlier one).
+    std::lock_guard lock(*c.cache_mu[a->slot]);
+    c.cache[a->slot].emplace(a->capacity, a->ptr);
+    c.cached.fetch_add(a->capacity, std::memory_order_relaxed);
+    delete a;
+    return;
+  }
   int prev = -1;
   if (cudaGetDevice(&prev) == cudaSuccess && prev != a->device) (void)cudaSetDevice(a->device);
   for (cudaStream_t u : a->users) {
@@ -467,7 +528,6 @@ void gpu_release(GpuAlloc* a) noexcept {
   if (a->ptr) (void)cudaFreeAsync(a->ptr, a->stream);
   (void)cudaGetLastError();
   if (prev >= 0 && prev != a->device) (void)cudaSetDevice(prev);
-  c.active.fetch_sub(a->bytes, std::memory_order_relaxed);
   delete a;
 }
 
