@@ -139,21 +139,26 @@ void cpu_submit(const StreamRef& s, std::function<void()> task) {
 }
 
 bool cpu_run_inline(const StreamRef& s, const std::function<void()>& task) {
-  int limit = pool().configured();
-  int running = g_running.load(std::memory_order_relaxed);
-  do {
-    if (running >= limit) return false;
-  } while (!g_running.compare_exchange_weak(running, running + 1, std::memory_order_relaxed));
+  // A GPU stream's segment only launches kernels: the caller, who would
+  // otherwise wait, does that without taking a CPU worker's share.
+  const bool counted = s->stream.device.type != Device::gpu;
+  if (counted) {
+    int limit = pool().configured();
+    int running = g_running.load(std::memory_order_relaxed);
+    do {
+      if (running >= limit) return false;
+    } while (!g_running.compare_exchange_weak(running, running + 1, std::memory_order_relaxed));
+  }
   {
     std::lock_guard lock(s->mu);
     if (s->running) {
-      g_running.fetch_sub(1, std::memory_order_relaxed);
+      if (counted) g_running.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
     s->running = true;
   }
   task();
-  g_running.fetch_sub(1, std::memory_order_relaxed);
+  if (counted) g_running.fetch_sub(1, std::memory_order_relaxed);
   bool more;
   {
     std::lock_guard lock(s->mu);

@@ -78,6 +78,8 @@ struct DeviceContext {
   // i (guarded by mu).
   std::vector<cudaStream_t> streams;
   std::vector<std::vector<GpuStream*>> bound;
+  // bound[i].size(), readable without `mu` (a hint: whether to rebind).
+  std::unique_ptr<std::atomic<int>[]> load;
   std::vector<void*> workspaces;  // cuBLASLt, one per pool stream
   cublasLtHandle_t lt = nullptr;
   std::mutex mu;
@@ -177,11 +179,12 @@ void init_context(DeviceContext& c, int device) {
   uint64_t keep = std::numeric_limits<uint64_t>::max();
   RILL_CUDA(cudaMemPoolSetAttribute(c.pool, cudaMemPoolAttrReleaseThreshold, &keep));
   RILL_CUDA(cudaStreamCreateWithFlags(&c.copy_stream, cudaStreamNonBlocking));
-  int n = env_int("RILL_GPU_STREAMS", 8, 1, 256);
+  int n = env_int("RILL_GPU_STREAMS", 16, 1, 256);
   c.streams.resize(n);
   c.bound.resize(n);
   c.workspaces.resize(n);
   c.cache.resize(n);
+  c.load = std::make_unique<std::atomic<int>[]>(n);
   for (int i = 0; i < n; ++i) c.cache_mu.push_back(std::make_unique<std::mutex>());
   for (int i = 0; i < n; ++i) {
     RILL_CUDA(cudaStreamCreateWithFlags(&c.streams[i], cudaStreamNonBlocking));
@@ -374,6 +377,9 @@ void bind(DeviceContext& c, GpuStream& g) {
   (void)cudaGetLastError();
   g.slot = best;
   c.bound[best].push_back(&g);
+  for (size_t i = 0; i < c.bound.size(); ++i) {
+    c.load[i].store(static_cast<int>(c.bound[i].size()), std::memory_order_relaxed);
+  }
 }
 
 }  // namespace
@@ -468,6 +474,7 @@ GpuStream::~GpuStream() {
   std::lock_guard lock(c.mu);
   auto& v = c.bound[slot];
   v.erase(std::remove(v.begin(), v.end(), this), v.end());
+  c.load[slot].store(static_cast<int>(v.size()), std::memory_order_relaxed);
 }
 
 int gpu_device_count() { return cu::devices().count; }
@@ -545,10 +552,14 @@ void gpu_begin(StreamState& s) {
     g = s.gpu;
   }
   // Rebind only when the device has finished this stream's earlier work, so
-  // that moving to another pool stream cannot reorder it.
-  if (g->slot < 0 || !g->last || cudaEventQuery(g->last->event) == cudaSuccess) {
-    cu::bind(c, *g);
+  // that moving to another pool stream cannot reorder it, and only when the
+  // pool stream is shared: a stream alone on its pool stream stays there
+  // without taking the device's lock.
+  bool rebind = g->slot < 0;
+  if (!rebind && c.load[g->slot].load(std::memory_order_relaxed) > 1) {
+    rebind = !g->last || cudaEventQuery(g->last->event) == cudaSuccess;
   }
+  if (rebind) cu::bind(c, *g);
   (void)cudaGetLastError();
   cu::t_launch = {device, c.streams[g->slot], g->slot, &c};
   cu::t_waited.clear();
