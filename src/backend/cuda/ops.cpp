@@ -494,7 +494,7 @@ void matmul(const Node& a_in, const Node& b_in, Node& out) {
   Node b_tmp(b_in.shape, b_in.dtype, nullptr, b_in.stream_id);
   const Node* a = &a_in;
   const Node* b = &b_in;
-  Operand oa, ob;  // oa: the cuBLAS "A" = from b; ob: the cuBLAS "B" = from a
+  Operand oa{}, ob{};  // oa: the cuBLAS "A" = from b; ob: the cuBLAS "B" = from a
   if (!transposed_view(K, N, b->strides[nd - 2], b->strides[nd - 1], &oa)) {
     copy(*b, b_tmp);
     b = &b_tmp;
