@@ -31,6 +31,9 @@ void copy(const Node& in, Node& out);
 void reduce(ReduceOp op, const Node& in, const std::vector<int>& axes, Node& out);
 void arg_reduce(ArgReduceOp op, const Node& in, int axis, Node& out);
 void matmul(const Node& a, const Node& b, Node& out);
+// out = alpha * (a @ b) + beta * c, c broadcast to out's shape (not read when
+// beta is 0): c is copied into out and the product accumulates onto it.
+void addmm(const Node& c, const Node& a, const Node& b, float alpha, float beta, Node& out);
 void arange(double start, double step, Node& out);
 void eye(int k, Node& out);
 void softmax(const Node& in, int axes, Node& out);

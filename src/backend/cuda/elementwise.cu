@@ -17,7 +17,7 @@ constexpr int kUnroll = 4;
 // cpu::UnaryOp / cpu::BinaryOp values.
 enum Unary {
   u_negative, u_abs, u_sign, u_exp, u_log, u_log1p, u_sqrt, u_rsqrt, u_square, u_sin,
-  u_cos, u_tanh, u_sigmoid, u_erf, u_floor, u_ceil, u_round, u_logical_not,
+  u_cos, u_tanh, u_sigmoid, u_erf, u_floor, u_ceil, u_round, u_logical_not, u_gelu,
 };
 enum Binary {
   b_add, b_subtract, b_multiply, b_divide, b_maximum, b_minimum, b_power, b_remainder,
@@ -105,6 +105,7 @@ __device__ __forceinline__ C apply_unary(int op, C x, int decimals) {
         return rint(x * scale) / scale;
       }
       case u_logical_not: return x == C(0);
+      case u_gelu: return x * (C(1) + erf(x * C(0.70710678118654752440))) * C(0.5);
     }
     return x;
   }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -479,14 +480,65 @@ const Plan& plan_for(const PlanKey& key, Dtype t) {
 
 }  // namespace
 
-void matmul(const Node& a_in, const Node& b_in, Node& out) {
+namespace {
+void gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Node& out);
+}  // namespace
+
+void matmul(const Node& a, const Node& b, Node& out) {
   gpu::allocate(out);
   if (out.size == 0) return;
+  gemm(a, b, 1.0f, 0.0f, out);
+}
+
+void addmm(const Node& c, const Node& a, const Node& b, float alpha, float beta, Node& out) {
+  if (beta == 0.0f) {
+    gpu::allocate(out);
+  } else {
+    copy(c, out);  // allocates out, row-major, holding c broadcast
+  }
+  if (out.size == 0) return;
+  gemm(a, b, alpha, beta, out);
+}
+
+namespace {
+
+// out (allocated, row-major) = alpha * a @ b + beta * out.
+void gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Node& out) {
   const size_t nd = out.shape.size();
   const int64_t M = out.shape[nd - 2], N = out.shape[nd - 1];
   const int64_t K = a_in.shape[nd - 1];
   if (K == 0) {
-    RILL_CUDA(cudaMemsetAsync(out.mutable_data(), 0, out.size * out.dtype.size, stream()));
+    if (beta_f == 0.0f) {
+      RILL_CUDA(cudaMemsetAsync(out.mutable_data(), 0, out.size * out.dtype.size, stream()));
+    } else if (beta_f != 1.0f) {
+      // out *= beta, with beta in out's dtype on the device.
+      unsigned char v[8] = {};
+      switch (out.dtype.val) {
+        case Dtype::Val::float16: {
+          uint16_t b = float16_t::from_float(beta_f);
+          std::memcpy(v, &b, 2);
+          break;
+        }
+        case Dtype::Val::bfloat16: {
+          uint16_t b = bfloat16_t::from_float(beta_f);
+          std::memcpy(v, &b, 2);
+          break;
+        }
+        case Dtype::Val::float64: {
+          double b = beta_f;
+          std::memcpy(v, &b, 8);
+          break;
+        }
+        default:
+          std::memcpy(v, &beta_f, 4);
+      }
+      auto scalar = cu::allocate(out.dtype.size);
+      RILL_CUDA(cudaMemcpyAsync(scalar->ptr, v, out.dtype.size, cudaMemcpyHostToDevice, stream()));
+      Iter it = iterate(out.shape, {out.strides});
+      cu::binary(static_cast<int>(BinaryOp::multiply), dt(out.dtype), out.data(), it.st[0],
+                 scalar->ptr, cu::Steps{}, dt(out.dtype), out.mutable_data(), it.dims,
+                 n_of(out), stream());
+    }
     return;
   }
   // Column-major: C^T (N x M) = B^T (N x K) * A^T (K x M).
@@ -538,10 +590,9 @@ void matmul(const Node& a_in, const Node& b_in, Node& out) {
   const size_t es = out.dtype.size;
   size_t ws_bytes = 0;
   void* ws = cu::lt_workspace(&ws_bytes);
-  const double one_d = 1.0, zero_d = 0.0;
-  const float one_f = 1.0f, zero_f = 0.0f;
-  const void* alpha = out.dtype == float64 ? static_cast<const void*>(&one_d) : &one_f;
-  const void* beta = out.dtype == float64 ? static_cast<const void*>(&zero_d) : &zero_f;
+  const double alpha_d = alpha_f, beta_d = beta_f;
+  const void* alpha = out.dtype == float64 ? static_cast<const void*>(&alpha_d) : &alpha_f;
+  const void* beta = out.dtype == float64 ? static_cast<const void*>(&beta_d) : &beta_f;
   for (int64_t o = 0; o < outer; ++o) {
     int64_t offa = 0, offb = 0, offc = 0, rest = o;
     for (int i = nb - 2; i >= 0; --i) {
@@ -561,6 +612,8 @@ void matmul(const Node& a_in, const Node& b_in, Node& out) {
                                xc, p.c, p.has_algo ? &p.algo : nullptr, ws, ws_bytes, L.stream));
   }
 }
+
+}  // namespace
 
 }  // namespace rill::detail::gpu
 
