@@ -220,6 +220,22 @@ void rms_norm(const Node& x, const Node* w, float eps, Node& out) {
 
 // ---- rope ----
 
+namespace {
+
+// A small device array's values on the host, as float64 (converted on the
+// device, then copied back once the stream has computed them).
+std::vector<double> host_doubles(const Node& n) {
+  Node d(n.shape, float64, nullptr, n.stream_id);
+  copy(n, d);
+  std::vector<double> v(n.size);
+  RILL_CUDA(cudaMemcpyAsync(v.data(), d.data(), v.size() * sizeof(double),
+                            cudaMemcpyDeviceToHost, stream()));
+  RILL_CUDA(cudaStreamSynchronize(stream()));
+  return v;
+}
+
+}  // namespace
+
 void rope(const Node& x, const Node* offset, const Node* freqs, const RopeParams& p,
           Node& out) {
   gpu::allocate(out);
@@ -230,51 +246,16 @@ void rope(const Node& x, const Node* offset, const Node* freqs, const RopeParams
   // as the CPU does, travel to the device in one small buffer.
   std::vector<double> inv_freq(half);
   if (freqs) {
-    // freqs is on the device: bring its few values over.
-    std::vector<char> host(freqs->size * freqs->dtype.size);
-    Node contiguous(freqs->shape, freqs->dtype, nullptr, freqs->stream_id);
-    const Node& f = rows_of(*freqs, contiguous);
-    RILL_CUDA(cudaMemcpyAsync(host.data(), f.data(), host.size(), cudaMemcpyDeviceToHost,
-                              stream()));
-    RILL_CUDA(cudaStreamSynchronize(stream()));
-    for (int i = 0; i < half; ++i) {
-      double v = 0;
-      switch (freqs->dtype.val) {
-        case Dtype::Val::float32: v = reinterpret_cast<const float*>(host.data())[i]; break;
-        case Dtype::Val::float64: v = reinterpret_cast<const double*>(host.data())[i]; break;
-        case Dtype::Val::float16:
-          v = float16_t::to_float(reinterpret_cast<const uint16_t*>(host.data())[i]);
-          break;
-        case Dtype::Val::bfloat16:
-          v = static_cast<float>(
-              bfloat16_t::from_bits(reinterpret_cast<const uint16_t*>(host.data())[i]));
-          break;
-        default: throw std::logic_error("rope freqs of a non-floating dtype");
-      }
-      inv_freq[i] = 1.0 / v;
-    }
+    std::vector<double> f = host_doubles(*freqs);
+    for (int i = 0; i < half; ++i) inv_freq[i] = 1.0 / f[i];
   } else {
     const double log_base = std::log(static_cast<double>(p.base));
     for (int i = 0; i < half; ++i) inv_freq[i] = std::exp(-(2.0 * i / p.dims) * log_base);
   }
   std::vector<int64_t> offsets{p.offset};
   if (offset) {
-    offsets.assign(offset->size, 0);
-    std::vector<char> host(offset->size * offset->dtype.size);
-    Node contiguous(offset->shape, offset->dtype, nullptr, offset->stream_id);
-    const Node& o = rows_of(*offset, contiguous);
-    RILL_CUDA(cudaMemcpyAsync(host.data(), o.data(), host.size(), cudaMemcpyDeviceToHost,
-                              stream()));
-    RILL_CUDA(cudaStreamSynchronize(stream()));
-    for (size_t i = 0; i < offsets.size(); ++i) {
-      switch (offset->dtype.val) {
-        case Dtype::Val::int32: offsets[i] = reinterpret_cast<const int32_t*>(host.data())[i]; break;
-        case Dtype::Val::int64: offsets[i] = reinterpret_cast<const int64_t*>(host.data())[i]; break;
-        case Dtype::Val::uint32: offsets[i] = reinterpret_cast<const uint32_t*>(host.data())[i]; break;
-        case Dtype::Val::uint8: offsets[i] = reinterpret_cast<const uint8_t*>(host.data())[i]; break;
-        default: throw std::logic_error("rope offset of a non-integer dtype");
-      }
-    }
+    std::vector<double> o = host_doubles(*offset);  // exact: |offsets| < 2^53
+    offsets.assign(o.begin(), o.end());
   }
   auto table = cu::allocate((inv_freq.size() + offsets.size()) * 8);
   RILL_CUDA(cudaMemcpyAsync(table->ptr, inv_freq.data(), inv_freq.size() * 8,
