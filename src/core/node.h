@@ -18,8 +18,9 @@ namespace rill::detail {
 class Primitive;
 struct StreamState;
 
-// Host memory for array data: owned and 64-byte aligned, or borrowed from
-// `owner` (a mapped file) and kept alive with it.
+// Host memory for array data: owned and 64-byte aligned (from the CPU
+// allocator, which recycles freed blocks: backend/cpu/allocator.h), or
+// borrowed from `owner` (a mapped file) and kept alive with it.
 struct Buffer {
   explicit Buffer(size_t nbytes);
   Buffer(void* ptr, size_t nbytes, std::shared_ptr<const void> owner)
