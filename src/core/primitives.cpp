@@ -31,6 +31,10 @@ void Matmul::eval_cpu(const std::vector<array>& in, Node& out) {
   cpu::matmul(node_of(in[0]), node_of(in[1]), out);
 }
 
+void AddMM::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::addmm(node_of(in[0]), node_of(in[1]), node_of(in[2]), alpha_, beta_, out);
+}
+
 void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
   const Node& in = node_of(inputs[0]);
   switch (kind_) {

@@ -121,6 +121,17 @@ class Matmul : public Primitive {
   void eval_cpu(const std::vector<array>& in, Node& out) override;
 };
 
+// Inputs: the addend (broadcast to the output's shape), then a and b.
+class AddMM : public Primitive {
+ public:
+  AddMM(float alpha, float beta) : alpha_(alpha), beta_(beta) {}
+  const char* name() const override { return "addmm"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  float alpha_, beta_;
+};
+
 // A view of the input: same buffer, new strides and offset, computed from the
 // input's strides when evaluated. Falls back to a copy when the input's layout
 // cannot express the view (reshape of a non-contiguous array).

@@ -65,6 +65,14 @@ inline C apply_unary(C x, int decimals) {
       case UnaryOp::erf:
         if constexpr (std::is_same_v<C, float>) return verf(x);
         return std::erf(x);
+      case UnaryOp::gelu: {
+        // The order of nn::gelu's former composition: 0.5 x + 0.5 x erf(x / sqrt 2).
+        const C half_x = x * C(0.5);
+        if constexpr (std::is_same_v<C, float>) {
+          return half_x + half_x * verf(x * 0.7071067811865476f);
+        }
+        return half_x + half_x * std::erf(x * C(0.7071067811865476));
+      }
       case UnaryOp::floor: return std::floor(x);
       case UnaryOp::ceil: return std::ceil(x);
       case UnaryOp::round: {
@@ -251,11 +259,28 @@ void binary_typed(BinaryOp op, const Node& a, const Node& b, Node& out) {
   }
 }
 
+// Contiguous float32 loops of the polynomial functions, compiled for wider
+// vector units too (templates cannot be cloned, hence one function each).
+RILL_VECTOR_CLONES
+void erf_f32(const float* __restrict x, float* __restrict y, size_t n) {
+  for (size_t j = 0; j < n; ++j) y[j] = apply_unary<UnaryOp::erf, float>(x[j], 0);
+}
+RILL_VECTOR_CLONES
+void gelu_f32(const float* __restrict x, float* __restrict y, size_t n) {
+  for (size_t j = 0; j < n; ++j) y[j] = apply_unary<UnaryOp::gelu, float>(x[j], 0);
+}
+
 template <typename T, UnaryOp op>
 void unary_loops(const Node& in, Node& out, int decimals) {
   using C = compute_t<T>;
   const T* pi = in_ptr<T>(in);
   T* po = out_ptr<T>(out);
+  if constexpr (std::is_same_v<T, float> && (op == UnaryOp::erf || op == UnaryOp::gelu)) {
+    if (in.row_contiguous) {  // out is a fresh buffer: never aliases in
+      (op == UnaryOp::erf ? erf_f32 : gelu_f32)(pi, po, in.size);
+      return;
+    }
+  }
   if (in.row_contiguous) {
     for (size_t j = 0; j < in.size; ++j) po[j] = T(apply_unary<op, C>(C(pi[j]), decimals));
     return;
@@ -295,7 +320,7 @@ void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
       RILL_CASE(negative) RILL_CASE(abs) RILL_CASE(sign) RILL_CASE(exp) RILL_CASE(log)
       RILL_CASE(log1p) RILL_CASE(sqrt) RILL_CASE(rsqrt) RILL_CASE(square) RILL_CASE(sin)
       RILL_CASE(cos) RILL_CASE(tanh) RILL_CASE(sigmoid) RILL_CASE(erf) RILL_CASE(floor)
-      RILL_CASE(ceil) RILL_CASE(round)
+      RILL_CASE(ceil) RILL_CASE(round) RILL_CASE(gelu)
 #undef RILL_CASE
       case UnaryOp::logical_not: break;  // handled above
     }
@@ -330,6 +355,10 @@ void where(const Node& cond, const Node& x, const Node& y, Node& out) {
 
 void copy(const Node& in, Node& out) {
   allocate(out);
+  copy_into(in, out);
+}
+
+void copy_into(const Node& in, Node& out) {
   dispatch(in.dtype, [&](auto ti) {
     using I = typename decltype(ti)::type;
     dispatch(out.dtype, [&](auto to) {
@@ -339,8 +368,17 @@ void copy(const Node& in, Node& out) {
       for_each_row<2>(out.shape, {broadcast_strides(in, out.shape), out.strides},
                       [&](const std::array<int64_t, 2>& off, int64_t n,
                           const std::array<int64_t, 2>& s) {
-                        for (int64_t j = 0; j < n; ++j) {
-                          po[off[1] + j * s[1]] = convert<O>(pi[off[0] + j * s[0]]);
+                        const I* x = pi + off[0];
+                        O* y = po + off[1];
+                        // Contiguous rows and repeated values (a broadcast bias)
+                        // get loops the compiler vectorises.
+                        if (s[1] == 1 && s[0] == 1) {
+                          for (int64_t j = 0; j < n; ++j) y[j] = convert<O>(x[j]);
+                        } else if (s[1] == 1 && s[0] == 0) {
+                          const O v = convert<O>(x[0]);
+                          for (int64_t j = 0; j < n; ++j) y[j] = v;
+                        } else {
+                          for (int64_t j = 0; j < n; ++j) y[j * s[1]] = convert<O>(x[j * s[0]]);
                         }
                       });
     });
