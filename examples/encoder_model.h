@@ -99,8 +99,10 @@ inline std::vector<EncoderLayer> load_encoder(const std::string& file, const Enc
   return layers;
 }
 
+// x @ w^T + b, the bias added by the product itself (w is [out, in]; its
+// transpose is a view that BLAS reads as transposed, not a copy).
 inline array linear(const array& x, const array& w, const array& b, StreamOrDevice s) {
-  return add(matmul(x, transpose(w, s), s), b, s);
+  return addmm(b, x, transpose(w, s), 1.0f, 1.0f, s);
 }
 
 // One forward pass: x [B, S, D] -> [B, S, D]. Lazy: the caller evaluates.
