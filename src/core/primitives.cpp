@@ -2,6 +2,53 @@
 
 namespace rill::detail {
 
+namespace {
+
+// Strides that show `in` as `shape` without moving data, if there are any:
+// each run of new dimensions must cover a run of old ones (of equal element
+// count) that are laid out one inside the other. Splitting the heads of a
+// [B, S, 3, H, Dh] projection, or flattening a slice of whole rows, qualifies;
+// a transposed pair of dimensions does not.
+bool reshape_strides(const Node& in, const Shape& shape, Strides& out) {
+  std::vector<int64_t> os, ost;  // the old dims, without the size-1 ones
+  for (size_t i = 0; i < in.shape.size(); ++i) {
+    if (in.shape[i] != 1) {
+      os.push_back(in.shape[i]);
+      ost.push_back(in.strides[i]);
+    }
+  }
+  out.assign(shape.size(), 1);
+  size_t oi = 0, ni = 0;
+  while (ni < shape.size()) {
+    if (shape[ni] == 1 || oi == os.size()) {  // size-1 dims: any stride will do
+      ++ni;
+      continue;
+    }
+    size_t oe = oi + 1, ne = ni + 1;
+    int64_t op = os[oi], np = shape[ni];
+    while (op != np) {
+      if (np < op) {
+        np *= shape[ne++];
+      } else {
+        op *= os[oe++];
+      }
+    }
+    for (size_t k = oi; k + 1 < oe; ++k) {
+      if (ost[k] != ost[k + 1] * os[k + 1]) return false;
+    }
+    int64_t st = ost[oe - 1];
+    for (size_t k = ne; k-- > ni;) {
+      out[k] = st;
+      st *= shape[k];
+    }
+    oi = oe;
+    ni = ne;
+  }
+  return true;
+}
+
+}  // namespace
+
 void Full::eval_cpu(const std::vector<array>& in, Node& out) {
   cpu::copy(node_of(in[0]), out);
 }
@@ -64,8 +111,11 @@ void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
       return;
     }
     case Kind::reshape: {
-      if (in.row_contiguous) {
+      Strides st;
+      if (in.row_contiguous || in.size == 0) {
         set_view(out, in, row_major_strides(out.shape), in.offset);
+      } else if (reshape_strides(in, out.shape, st)) {
+        set_view(out, in, std::move(st), in.offset);
       } else {
         // copy() walks its output's shape, so copy into a row-major node of
         // in's shape and view that with the new one.

@@ -134,7 +134,8 @@ class AddMM : public Primitive {
 
 // A view of the input: same buffer, new strides and offset, computed from the
 // input's strides when evaluated. Falls back to a copy when the input's layout
-// cannot express the view (reshape of a non-contiguous array).
+// cannot express the view (reshape merging dimensions that are not laid out
+// one inside the other, as after a transpose).
 class View : public Primitive {
  public:
   enum class Kind { reshape, transpose, broadcast, slice };
