@@ -1,5 +1,6 @@
 // Elementwise kernels: unary, binary, where, copy/convert, arange, eye.
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
@@ -189,6 +190,42 @@ constexpr bool is_predicate(BinaryOp op) {
   }
 }
 
+// Contiguous float32 arithmetic (the residual adds and scalings of a model),
+// compiled for wider vector units too. `a_one` / `b_one`: that operand is one
+// value, repeated. The output is a fresh buffer, never an input.
+#define RILL_FLAT_F32(NAME, OP)                                                      \
+  RILL_VECTOR_CLONES                                                                 \
+  void NAME(const float* __restrict a, const float* __restrict b, float* __restrict o, \
+            int64_t n, bool a_one, bool b_one) {                                     \
+    if (a_one) {                                                                     \
+      const float x = a[0];                                                          \
+      for (int64_t j = 0; j < n; ++j) o[j] = x OP b[j];                              \
+    } else if (b_one) {                                                              \
+      const float y = b[0];                                                          \
+      for (int64_t j = 0; j < n; ++j) o[j] = a[j] OP y;                              \
+    } else {                                                                         \
+      for (int64_t j = 0; j < n; ++j) o[j] = a[j] OP b[j];                           \
+    }                                                                                \
+  }
+RILL_FLAT_F32(add_f32, +)
+RILL_FLAT_F32(subtract_f32, -)
+RILL_FLAT_F32(multiply_f32, *)
+RILL_FLAT_F32(divide_f32, /)
+#undef RILL_FLAT_F32
+
+constexpr bool has_flat_f32(BinaryOp op) {
+  return op == BinaryOp::add || op == BinaryOp::subtract || op == BinaryOp::multiply ||
+         op == BinaryOp::divide;
+}
+
+template <BinaryOp op>
+void flat_f32(const float* a, const float* b, float* o, int64_t n, bool a_one, bool b_one) {
+  if constexpr (op == BinaryOp::add) add_f32(a, b, o, n, a_one, b_one);
+  if constexpr (op == BinaryOp::subtract) subtract_f32(a, b, o, n, a_one, b_one);
+  if constexpr (op == BinaryOp::multiply) multiply_f32(a, b, o, n, a_one, b_one);
+  if constexpr (op == BinaryOp::divide) divide_f32(a, b, o, n, a_one, b_one);
+}
+
 // The op is a template parameter: each (op, dtype) pair gets its own loops,
 // which the compiler vectorises where the layout allows.
 template <typename T, BinaryOp op>
@@ -212,6 +249,10 @@ void binary_loops(const Node& a, const Node& b, Node& out) {
   bool b_flat = b.row_contiguous && (b.size == out.size || b.size == 1);
   if (a_flat && b_flat) {
     int64_t n = static_cast<int64_t>(out.size);
+    if constexpr (std::is_same_v<T, float> && has_flat_f32(op)) {
+      flat_f32<op>(pa, pb, po, n, a.size == 1 && n > 1, a.size != 1 && b.size == 1 && n > 1);
+      return;
+    }
     if (a.size == 1 && n > 1) {
       C x = C(pa[0]);
       for (int64_t j = 0; j < n; ++j) po[j] = f(x, C(pb[j]));
@@ -373,7 +414,11 @@ void copy_into(const Node& in, Node& out) {
                         // Contiguous rows and repeated values (a broadcast bias)
                         // get loops the compiler vectorises.
                         if (s[1] == 1 && s[0] == 1) {
-                          for (int64_t j = 0; j < n; ++j) y[j] = convert<O>(x[j]);
+                          if constexpr (std::is_same_v<I, O>) {
+                            std::memcpy(y, x, static_cast<size_t>(n) * sizeof(O));
+                          } else {
+                            for (int64_t j = 0; j < n; ++j) y[j] = convert<O>(x[j]);
+                          }
                         } else if (s[1] == 1 && s[0] == 0) {
                           const O v = convert<O>(x[0]);
                           for (int64_t j = 0; j < n; ++j) y[j] = v;
