@@ -75,8 +75,10 @@ struct alignas(64) Shard {
 
 struct Cache {
   Cache() {
+    // Two per core: the callers evaluating on their own threads and the
+    // executor's workers then rarely share one.
     unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-    nshards = std::min(kMaxShards, std::bit_ceil(hw));
+    nshards = std::min(kMaxShards, std::bit_ceil(2 * hw));
     shards = new Shard[nshards];
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     size_t physical = pages > 0 && page > 0 ? size_t(pages) * size_t(page) : 0;
