@@ -1,10 +1,11 @@
 // The CPU buffer allocator: blocks rounded up to size classes (four per power
-// of two, so at most 25% over the request), and a cache of released blocks in
-// per-thread-group shards. A thread takes and gives back blocks through its own
-// shard, so threads rarely meet on a lock; a miss takes a block of the class
-// from another shard before asking the system. The cache is bounded: a release
-// that would exceed the limit first evicts its shard's least recently cached
-// blocks, and frees the block itself if that is not enough.
+// of two, multiples of 64 bytes: at most 25% over above 512 bytes), and a
+// cache of released blocks in per-thread-group shards. A thread takes and
+// gives back blocks through its own shard, so threads rarely meet on a lock;
+// a miss takes a block of the class from another shard before asking the
+// system. The cache is bounded: a release that would exceed the limit first
+// evicts its shard's least recently cached blocks, and frees the block itself
+// if that is not enough.
 #include "backend/cpu/allocator.h"
 
 #include <unistd.h>
