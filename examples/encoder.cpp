@@ -158,14 +158,17 @@ int main(int argc, char** argv) {
     std::vector<examples::EncoderLayer> layers =
         opt.weights.empty() ? examples::random_encoder(c, opt.seed)
                             : examples::load_encoder(opt.weights, c);
-    if (device.type == Device::cpu && !opt.stored_layout) examples::transpose_linear_weights(layers);
+    if (device.type == Device::cpu && !opt.stored_layout) {
+      examples::transpose_linear_weights(layers);
+    }
     array x = astype(random::normal({c.batch, c.seq, c.dim}, float32, random::key(opt.seed + 1)),
                      c.dtype);
     eval(x);
     array reference = examples::encoder_forward(c, layers, x);
     eval(reference);
     std::printf(
-        "rill-encoder: W1 on %s, B=%d S=%d D=%d H=%d L=%d %s, %s weights%s, %.1f s per T\n",
+        "rill-encoder: W1 on %s, B=%d S=%d D=%d H=%d L=%d %s, %s weights%s, %.1f s per "
+        "T\n",
         to_string(device).c_str(), c.batch, c.seq, c.dim, c.heads, c.layers,
         dtype_name(c.dtype).c_str(), opt.weights.empty() ? "random" : "file",
         layers.empty() || !layers[0].transposed ? "" : " (linear weights [in, out])",

@@ -135,7 +135,8 @@ inline array encoder_forward(const EncoderConfig& c, const std::vector<EncoderLa
   float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
   for (const EncoderLayer& l : layers) {
     array h = fast::layer_norm(x, l.ln1_w, l.ln1_b, 1e-5f, s);
-    array qkv = reshape(linear(h, l.qkv_w, l.qkv_b, l.transposed, s), {B, S, 3, H, Dh}, s);
+    array qkv =
+        reshape(linear(h, l.qkv_w, l.qkv_b, l.transposed, s), {B, S, 3, H, Dh}, s);
     qkv = transpose(qkv, {2, 0, 3, 1, 4}, s);  // [3, B, H, S, Dh]
     auto part = [&](int i) {
       return reshape(slice(qkv, {i, 0, 0, 0, 0}, {i + 1, B, H, S, Dh}, s), {B, H, S, Dh}, s);

@@ -244,8 +244,10 @@ std::vector<OpCase> table(Inputs& in, const std::string& file) {
                    reshape(arange(0.0, 36.0), {3, 3, 4})))}});
   t.push_back(
       {"addmm",
-       VALID(Arrays({addmm(v, m, transpose(m), 1.0f, 1.0f, s), addmm(one, v, m, 2.0f, 0.5f, s),
-                     addmm(astype(slice(m, {0, 0}, {1, 4}), int32), f, astype(m, int32), 1.0f, 1.0f, s)})),
+       VALID(Arrays({addmm(v, m, transpose(m), 1.0f, 1.0f, s),
+                     addmm(one, v, m, 2.0f, 0.5f, s),
+                     addmm(astype(slice(m, {0, 0}, {1, 4}), int32), f, astype(m, int32),
+                           1.0f, 1.0f, s)})),
        {BAD("scalar operand", addmm(v, one, m)),
         BAD("int operands", addmm(i, i, astype(m, int32))),
         BAD("inner (2, 3) x (2, 3)", addmm(v, f, f)),

@@ -613,7 +613,8 @@ TEST(Nn, ActivationsMatchFormulas) {
 TEST(Nn, FusedGeluMatchesComposedOps) {
   array x = random_array({64, 300}, float32, 101, -8, 8);
   array half_x = multiply(x, array(0.5f));
-  array composed = add(half_x, multiply(half_x, erf(multiply(x, array(0.7071067811865476f)))));
+  array e = erf(multiply(x, array(0.7071067811865476f)));
+  array composed = add(half_x, multiply(half_x, e));
   // Strided input: the fused kernel's generic loop.
   array xt = transpose(x);
   array composed_t = transpose(composed);
@@ -626,7 +627,8 @@ TEST(Nn, FusedGeluMatchesComposedOps) {
   // Integers compute in float32.
   array xi = array({-2, 0, 3}, int32);
   EXPECT_EQ(nn::gelu(xi).dtype(), float32);
-  EXPECT_TRUE(all_close(to_doubles(nn::gelu(xi)), to_doubles(nn::gelu(astype(xi, float32)))));
+  EXPECT_TRUE(
+      all_close(to_doubles(nn::gelu(xi)), to_doubles(nn::gelu(astype(xi, float32)))));
 }
 
 }  // namespace

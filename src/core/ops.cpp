@@ -560,11 +560,12 @@ array matmul(const array& a_in, const array& b_in, StreamOrDevice s) {
   check_matmul_ranks(a_in, b_in, "matmul");
   Dtype t = promote_types(a_in.dtype(), b_in.dtype());
   if (!is_floating_point(t)) {
-    fail("matmul", cat("only floating point types are supported, got ", a_in.dtype(), " and ",
-                       b_in.dtype(), "."));
+    fail("matmul", cat("only floating point types are supported, got ", a_in.dtype(),
+                       " and ", b_in.dtype(), "."));
   }
   MatmulOperands m = matmul_operands(a_in, b_in, t, s, "matmul");
-  array out = make_array(m.out, t, std::make_shared<detail::Matmul>(), {m.a, m.b}, s, "matmul");
+  array out =
+      make_array(m.out, t, std::make_shared<detail::Matmul>(), {m.a, m.b}, s, "matmul");
   return m.result == m.out ? out : reshape(out, m.result, s);
 }
 

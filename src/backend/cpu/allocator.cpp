@@ -41,7 +41,7 @@ constexpr unsigned kMaxShards = 64;  // a shard is one bit of Cache::nonempty
 
 // Written at the start of a cached block; the rest of the block is unused.
 struct Block {
-  Block* prev;   // in its class's list, newest first
+  Block* prev;  // in its class's list, newest first
   Block* next;
   Block* older;  // in its shard's order of release, for eviction
   Block* newer;
@@ -85,8 +85,9 @@ struct Cache {
     size_t physical = pages > 0 && page > 0 ? size_t(pages) * size_t(page) : 0;
     // An eighth of the machine's memory, at most 2 GiB: far more than the
     // intermediates of a model's forward pass on every core.
-    limit.store(physical ? std::min<size_t>(physical / 8, size_t(2) << 30) : size_t(256) << 20,
-                std::memory_order_relaxed);
+    limit.store(
+        physical ? std::min<size_t>(physical / 8, size_t(2) << 30) : size_t(256) << 20,
+        std::memory_order_relaxed);
   }
   unsigned nshards;
   Shard* shards;
@@ -153,16 +154,13 @@ void push(Cache& c, int shard, Block* b) {
 
 void unlink(Cache& c, int shard, Block* b) {
   Shard& s = c.shards[shard];
-  if (b->prev) b->prev->next = b->next;
-  else s.heads[b->cls] = b->next;
+  (b->prev ? b->prev->next : s.heads[b->cls]) = b->next;
   if (b->next) b->next->prev = b->prev;
   if (!s.heads[b->cls]) {
     c.nonempty[b->cls].fetch_and(~(uint64_t(1) << shard), std::memory_order_relaxed);
   }
-  if (b->older) b->older->newer = b->newer;
-  else s.oldest = b->newer;
-  if (b->newer) b->newer->older = b->older;
-  else s.newest = b->older;
+  (b->older ? b->older->newer : s.oldest) = b->newer;
+  (b->newer ? b->newer->older : s.newest) = b->older;
   c.cached.fetch_sub(b->size, std::memory_order_relaxed);
 }
 

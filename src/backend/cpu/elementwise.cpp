@@ -219,7 +219,8 @@ constexpr bool has_flat_f32(BinaryOp op) {
 }
 
 template <BinaryOp op>
-void flat_f32(const float* a, const float* b, float* o, int64_t n, bool a_one, bool b_one) {
+void flat_f32(const float* a, const float* b, float* o, int64_t n, bool a_one,
+              bool b_one) {
   if constexpr (op == BinaryOp::add) add_f32(a, b, o, n, a_one, b_one);
   if constexpr (op == BinaryOp::subtract) subtract_f32(a, b, o, n, a_one, b_one);
   if constexpr (op == BinaryOp::multiply) multiply_f32(a, b, o, n, a_one, b_one);
@@ -250,7 +251,8 @@ void binary_loops(const Node& a, const Node& b, Node& out) {
   if (a_flat && b_flat) {
     int64_t n = static_cast<int64_t>(out.size);
     if constexpr (std::is_same_v<T, float> && has_flat_f32(op)) {
-      flat_f32<op>(pa, pb, po, n, a.size == 1 && n > 1, a.size != 1 && b.size == 1 && n > 1);
+      flat_f32<op>(pa, pb, po, n, a.size == 1 && n > 1,
+                   a.size != 1 && b.size == 1 && n > 1);
       return;
     }
     if (a.size == 1 && n > 1) {
@@ -423,7 +425,9 @@ void copy_into(const Node& in, Node& out) {
                           const O v = convert<O>(x[0]);
                           for (int64_t j = 0; j < n; ++j) y[j] = v;
                         } else {
-                          for (int64_t j = 0; j < n; ++j) y[j * s[1]] = convert<O>(x[j * s[0]]);
+                          for (int64_t j = 0; j < n; ++j) {
+                            y[j * s[1]] = convert<O>(x[j * s[0]]);
+                          }
                         }
                       });
     });

@@ -134,8 +134,8 @@ void matmul_blas(const Node& an, const Node& bn, Node& out, const Shape& batch, 
   if (int64_t rows = stacked_rows(batch, a, b, row_stride);
       rows > 0 && blas_layout(rows, k, row_stride, a.cs, la) &&
       la.trans == CblasNoTrans && blas_layout(k, n, b.rs, b.cs, lb)) {
-    gemm<T>(la, lb, static_cast<int>(rows), static_cast<int>(n), static_cast<int>(k), alpha,
-            pa, pb, beta, po);
+    gemm<T>(la, lb, static_cast<int>(rows), static_cast<int>(n), static_cast<int>(k),
+            alpha, pa, pb, beta, po);
     return;
   }
   const bool direct_a = blas_layout(m, k, a.rs, a.cs, la);
@@ -154,8 +154,8 @@ void matmul_blas(const Node& an, const Node& bn, Node& out, const Shape& batch, 
       pack(y, k, n, b.rs, b.cs, scratch_b.data());
       y = scratch_b.data();
     }
-    gemm<T>(la, lb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, x,
-            y, beta, po + i * m * n);
+    gemm<T>(la, lb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha,
+            x, y, beta, po + i * m * n);
   });
 }
 
@@ -178,8 +178,8 @@ void matmul_half(const Node& an, const Node& bn, Node& out, const Shape& batch,
     if (beta != 0.0f) {
       for (int64_t j = 0; j < m * n; ++j) fc[j] = static_cast<float>(c[j]);
     }
-    gemm<float>(la, lb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha,
-                fa.data(), fb.data(), beta, fc.data());
+    gemm<float>(la, lb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
+                alpha, fa.data(), fb.data(), beta, fc.data());
     for (int64_t j = 0; j < m * n; ++j) c[j] = T(fc[j]);
   });
 }
@@ -199,7 +199,9 @@ void product(const Node& a, const Node& b, Node& out, float alpha, float beta) {
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
       T* po = static_cast<T*>(out.mutable_data());
       if (k == 0) {  // no products: beta * out
-        for (size_t j = 0; j < out.size; ++j) po[j] = beta == 0.0f ? T(0) : T(beta) * po[j];
+        for (size_t j = 0; j < out.size; ++j) {
+          po[j] = beta == 0.0f ? T(0) : T(beta) * po[j];
+        }
         return;
       }
       single_threaded_blas();
@@ -207,8 +209,9 @@ void product(const Node& a, const Node& b, Node& out, float alpha, float beta) {
     } else if constexpr (is_half_v<T>) {
       T* po = static_cast<T*>(out.mutable_data());
       if (k == 0) {
-        for (size_t j = 0; j < out.size; ++j)
+        for (size_t j = 0; j < out.size; ++j) {
           po[j] = beta == 0.0f ? T(0.0f) : T(beta * static_cast<float>(po[j]));
+        }
         return;
       }
       single_threaded_blas();
