@@ -27,6 +27,9 @@ struct EncoderConfig {
 
 struct EncoderLayer {
   array ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+  // The linear weights are held as [in, out] (see transpose_linear_weights)
+  // rather than as stored, [out, in].
+  bool transposed = false;
 };
 
 // The names of one layer's tensors in a safetensors file, in EncoderLayer order.
@@ -99,8 +102,30 @@ inline std::vector<EncoderLayer> load_encoder(const std::string& file, const Enc
   return layers;
 }
 
-inline array linear(const array& x, const array& w, const array& b, StreamOrDevice s) {
-  return add(matmul(x, transpose(w, s), s), b, s);
+// Copies each layer's linear weights, once, into [in, out] row-major order.
+// Same results; on the CPU the matrix products then read both operands
+// row-major, which OpenBLAS does faster than a transposed weight (the
+// D -> 4D -> D products most: about 15% for fc2 on a Zen 4 core).
+inline void transpose_linear_weights(std::vector<EncoderLayer>& layers,
+                                     StreamOrDevice s = {}) {
+  std::vector<array> all;
+  for (EncoderLayer& l : layers) {
+    if (l.transposed) continue;
+    for (array* w : {&l.qkv_w, &l.out_w, &l.fc1_w, &l.fc2_w}) {
+      *w = copy(transpose(*w, s), s);
+      all.push_back(*w);
+    }
+    l.transposed = true;
+  }
+  eval(all);
+}
+
+// x @ w^T + b for w as stored ([out, in]: its transpose is a view that BLAS
+// reads as transposed, not a copy), x @ w + b for a transposed layer; the bias
+// is added by the product itself.
+inline array linear(const array& x, const array& w, const array& b, bool transposed,
+                    StreamOrDevice s) {
+  return addmm(b, x, transposed ? w : transpose(w, s), 1.0f, 1.0f, s);
 }
 
 // One forward pass: x [B, S, D] -> [B, S, D]. Lazy: the caller evaluates.
@@ -110,7 +135,8 @@ inline array encoder_forward(const EncoderConfig& c, const std::vector<EncoderLa
   float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
   for (const EncoderLayer& l : layers) {
     array h = fast::layer_norm(x, l.ln1_w, l.ln1_b, 1e-5f, s);
-    array qkv = reshape(linear(h, l.qkv_w, l.qkv_b, s), {B, S, 3, H, Dh}, s);
+    array qkv =
+        reshape(linear(h, l.qkv_w, l.qkv_b, l.transposed, s), {B, S, 3, H, Dh}, s);
     qkv = transpose(qkv, {2, 0, 3, 1, 4}, s);  // [3, B, H, S, Dh]
     auto part = [&](int i) {
       return reshape(slice(qkv, {i, 0, 0, 0, 0}, {i + 1, B, H, S, Dh}, s), {B, H, S, Dh}, s);
@@ -118,10 +144,10 @@ inline array encoder_forward(const EncoderConfig& c, const std::vector<EncoderLa
     array o = fast::scaled_dot_product_attention(part(0), part(1), part(2), scale, "",
                                                  std::nullopt, s);
     o = reshape(transpose(o, {0, 2, 1, 3}, s), {B, S, D}, s);
-    x = add(x, linear(o, l.out_w, l.out_b, s), s);
+    x = add(x, linear(o, l.out_w, l.out_b, l.transposed, s), s);
     h = fast::layer_norm(x, l.ln2_w, l.ln2_b, 1e-5f, s);
-    h = nn::gelu(linear(h, l.fc1_w, l.fc1_b, s), s);
-    x = add(x, linear(h, l.fc2_w, l.fc2_b, s), s);
+    h = nn::gelu(linear(h, l.fc1_w, l.fc1_b, l.transposed, s), s);
+    x = add(x, linear(h, l.fc2_w, l.fc2_b, l.transposed, s), s);
   }
   return x;
 }

@@ -242,6 +242,20 @@ std::vector<OpCase> table(Inputs& in, const std::string& file) {
         BAD("batch (2, 2, 3) x (3, 3, 4)",
             matmul(reshape(arange(0.0, 12.0), {2, 2, 3}),
                    reshape(arange(0.0, 36.0), {3, 3, 4})))}});
+  t.push_back(
+      {"addmm",
+       VALID(Arrays({addmm(v, m, transpose(m), 1.0f, 1.0f, s),
+                     addmm(one, v, m, 2.0f, 0.5f, s),
+                     addmm(astype(slice(m, {0, 0}, {1, 4}), int32), f, astype(m, int32),
+                           1.0f, 1.0f, s)})),
+       {BAD("scalar operand", addmm(v, one, m)),
+        BAD("int operands", addmm(i, i, astype(m, int32))),
+        BAD("inner (2, 3) x (2, 3)", addmm(v, f, f)),
+        BAD("c (3,) onto (2, 4)", addmm(v, f, m)),
+        BAD("c (2, 2, 4) wider than (2, 4)", addmm(ones({2, 2, 4}), f, m)),
+        BAD("batch (2, 2, 3) x (3, 3, 4)",
+            addmm(one, reshape(arange(0.0, 12.0), {2, 2, 3}),
+                  reshape(arange(0.0, 36.0), {3, 3, 4})))}});
   // ---- shapes and views
   t.push_back({"reshape",
                VALID(Arrays({reshape(f, {3, -1}, s), reshape(f, {2, 3}, s)})),

@@ -60,6 +60,20 @@ TEST(Encoder, MatchesPyTorch) {
   EXPECT_LE(err, 1e-5) << "relative error " << err;
 }
 
+// Weights copied into [in, out] order (what rill-encoder does on the CPU).
+TEST(Encoder, TransposedWeightsMatchPyTorch) {
+  Fixture f = load_fixture();
+  examples::transpose_linear_weights(f.layers);
+  ASSERT_TRUE(f.layers[0].transposed);
+  EXPECT_EQ(f.layers[0].fc1_w.shape(), (Shape{f.config.dim, 4 * f.config.dim}));
+  array y = examples::encoder_forward(f.config, f.layers, f.input);
+  double err = relative_error(y, f.output);
+  EXPECT_LE(err, 1e-5) << "relative error " << err;
+  // Once only: a second call leaves the layers as they are.
+  examples::transpose_linear_weights(f.layers);
+  EXPECT_EQ(f.layers[0].fc1_w.shape(), (Shape{f.config.dim, 4 * f.config.dim}));
+}
+
 TEST(Encoder, SameResultOnEveryThread) {
   Fixture f = load_fixture();
   array ref = examples::encoder_forward(f.config, f.layers, f.input);

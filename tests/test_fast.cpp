@@ -610,5 +610,28 @@ TEST(Nn, ActivationsMatchFormulas) {
   }
 }
 
+// nn::gelu is one fused kernel; it must agree with the composition of ops it
+// replaced (0.5 x + 0.5 x erf(x / sqrt 2), each op rounding to the dtype).
+TEST(Nn, FusedGeluMatchesComposedOps) {
+  array x = random_array({64, 300}, float32, 101, -8, 8);
+  array half_x = multiply(x, array(0.5f));
+  array e = erf(multiply(x, array(0.7071067811865476f)));
+  array composed = add(half_x, multiply(half_x, e));
+  // Strided input: the fused kernel's generic loop.
+  array xt = transpose(x);
+  array composed_t = transpose(composed);
+  EXPECT_TRUE(all_close(to_doubles(nn::gelu(x)), to_doubles(composed), 1e-6));
+  EXPECT_TRUE(all_close(to_doubles(nn::gelu(xt)), to_doubles(composed_t), 1e-6));
+  EXPECT_EQ(nn::gelu(array(0.0f)).item<float>(), 0.0f);
+  EXPECT_TRUE(std::isnan(nn::gelu(array(std::nanf(""))).item<float>()));
+  EXPECT_EQ(nn::gelu(array(-100.0f)).item<float>(), 0.0f);
+  EXPECT_EQ(nn::gelu(array(100.0f)).item<float>(), 100.0f);
+  // Integers compute in float32.
+  array xi = array({-2, 0, 3}, int32);
+  EXPECT_EQ(nn::gelu(xi).dtype(), float32);
+  EXPECT_TRUE(
+      all_close(to_doubles(nn::gelu(xi)), to_doubles(nn::gelu(astype(xi, float32)))));
+}
+
 }  // namespace
 }  // namespace rill

@@ -1153,6 +1153,91 @@ TEST(Matmul, MixedDtypesPromote) {
                "i32@f32");
 }
 
+// ---------------------------------------------------------------- addmm
+
+// alpha * (a @ b) + beta * c against plain loops in double: c read through
+// its own broadcast onto the product's shape.
+void check_addmm(const array& c, const array& a, const array& b, float alpha, float beta,
+                 const std::string& what) {
+  SCOPED_TRACE(what + " " + test::str(c.shape()) + " + " + test::str(a.shape()) + " @ " +
+               test::str(b.shape()) + " alpha " + std::to_string(alpha) + " beta " +
+               std::to_string(beta));
+  Shape shape;
+  std::vector<double> prod = ref_matmul(a, b, &shape);
+  std::vector<double> mag = ref_matmul(a, b, &shape, true);
+  std::vector<double> cv = to_doubles(broadcast_to(c, shape));
+  array out = addmm(c, a, b, alpha, beta);
+  EXPECT_EQ(out.shape(), shape);
+  Dtype t = promote_types(promote_types(a.dtype(), b.dtype()), c.dtype());
+  EXPECT_EQ(out.dtype(), t);
+  int k = a.shape(-1);
+  double step = (t == float64 ? 1.2e-16 : 6e-8) * (k + 2);
+  std::vector<double> got = to_doubles(out);
+  ASSERT_EQ(got.size(), prod.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    double want = alpha * prod[i] + (beta == 0 ? 0.0 : beta * cv[i]);
+    double tol = 2 * eps_of(t) * std::abs(want) +
+                 step * (std::abs(alpha) * mag[i] + std::abs(beta * cv[i]));
+    EXPECT_NEAR(got[i], want, tol) << "element " << i;
+  }
+}
+
+TEST(Addmm, MatchesLoops) {
+  for (Dtype t : kFloatTypes) {
+    std::string d = dtype_name(t);
+    array a = random_array({5, 7}, t, 1), b = random_array({7, 6}, t, 2);
+    check_addmm(random_array({6}, t, 3), a, b, 1.0f, 1.0f, d + " row bias");
+    check_addmm(random_array({5, 1}, t, 4), a, b, 1.0f, 1.0f, d + " column bias");
+    check_addmm(random_array({5, 6}, t, 5), a, b, 0.5f, 2.0f, d + " full c");
+    check_addmm(array(1.5f), a, b, -1.0f, 0.25f, d + " scalar c");
+    check_addmm(random_array({6}, t, 6), a, b, 2.0f, 0.0f, d + " beta 0");
+  }
+}
+
+TEST(Addmm, LinearLayerShapes) {
+  // x [B, S, in] @ w^T ([out, in] transposed: a view BLAS reads as such) + bias.
+  for (Dtype t : {float32, float64, bfloat16}) {
+    std::string d = dtype_name(t);
+    array x = random_array({2, 9, 16}, t, 11), w = random_array({12, 16}, t, 12);
+    array bias = random_array({12}, t, 13);
+    check_addmm(bias, x, transpose(w), 1.0f, 1.0f, d + " stacked rows");
+    check_addmm(bias, swapaxes(x, 0, 1), transpose(w), 1.0f, 1.0f, d + " swapped batch");
+    check_addmm(random_array({2, 1, 12}, t, 14), x, transpose(w), 1.0f, 1.0f,
+                d + " per-batch c");
+    check_addmm(random_array({9, 1}, t, 15), x, transpose(w), 1.0f, 1.0f,
+                d + " per-row c");
+  }
+}
+
+TEST(Addmm, OneDimensionalAndEmpty) {
+  check_addmm(random_array({6}, float32, 1), random_array({7}, float32, 2),
+              random_array({7, 6}, float32, 3), 1.0f, 1.0f, "vector @ matrix");
+  check_addmm(array(2.0f), random_array({7}, float32, 4), random_array({7}, float32, 5),
+              1.0f, 1.0f, "dot");
+  check_addmm(random_array({3}, float64, 6), random_array({3, 7}, float64, 7),
+              random_array({7}, float64, 8), 1.0f, 1.0f, "matrix @ vector");
+  // k = 0: no products, beta * c.
+  array k0 = addmm(array({1.0f, 2.0f}), zeros({3, 0}), zeros({0, 2}), 1.0f, 3.0f);
+  EXPECT_TRUE(all_close(to_doubles(k0), {3, 6, 3, 6, 3, 6}));
+  array k0h = addmm(array({1.0f, 2.0f}, {2}, float16), zeros({1, 0}, float16),
+                    zeros({0, 2}, float16), 1.0f, 0.5f);
+  EXPECT_TRUE(all_close(to_doubles(k0h), {0.5, 1}));
+  EXPECT_EQ(addmm(ones({4}), zeros({0, 3}), ones({3, 4})).shape(), (Shape{0, 4}));
+}
+
+TEST(Addmm, BetaZeroIgnoresC) {
+  array c = full({2, 2}, array(std::nanf("")));
+  array out = addmm(c, ones({2, 3}), ones({3, 2}), 1.0f, 0.0f);
+  EXPECT_TRUE(all_close(to_doubles(out), {3, 3, 3, 3}));
+}
+
+TEST(Addmm, MixedDtypesPromote) {
+  check_addmm(random_array({2}, float64, 1), random_array({3, 4}, float32, 2),
+              random_array({4, 2}, float32, 3), 1.0f, 1.0f, "f64 c");
+  check_addmm(random_array({2}, int32, 1), random_array({3, 4}, float16, 2),
+              random_array({4, 2}, float16, 3), 1.0f, 1.0f, "i32 c");
+}
+
 // ---------------------------------------------------------------- errors
 
 TEST(Errors, BadInputThrowsNamingTheOp) {

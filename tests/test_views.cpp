@@ -89,6 +89,42 @@ TEST(Views, ReshapeKeepsRowMajorOrder) {
   EXPECT_EQ(flat.data<int32_t>(), base_ptr(base) + 5);
 }
 
+TEST(Views, ReshapeViewsStridedInputsWhenTheLayoutAllows) {
+  // The encoder's head split: [B, S, 3, H, Dh] -> [3, B, H, S, Dh], one part
+  // sliced, its leading 1 dropped. Every step is a view of the projection.
+  Shape sh = {2, 5, 3, 4, 6};
+  array qkv = positions(sh);
+  array t = transpose(qkv, {2, 0, 3, 1, 4});
+  array k = reshape(slice(t, {1, 0, 0, 0, 0}, {2, 2, 4, 5, 6}), {2, 4, 5, 6});
+  EXPECT_TRUE(is_view_of(k, {2, 4, 5, 6}, [&](auto& i) {
+    return flat_of(sh, {i[0], i[2], 1, i[1], i[3]});
+  }));
+  const int32_t* base = base_ptr(qkv);
+  EXPECT_GE(k.data<int32_t>(), base);
+  EXPECT_LT(k.data<int32_t>(), base + numel(sh));
+  // Splitting and merging runs that are laid out one inside the other.
+  array cols = slice(positions({4, 6, 8}), {0, 0, 2}, {4, 6, 6});  // [4, 6, 4]
+  array merged = reshape(cols, {24, 4});
+  EXPECT_TRUE(is_view_of(merged, {24, 4}, [](auto& i) { return i[0] * 8 + 2 + i[1]; }));
+  array split = reshape(cols, {2, 2, 3, 2, 2, 2, 1});
+  EXPECT_TRUE(is_view_of(split, {2, 2, 3, 2, 2, 2, 1}, [](auto& i) {
+    int r = i[0] * 2 + i[1], c = i[2] * 2 + i[3], e = i[4] * 2 + i[5];
+    return r * 48 + c * 8 + 2 + e;
+  }));
+  // Reversed and broadcast axes.
+  array rev = slice(positions({3, 4}), {2, 0}, {-4, 4}, {-1, 1});
+  EXPECT_TRUE(is_view_of(reshape(rev, {3, 2, 2}), {3, 2, 2}, [](auto& i) {
+    return (2 - i[0]) * 4 + i[1] * 2 + i[2];
+  }));
+  array bc = broadcast_to(positions({1, 4}), {3, 4});
+  EXPECT_TRUE(is_view_of(reshape(bc, {3, 2, 2}), {3, 2, 2},
+                         [](auto& i) { return i[1] * 2 + i[2]; }));
+  // Merging a broadcast axis with another needs a copy, in logical order.
+  EXPECT_TRUE(is_view_of(reshape(bc, {12}), {12}, [](auto& i) { return i[0] % 4; }));
+  EXPECT_TRUE(is_view_of(reshape(bc, {6, 2}), {6, 2},
+                         [](auto& i) { return (i[0] * 2 + i[1]) % 4; }));
+}
+
 TEST(Views, Flatten) {
   array a = positions({2, 3, 4});
   EXPECT_TRUE(is_view_of(flatten(a), {24}, [](auto& i) { return i[0]; }));

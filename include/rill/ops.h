@@ -178,6 +178,10 @@ array argmin(const array& a, int axis, bool keepdims = false, StreamOrDevice s =
 // Matrix product with NumPy semantics: 1-D operands are promoted and the
 // added axis removed, batch dimensions broadcast.
 array matmul(const array& a, const array& b, StreamOrDevice s = {});
+// alpha * matmul(a, b) + beta * c, with c broadcast to the product's shape: a
+// linear layer's bias added by the matrix product itself.
+array addmm(array c, array a, array b, const float& alpha = 1.f, const float& beta = 1.f,
+            StreamOrDevice s = {});
 
 // ---- Shape and views ----
 array reshape(const array& a, Shape shape, StreamOrDevice s = {});

@@ -1,17 +1,24 @@
-// Activation helpers, composed from ops; scalars take x's dtype.
+// Activation helpers: gelu is one elementwise kernel, the others are composed
+// from ops (scalars take x's dtype).
 #include "rill/nn.h"
 
 #include <cmath>
 
-#include "core/node.h"
+#include "core/primitives.h"
 
 namespace rill::nn {
 
+// One pass over x instead of five (multiply, erf, multiply, multiply, add);
+// computed in float32 for the half types, rounded once. Integer and bool
+// inputs compute in float32, like erf.
 array gelu(const array& x, StreamOrDevice s) {
   detail::OuterOp outer("gelu");
-  array half_x = multiply(x, scalar_like(0.5, x), s);
-  array e = erf(multiply(x, scalar_like(0.7071067811865476, x), s), s);
-  return add(half_x, multiply(half_x, e, s), s);
+  Dtype t = is_floating_point(x.dtype()) ? x.dtype() : float32;
+  array in = x.dtype() == t ? x : astype(x, t, s);
+  return detail::make_array(x.shape(), t,
+                            std::make_shared<detail::Unary>(detail::cpu::UnaryOp::gelu,
+                                                            "gelu"),
+                            {in}, s, "gelu");
 }
 
 array gelu_approx(const array& x, StreamOrDevice s) {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "backend/cpu/allocator.h"
 #include "core/format.h"
 #include "core/primitives.h"
 #include "runtime/stream_state.h"
@@ -42,16 +43,14 @@ Buffer::Buffer(size_t n) : ptr(nullptr), nbytes(n) {
     ptr = small;
     return;
   }
-  size_t rounded = (n + 63) / 64 * 64;
-  ptr = std::aligned_alloc(64, rounded);
-  if (!ptr) throw std::bad_alloc();
+  ptr = cpu::allocate(n);
 }
 
 Buffer::~Buffer() {
   if (gpu) {
     gpu_release(gpu);
   } else if (!owner && ptr != small) {
-    std::free(ptr);
+    cpu::release(ptr, nbytes);
   }
 }
 

@@ -19,9 +19,10 @@ namespace rill::detail {
 class Primitive;
 struct StreamState;
 
-// Memory for array data. On the host: owned and 64-byte aligned, or borrowed
-// from `owner` (a mapped file) and kept alive with it. On a GPU: `gpu` is set
-// (by the GPU backend, which frees it) and `ptr` is a device address.
+// Memory for array data. On the host: owned and 64-byte aligned (from the CPU
+// allocator, which recycles freed blocks: backend/cpu/allocator.h), or
+// borrowed from `owner` (a mapped file) and kept alive with it. On a GPU: `gpu`
+// is set (by the GPU backend, which frees it) and `ptr` is a device address.
 struct Buffer {
   explicit Buffer(size_t nbytes);
   Buffer(void* ptr, size_t nbytes, std::shared_ptr<const void> owner)

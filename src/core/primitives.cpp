@@ -4,6 +4,53 @@
 
 namespace rill::detail {
 
+namespace {
+
+// Strides that show `in` as `shape` without moving data, if there are any:
+// each run of new dimensions must cover a run of old ones (of equal element
+// count) that are laid out one inside the other. Splitting the heads of a
+// [B, S, 3, H, Dh] projection, or flattening a slice of whole rows, qualifies;
+// a transposed pair of dimensions does not.
+bool reshape_strides(const Node& in, const Shape& shape, Strides& out) {
+  std::vector<int64_t> os, ost;  // the old dims, without the size-1 ones
+  for (size_t i = 0; i < in.shape.size(); ++i) {
+    if (in.shape[i] != 1) {
+      os.push_back(in.shape[i]);
+      ost.push_back(in.strides[i]);
+    }
+  }
+  out.assign(shape.size(), 1);
+  size_t oi = 0, ni = 0;
+  while (ni < shape.size()) {
+    if (shape[ni] == 1 || oi == os.size()) {  // size-1 dims: any stride will do
+      ++ni;
+      continue;
+    }
+    size_t oe = oi + 1, ne = ni + 1;
+    int64_t op = os[oi], np = shape[ni];
+    while (op != np) {
+      if (np < op) {
+        np *= shape[ne++];
+      } else {
+        op *= os[oe++];
+      }
+    }
+    for (size_t k = oi; k + 1 < oe; ++k) {
+      if (ost[k] != ost[k + 1] * os[k + 1]) return false;
+    }
+    int64_t st = ost[oe - 1];
+    for (size_t k = ne; k-- > ni;) {
+      out[k] = st;
+      st *= shape[k];
+    }
+    oi = oe;
+    ni = ne;
+  }
+  return true;
+}
+
+}  // namespace
+
 void Full::eval_cpu(const std::vector<array>& in, Node& out) {
   cpu::copy(node_of(in[0]), out);
 }
@@ -33,54 +80,9 @@ void Matmul::eval_cpu(const std::vector<array>& in, Node& out) {
   cpu::matmul(node_of(in[0]), node_of(in[1]), out);
 }
 
-namespace {
-
-// Strides that give `in`'s elements, in row-major order, the shape `shape`
-// without moving them, if there are any: each run of input dims that the new
-// shape merges or splits must be contiguous within itself (size-1 dims take
-// any stride). Views of slices and transposes reshape this way when the
-// reshape only regroups dims that are laid out together.
-bool reshape_strides(const Node& in, const Shape& shape, Strides* out) {
-  std::vector<int64_t> os, ost;  // input dims without the size-1 ones
-  for (size_t d = 0; d < in.shape.size(); ++d) {
-    if (in.shape[d] != 1) {
-      os.push_back(in.shape[d]);
-      ost.push_back(in.strides[d]);
-    }
-  }
-  Strides st(shape.size(), 0);
-  size_t i = 0, j = 0;
-  while (j < shape.size() && shape[j] == 1) ++j;
-  while (i < os.size() && j < shape.size()) {
-    // Grow the groups [i0, i) and [j0, j) until their sizes match.
-    size_t i0 = i, j0 = j;
-    int64_t a = os[i++], b = shape[j++];
-    while (a != b) {
-      if (a < b) {
-        if (i == os.size()) return false;
-        a *= os[i++];
-      } else {
-        while (j < shape.size() && shape[j] == 1) ++j;
-        if (j == shape.size()) return false;
-        b *= shape[j++];
-      }
-    }
-    for (size_t k = i0; k + 1 < i; ++k) {
-      if (ost[k] != ost[k + 1] * os[k + 1]) return false;  // not contiguous
-    }
-    int64_t stride = ost[i - 1];
-    for (size_t k = j; k-- > j0;) {
-      st[k] = stride;
-      stride *= shape[k];
-    }
-    while (j < shape.size() && shape[j] == 1) ++j;
-  }
-  if (i != os.size()) return false;
-  *out = std::move(st);
-  return true;
+void AddMM::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::addmm(node_of(in[0]), node_of(in[1]), node_of(in[2]), alpha_, beta_, out);
 }
-
-}  // namespace
 
 void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
   const Node& in = node_of(inputs[0]);
@@ -112,9 +114,9 @@ void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
     }
     case Kind::reshape: {
       Strides st;
-      if (in.row_contiguous) {
+      if (in.row_contiguous || in.size == 0) {
         set_view(out, in, row_major_strides(out.shape), in.offset);
-      } else if (in.size > 0 && reshape_strides(in, out.shape, &st)) {
+      } else if (reshape_strides(in, out.shape, st)) {
         set_view(out, in, std::move(st), in.offset);
       } else {
         // copy() walks its output's shape, so copy into a row-major node of
@@ -207,11 +209,14 @@ void ArgReduce::eval_gpu(const std::vector<array>& in, Node& out) {
 void Matmul::eval_gpu(const std::vector<array>& in, Node& out) {
   gpu::matmul(node_of(in[0]), node_of(in[1]), out);
 }
+void AddMM::eval_gpu(const std::vector<array>& in, Node& out) {
+  gpu::addmm(node_of(in[0]), node_of(in[1]), node_of(in[2]), alpha_, beta_, out);
+}
 void View::eval_gpu(const std::vector<array>& inputs, Node& out) {
   const Node& in = node_of(inputs[0]);
   Strides st;
-  if (kind_ == Kind::reshape && !in.row_contiguous &&
-      !(in.size > 0 && reshape_strides(in, out.shape, &st))) {
+  if (kind_ == Kind::reshape && !in.row_contiguous && in.size > 0 &&
+      !reshape_strides(in, out.shape, st)) {
     Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
     gpu::copy(in, tmp);
     set_view(out, tmp, row_major_strides(out.shape), 0);

@@ -134,9 +134,22 @@ class Matmul : public Primitive {
   void eval_gpu(const std::vector<array>& in, Node& out) override;
 };
 
+// Inputs: the addend (broadcast to the output's shape), then a and b.
+class AddMM : public Primitive {
+ public:
+  AddMM(float alpha, float beta) : alpha_(alpha), beta_(beta) {}
+  const char* name() const override { return "addmm"; }
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+  void eval_gpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  float alpha_, beta_;
+};
+
 // A view of the input: same buffer, new strides and offset, computed from the
 // input's strides when evaluated. Falls back to a copy when the input's layout
-// cannot express the view (reshape of a non-contiguous array).
+// cannot express the view (reshape merging dimensions that are not laid out
+// one inside the other, as after a transpose).
 class View : public Primitive {
  public:
   enum class Kind { reshape, transpose, broadcast, slice };

@@ -1,5 +1,6 @@
 // Elementwise kernels: unary, binary, where, copy/convert, arange, eye.
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
@@ -65,6 +66,14 @@ inline C apply_unary(C x, int decimals) {
       case UnaryOp::erf:
         if constexpr (std::is_same_v<C, float>) return verf(x);
         return std::erf(x);
+      case UnaryOp::gelu: {
+        // The order of nn::gelu's former composition: 0.5 x + 0.5 x erf(x / sqrt 2).
+        const C half_x = x * C(0.5);
+        if constexpr (std::is_same_v<C, float>) {
+          return half_x + half_x * verf(x * 0.7071067811865476f);
+        }
+        return half_x + half_x * std::erf(x * C(0.7071067811865476));
+      }
       case UnaryOp::floor: return std::floor(x);
       case UnaryOp::ceil: return std::ceil(x);
       case UnaryOp::round: {
@@ -181,6 +190,43 @@ constexpr bool is_predicate(BinaryOp op) {
   }
 }
 
+// Contiguous float32 arithmetic (the residual adds and scalings of a model),
+// compiled for wider vector units too. `a_one` / `b_one`: that operand is one
+// value, repeated. The output is a fresh buffer, never an input.
+#define RILL_FLAT_F32(NAME, OP)                                                      \
+  RILL_VECTOR_CLONES                                                                 \
+  void NAME(const float* __restrict a, const float* __restrict b, float* __restrict o, \
+            int64_t n, bool a_one, bool b_one) {                                     \
+    if (a_one) {                                                                     \
+      const float x = a[0];                                                          \
+      for (int64_t j = 0; j < n; ++j) o[j] = x OP b[j];                              \
+    } else if (b_one) {                                                              \
+      const float y = b[0];                                                          \
+      for (int64_t j = 0; j < n; ++j) o[j] = a[j] OP y;                              \
+    } else {                                                                         \
+      for (int64_t j = 0; j < n; ++j) o[j] = a[j] OP b[j];                           \
+    }                                                                                \
+  }
+RILL_FLAT_F32(add_f32, +)
+RILL_FLAT_F32(subtract_f32, -)
+RILL_FLAT_F32(multiply_f32, *)
+RILL_FLAT_F32(divide_f32, /)
+#undef RILL_FLAT_F32
+
+constexpr bool has_flat_f32(BinaryOp op) {
+  return op == BinaryOp::add || op == BinaryOp::subtract || op == BinaryOp::multiply ||
+         op == BinaryOp::divide;
+}
+
+template <BinaryOp op>
+void flat_f32(const float* a, const float* b, float* o, int64_t n, bool a_one,
+              bool b_one) {
+  if constexpr (op == BinaryOp::add) add_f32(a, b, o, n, a_one, b_one);
+  if constexpr (op == BinaryOp::subtract) subtract_f32(a, b, o, n, a_one, b_one);
+  if constexpr (op == BinaryOp::multiply) multiply_f32(a, b, o, n, a_one, b_one);
+  if constexpr (op == BinaryOp::divide) divide_f32(a, b, o, n, a_one, b_one);
+}
+
 // The op is a template parameter: each (op, dtype) pair gets its own loops,
 // which the compiler vectorises where the layout allows.
 template <typename T, BinaryOp op>
@@ -204,6 +250,11 @@ void binary_loops(const Node& a, const Node& b, Node& out) {
   bool b_flat = b.row_contiguous && (b.size == out.size || b.size == 1);
   if (a_flat && b_flat) {
     int64_t n = static_cast<int64_t>(out.size);
+    if constexpr (std::is_same_v<T, float> && has_flat_f32(op)) {
+      flat_f32<op>(pa, pb, po, n, a.size == 1 && n > 1,
+                   a.size != 1 && b.size == 1 && n > 1);
+      return;
+    }
     if (a.size == 1 && n > 1) {
       C x = C(pa[0]);
       for (int64_t j = 0; j < n; ++j) po[j] = f(x, C(pb[j]));
@@ -251,11 +302,28 @@ void binary_typed(BinaryOp op, const Node& a, const Node& b, Node& out) {
   }
 }
 
+// Contiguous float32 loops of the polynomial functions, compiled for wider
+// vector units too (templates cannot be cloned, hence one function each).
+RILL_VECTOR_CLONES
+void erf_f32(const float* __restrict x, float* __restrict y, size_t n) {
+  for (size_t j = 0; j < n; ++j) y[j] = apply_unary<UnaryOp::erf, float>(x[j], 0);
+}
+RILL_VECTOR_CLONES
+void gelu_f32(const float* __restrict x, float* __restrict y, size_t n) {
+  for (size_t j = 0; j < n; ++j) y[j] = apply_unary<UnaryOp::gelu, float>(x[j], 0);
+}
+
 template <typename T, UnaryOp op>
 void unary_loops(const Node& in, Node& out, int decimals) {
   using C = compute_t<T>;
   const T* pi = in_ptr<T>(in);
   T* po = out_ptr<T>(out);
+  if constexpr (std::is_same_v<T, float> && (op == UnaryOp::erf || op == UnaryOp::gelu)) {
+    if (in.row_contiguous) {  // out is a fresh buffer: never aliases in
+      (op == UnaryOp::erf ? erf_f32 : gelu_f32)(pi, po, in.size);
+      return;
+    }
+  }
   if (in.row_contiguous) {
     for (size_t j = 0; j < in.size; ++j) po[j] = T(apply_unary<op, C>(C(pi[j]), decimals));
     return;
@@ -295,7 +363,7 @@ void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
       RILL_CASE(negative) RILL_CASE(abs) RILL_CASE(sign) RILL_CASE(exp) RILL_CASE(log)
       RILL_CASE(log1p) RILL_CASE(sqrt) RILL_CASE(rsqrt) RILL_CASE(square) RILL_CASE(sin)
       RILL_CASE(cos) RILL_CASE(tanh) RILL_CASE(sigmoid) RILL_CASE(erf) RILL_CASE(floor)
-      RILL_CASE(ceil) RILL_CASE(round)
+      RILL_CASE(ceil) RILL_CASE(round) RILL_CASE(gelu)
 #undef RILL_CASE
       case UnaryOp::logical_not: break;  // handled above
     }
@@ -330,6 +398,10 @@ void where(const Node& cond, const Node& x, const Node& y, Node& out) {
 
 void copy(const Node& in, Node& out) {
   allocate(out);
+  copy_into(in, out);
+}
+
+void copy_into(const Node& in, Node& out) {
   dispatch(in.dtype, [&](auto ti) {
     using I = typename decltype(ti)::type;
     dispatch(out.dtype, [&](auto to) {
@@ -339,8 +411,23 @@ void copy(const Node& in, Node& out) {
       for_each_row<2>(out.shape, {broadcast_strides(in, out.shape), out.strides},
                       [&](const std::array<int64_t, 2>& off, int64_t n,
                           const std::array<int64_t, 2>& s) {
-                        for (int64_t j = 0; j < n; ++j) {
-                          po[off[1] + j * s[1]] = convert<O>(pi[off[0] + j * s[0]]);
+                        const I* x = pi + off[0];
+                        O* y = po + off[1];
+                        // Contiguous rows and repeated values (a broadcast bias)
+                        // get loops the compiler vectorises.
+                        if (s[1] == 1 && s[0] == 1) {
+                          if constexpr (std::is_same_v<I, O>) {
+                            std::memcpy(y, x, static_cast<size_t>(n) * sizeof(O));
+                          } else {
+                            for (int64_t j = 0; j < n; ++j) y[j] = convert<O>(x[j]);
+                          }
+                        } else if (s[1] == 1 && s[0] == 0) {
+                          const O v = convert<O>(x[0]);
+                          for (int64_t j = 0; j < n; ++j) y[j] = v;
+                        } else {
+                          for (int64_t j = 0; j < n; ++j) {
+                            y[j * s[1]] = convert<O>(x[j * s[0]]);
+                          }
                         }
                       });
     });

@@ -11,6 +11,7 @@ namespace rill::detail::cpu {
 enum class UnaryOp {
   negative, abs, sign, exp, log, log1p, sqrt, rsqrt, square, sin, cos, tanh,
   sigmoid, erf, floor, ceil, round, logical_not,
+  gelu,  // x * (1 + erf(x / sqrt(2))) / 2, floating types only
 };
 enum class BinaryOp {
   add, subtract, multiply, divide, maximum, minimum, power, remainder,
@@ -29,6 +30,8 @@ void binary(BinaryOp op, const Node& a, const Node& b, Node& out);
 void where(const Node& cond, const Node& x, const Node& y, Node& out);
 // Row-major copy of `in` (broadcast to out's shape), converted to out.dtype.
 void copy(const Node& in, Node& out);
+// The same into out's existing buffer and strides (out is not allocated).
+void copy_into(const Node& in, Node& out);
 // Reduces `axes` (sorted, non-negative, in in's dims); out has in's shape with
 // those axes set to 1 (keepdims) or removed.
 void reduce(ReduceOp op, const Node& in, const std::vector<int>& axes, Node& out);
@@ -36,6 +39,10 @@ void arg_reduce(ArgReduceOp op, const Node& in, int axis, Node& out);
 // Batched matrix product; a is [..., M, K], b is [..., K, N] with batch dims
 // already broadcast to out's [..., M, N]. All three share one dtype.
 void matmul(const Node& a, const Node& b, Node& out);
+// out = alpha * (a @ b) + beta * c; a and b as for matmul, c (out's dtype)
+// broadcasts to out's shape and is not read when beta is 0.
+void addmm(const Node& c, const Node& a, const Node& b, float alpha, float beta,
+           Node& out);
 // out[i] = start + i * step.
 void arange(double start, double step, Node& out);
 // Ones on diagonal k of a 2-D out.

@@ -57,14 +57,16 @@ void pack(const T* src, int64_t rows, int64_t cols, int64_t rs, int64_t cs, S* d
   }
 }
 
+// c = alpha * a b + beta * c (c row-major, m x n; with beta 0 c is only written).
 template <typename S>
-void gemm(Layout la, Layout lb, int m, int n, int k, const S* a, const S* b, S* c) {
+void gemm(Layout la, Layout lb, int m, int n, int k, S alpha, const S* a, const S* b,
+          S beta, S* c) {
   if constexpr (std::is_same_v<S, float>) {
-    cblas_sgemm(CblasRowMajor, la.trans, lb.trans, m, n, k, 1.0f, a, la.ld, b, lb.ld,
-                0.0f, c, n);
+    cblas_sgemm(CblasRowMajor, la.trans, lb.trans, m, n, k, alpha, a, la.ld, b, lb.ld,
+                beta, c, n);
   } else {
-    cblas_dgemm(CblasRowMajor, la.trans, lb.trans, m, n, k, 1.0, a, la.ld, b, lb.ld, 0.0,
-                c, n);
+    cblas_dgemm(CblasRowMajor, la.trans, lb.trans, m, n, k, alpha, a, la.ld, b, lb.ld,
+                beta, c, n);
   }
 }
 
@@ -118,8 +120,10 @@ int64_t stacked_rows(const Shape& batch, const Operand& a, const Operand& b,
   return rows <= kMaxBlasInt ? rows : 0;
 }
 
+// out = alpha * a b + beta * out (out already holds the addend when beta != 0).
 template <typename T>
-void matmul_blas(const Node& an, const Node& bn, Node& out, const Shape& batch) {
+void matmul_blas(const Node& an, const Node& bn, Node& out, const Shape& batch, T alpha,
+                 T beta) {
   const Operand a = operand(an), b = operand(bn);
   const int64_t m = a.rows, k = a.cols, n = b.cols;
   const T* pa = static_cast<const T*>(an.data());
@@ -130,8 +134,8 @@ void matmul_blas(const Node& an, const Node& bn, Node& out, const Shape& batch) 
   if (int64_t rows = stacked_rows(batch, a, b, row_stride);
       rows > 0 && blas_layout(rows, k, row_stride, a.cs, la) &&
       la.trans == CblasNoTrans && blas_layout(k, n, b.rs, b.cs, lb)) {
-    gemm<T>(la, lb, static_cast<int>(rows), static_cast<int>(n), static_cast<int>(k), pa,
-            pb, po);
+    gemm<T>(la, lb, static_cast<int>(rows), static_cast<int>(n), static_cast<int>(k),
+            alpha, pa, pb, beta, po);
     return;
   }
   const bool direct_a = blas_layout(m, k, a.rs, a.cs, la);
@@ -150,14 +154,15 @@ void matmul_blas(const Node& an, const Node& bn, Node& out, const Shape& batch) 
       pack(y, k, n, b.rs, b.cs, scratch_b.data());
       y = scratch_b.data();
     }
-    gemm<T>(la, lb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), x, y,
-            po + i * m * n);
+    gemm<T>(la, lb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha,
+            x, y, beta, po + i * m * n);
   });
 }
 
-// float16 / bfloat16: float32 products of float32 copies.
+// float16 / bfloat16: float32 products of float32 copies (of the addend too).
 template <typename T>
-void matmul_half(const Node& an, const Node& bn, Node& out, const Shape& batch) {
+void matmul_half(const Node& an, const Node& bn, Node& out, const Shape& batch,
+                 float alpha, float beta) {
   const Operand a = operand(an), b = operand(bn);
   const int64_t m = a.rows, k = a.cols, n = b.cols;
   const T* pa = static_cast<const T*>(an.data());
@@ -169,10 +174,51 @@ void matmul_half(const Node& an, const Node& bn, Node& out, const Shape& batch) 
   for_each_batch(batch, a, b, [&](int64_t oa, int64_t ob, int64_t i) {
     pack(pa + oa, m, k, a.rs, a.cs, fa.data());
     pack(pb + ob, k, n, b.rs, b.cs, fb.data());
-    gemm<float>(la, lb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
-                fa.data(), fb.data(), fc.data());
     T* c = po + i * m * n;
+    if (beta != 0.0f) {
+      for (int64_t j = 0; j < m * n; ++j) fc[j] = static_cast<float>(c[j]);
+    }
+    gemm<float>(la, lb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
+                alpha, fa.data(), fb.data(), beta, fc.data());
     for (int64_t j = 0; j < m * n; ++j) c[j] = T(fc[j]);
+  });
+}
+
+// out = alpha * a b + beta * out, where out is allocated and, when beta != 0,
+// holds the addend.
+void product(const Node& a, const Node& b, Node& out, float alpha, float beta) {
+  if (out.size == 0) return;
+  size_t nd = out.shape.size();
+  const int64_t m = out.shape[nd - 2], n = out.shape[nd - 1], k = a.shape[nd - 1];
+  if (m > kMaxBlasInt || n > kMaxBlasInt || k > kMaxBlasInt) {
+    throw std::invalid_argument("matrix dimensions exceed the BLAS integer range");
+  }
+  Shape batch(out.shape.begin(), out.shape.end() - 2);
+  dispatch(out.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      T* po = static_cast<T*>(out.mutable_data());
+      if (k == 0) {  // no products: beta * out
+        for (size_t j = 0; j < out.size; ++j) {
+          po[j] = beta == 0.0f ? T(0) : T(beta) * po[j];
+        }
+        return;
+      }
+      single_threaded_blas();
+      matmul_blas<T>(a, b, out, batch, T(alpha), T(beta));
+    } else if constexpr (is_half_v<T>) {
+      T* po = static_cast<T*>(out.mutable_data());
+      if (k == 0) {
+        for (size_t j = 0; j < out.size; ++j) {
+          po[j] = beta == 0.0f ? T(0.0f) : T(beta * static_cast<float>(po[j]));
+        }
+        return;
+      }
+      single_threaded_blas();
+      matmul_half<T>(a, b, out, batch, alpha, beta);
+    } else {
+      throw std::invalid_argument("only floating point types are supported");
+    }
   });
 }
 
@@ -180,28 +226,14 @@ void matmul_half(const Node& an, const Node& bn, Node& out, const Shape& batch) 
 
 void matmul(const Node& a, const Node& b, Node& out) {
   allocate(out);
-  if (out.size == 0) return;
-  size_t nd = out.shape.size();
-  const int64_t m = out.shape[nd - 2], n = out.shape[nd - 1], k = a.shape[nd - 1];
-  if (m > kMaxBlasInt || n > kMaxBlasInt || k > kMaxBlasInt) {
-    throw std::invalid_argument("matrix dimensions exceed the BLAS integer range");
-  }
-  if (k == 0) {
-    std::memset(out.mutable_data(), 0, out.size * out.dtype.size);
-    return;
-  }
-  single_threaded_blas();
-  Shape batch(out.shape.begin(), out.shape.end() - 2);
-  dispatch(out.dtype, [&](auto t) {
-    using T = typename decltype(t)::type;
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-      matmul_blas<T>(a, b, out, batch);
-    } else if constexpr (is_half_v<T>) {
-      matmul_half<T>(a, b, out, batch);
-    } else {
-      throw std::invalid_argument("only floating point types are supported");
-    }
-  });
+  product(a, b, out, 1.0f, 0.0f);
+}
+
+void addmm(const Node& c, const Node& a, const Node& b, float alpha, float beta,
+           Node& out) {
+  allocate(out);
+  if (beta != 0.0f) copy_into(c, out);
+  product(a, b, out, alpha, beta);
 }
 
 }  // namespace rill::detail::cpu

@@ -1,0 +1,32 @@
+// Host memory for array buffers, with a bounded cache of freed blocks so that
+// a workload allocating the same sizes over and over (every forward pass of a
+// model) reuses warm, already-mapped memory instead of going back to malloc,
+// which for blocks of a few hundred KiB means mmap, page faults and munmap.
+// Internal; the public face is include/rill/memory.h.
+#pragma once
+
+#include <cstddef>
+
+namespace rill::detail::cpu {
+
+// At least `nbytes` (> 0) of 64-byte aligned memory. Thread-safe. Throws
+// std::bad_alloc when the system has none, after emptying the cache.
+void* allocate(size_t nbytes);
+// Gives back memory from allocate(nbytes) (the same nbytes). Thread-safe,
+// from any thread; never throws.
+void release(void* p, size_t nbytes) noexcept;
+
+// Bytes handed out and not yet released (rounded up to the block sizes).
+size_t active_memory() noexcept;
+// The highest active_memory() since the start or the last reset_peak_memory().
+size_t peak_memory() noexcept;
+void reset_peak_memory() noexcept;
+// Bytes of released blocks kept for reuse.
+size_t cache_memory() noexcept;
+// Sets the most the cache may keep and returns the previous limit; trims the
+// cache to it now.
+size_t set_cache_limit(size_t limit) noexcept;
+// Frees every cached block.
+void clear_cache() noexcept;
+
+}  // namespace rill::detail::cpu
