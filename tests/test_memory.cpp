@@ -10,6 +10,7 @@
 
 #include "rill/memory.h"
 #include "rill/rill.h"
+#include "rill/testing.h"
 
 using namespace rill;
 
@@ -101,6 +102,18 @@ TEST(Memory, BlocksLargerThanTheLimitAreNotCached) {
   LimitGuard guard(kMiB);
   { array x = computed(4 * kMiB); }
   EXPECT_EQ(get_cache_memory(), 0u);
+}
+
+// testing::fail_allocation counts allocations the cache serves too.
+TEST(Memory, InjectedAllocationFailureFiresWithAWarmCache) {
+  { array x = computed(kMiB); }
+  ASSERT_GT(get_cache_memory(), 0u);
+  array two(2.0f);  // host values count too: made before arming
+  rill::testing::fail_allocation(1);
+  array y = full({static_cast<int>(kMiB / 4)}, two);
+  EXPECT_THROW(eval(y), std::exception);
+  rill::testing::fail_allocation(0);
+  EXPECT_EQ(computed(kMiB, 5.0f).data<float>()[7], 5.0f);
 }
 
 // Buffers freed on one thread and reused on another (the cache hands them
