@@ -21,7 +21,6 @@ using cpu::ArgReduceOp;
 using cpu::BinaryOp;
 using cpu::ReduceOp;
 using cpu::RopeParams;
-using cpu::SortOp;
 using cpu::UnaryOp;
 
 void unary(UnaryOp op, const Node& in, Node& out, int decimals = 0);

@@ -38,6 +38,16 @@ __device__ __forceinline__ A warp_sum(A v) {
   return v;
 }
 
+// Keys [0, end) that some query of [q0, q0 + count) may see: all of them, or
+// with a causal mask those up to the last query's diagonal; later key tiles
+// are skipped.
+__device__ __forceinline__ int64_t keys_seen(const AttentionArgs& a, int64_t q0, int64_t count) {
+  if (!a.causal) return a.Lk;
+  const int64_t last_q = q0 + count - 1 < a.Lq - 1 ? q0 + count - 1 : a.Lq - 1;
+  const int64_t end = last_q + (a.Lk - a.Lq) + 1;
+  return end > a.Lk ? a.Lk : (end < 0 ? 0 : end);
+}
+
 template <typename T>
 __global__ void attention_kernel(const T* q, const T* k, const T* v, T* out, AttentionArgs a) {
   using A = att_t<T>;
@@ -74,14 +84,7 @@ __global__ void attention_kernel(const T* q, const T* k, const T* v, T* out, Att
     for (int i = 0; i < kMaxDv / 32; ++i) o[r][i] = 0;
   }
 
-  // Keys beyond the last one any query of the block may see are skipped.
-  int64_t kend = a.Lk;
-  if (a.causal) {
-    int64_t last_q = q0 + kQueries - 1 < a.Lq - 1 ? q0 + kQueries - 1 : a.Lq - 1;
-    kend = last_q + shift + 1;
-    if (kend > a.Lk) kend = a.Lk;
-    if (kend < 0) kend = 0;
-  }
+  const int64_t kend = keys_seen(a, q0, kQueries);
   for (int64_t j0 = 0; j0 < kend; j0 += kKeys) {
     __syncthreads();  // the previous tile is no longer read
     for (int64_t idx = threadIdx.x; idx < kKeys * D; idx += blockDim.x) {
@@ -228,13 +231,7 @@ __global__ void attention_tc(const T* q, const T* k, const T* v, T* out, Attenti
     m_s[lane] = -INFINITY;
     l_s[lane] = 0.0f;
   }
-  int64_t kend = a.Lk;
-  if (a.causal) {
-    int64_t last_q = q0 + kTQ - 1 < a.Lq - 1 ? q0 + kTQ - 1 : a.Lq - 1;
-    kend = last_q + shift + 1;
-    if (kend > a.Lk) kend = a.Lk;
-    if (kend < 0) kend = 0;
-  }
+  const int64_t kend = keys_seen(a, q0, kTQ);
   const float scale = a.scale;
   const int row = lane / 2, half = lane % 2;  // two lanes per score row
   const int64_t qi = q0 + warp * 16 + row;

@@ -342,10 +342,10 @@ cudaDataType_t cuda_type(Dtype t) {
   }
 }
 
-// One operand of the column-major product: rows x cols, leading dimension,
-// transposed or not, and the stride between batch entries.
+// One operand of the column-major product as stored: its leading dimension,
+// and whether cuBLAS transposes it (its shape follows from M, N, K).
 struct Operand {
-  int64_t rows, cols, ld;
+  int64_t ld;
   bool trans;
 };
 
@@ -358,11 +358,11 @@ bool transposed_view(int64_t r, int64_t c, int64_t si, int64_t sj, Operand* o) {
   if (c == 1) sj = 1;
   if (r == 1) si = std::max<int64_t>(c, 1);
   if (sj == 1 && si >= std::max<int64_t>(c, 1)) {
-    *o = {c, r, si, false};  // X = m^T is c x r column-major with ld si
+    *o = {si, false};  // X = m^T is c x r column-major with ld si
     return true;
   }
   if (si == 1 && sj >= std::max<int64_t>(r, 1)) {
-    *o = {r, c, sj, true};  // m is r x c column-major with ld sj; X = op_T(m)
+    *o = {sj, true};  // m is r x c column-major with ld sj; X = op_T(m)
     return true;
   }
   return false;
