@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -210,6 +212,120 @@ TEST(Gpu, SmallMatmulShapesAgree) {
   EXPECT_EQ(bad, 0);
 }
 
+namespace {
+
+// An r x c float32 operand with a random layout (row-major, transposed,
+// strided slice, broadcast, reshaped view), its base either on the host or
+// computed on `base_dev`, the layout op on `view_dev`.
+array random_operand(std::mt19937& rng, int r, int c, Device base_dev, Device view_dev,
+                     std::string& how) {
+  auto base = [&](const Shape& shape) {
+    array b = rnd(shape, float32, rng());
+    if (rng() % 2) return b;  // host values
+    return multiply(b, array(1.0f), base_dev);
+  };
+  const char* dev = view_dev == kGpu ? "g" : "c";
+  switch (rng() % 5) {
+    case 0:
+      how += "plain ";
+      return base({r, c});
+    case 1:
+      how += std::string("transpose@") + dev + " ";
+      return transpose(base({c, r}), view_dev);
+    case 2: {
+      int sr = 1 + rng() % 3, sc = 1 + rng() % 3;
+      how += std::string("slice/") + std::to_string(sr) + "," + std::to_string(sc) + "@" + dev +
+             " ";
+      return slice(base({1 + sr * r, 2 + sc * c}), {1, 2}, {1 + sr * r, 2 + sc * c}, {sr, sc},
+                   view_dev);
+    }
+    case 3:
+      how += std::string("broadcast@") + dev + " ";
+      return broadcast_to(base(rng() % 2 ? Shape{1, c} : Shape{r, 1}), {r, c}, view_dev);
+    default:
+      how += std::string("reshape-view@") + dev + " ";
+      return reshape(slice(base({r, c, 2}), {0, 0, 1}, {r, c, 2}, view_dev), {r, c}, view_dev);
+  }
+}
+
+// C = A B / K in float64 from the operands' host values.
+std::vector<double> reference_matmul(const array& a, const array& b) {
+  std::vector<double> x = host_values(a), y = host_values(b);
+  const int m = a.shape(0), k = a.shape(1), n = b.shape(1);
+  std::vector<double> out(static_cast<size_t>(m) * n);
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int t = 0; t < k; ++t) acc += x[i * k + t] * y[t * n + j];
+      out[i * n + j] = acc / k;
+    }
+  }
+  return out;
+}
+
+// One random trial: operands with random layouts on random devices, the
+// product on one device and its scaling on another. Returns "" or what failed.
+std::string matmul_trial(std::mt19937& rng) {
+  const int dims[] = {1, 2, 3, 5, 8, 13, 31};
+  const int m = dims[rng() % 7], k = dims[rng() % 7], n = dims[rng() % 7];
+  auto pick = [&] { return rng() % 2 ? kGpu : kCpu; };
+  std::string how;
+  array a = random_operand(rng, m, k, pick(), pick(), how);
+  array b = random_operand(rng, k, n, pick(), pick(), how);
+  Device on = pick(), scale_on = pick();
+  array c = multiply(matmul(a, b, on), array(1.0f / static_cast<float>(k)), scale_on);
+  std::vector<double> want = reference_matmul(a, b);
+  std::vector<double> got = host_values(c);
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (!(std::abs(got[i] - want[i]) <= 1e-4 + 1e-4 * std::abs(want[i]))) {
+      return "M=" + std::to_string(m) + " K=" + std::to_string(k) + " N=" + std::to_string(n) +
+             " " + how + "matmul@" + (on == kGpu ? "g" : "c") + " scale@" +
+             (scale_on == kGpu ? "g" : "c") + ": element " + std::to_string(i) + " is " +
+             std::to_string(got[i]) + ", expected " + std::to_string(want[i]);
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+// Products of operands in every layout the views make, with inputs and
+// outputs moving between the devices, one at a time.
+TEST(Gpu, RandomMatmulLayoutsAgree) {
+  REQUIRE_GPU();
+  std::mt19937 rng(12345);
+  int bad = 0;
+  for (int trial = 0; trial < 1500; ++trial) {
+    std::string why = matmul_trial(rng);
+    if (!why.empty() && ++bad <= 10) ADD_FAILURE() << "trial " << trial << ": " << why;
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+// The same from eight threads at once, each on its own default streams.
+TEST(Gpu, RandomMatmulLayoutsAgreeOnManyThreads) {
+  REQUIRE_GPU();
+  std::atomic<int> bad{0};
+  std::mutex mu;
+  std::vector<std::string> first;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(777 + t);
+      for (int trial = 0; trial < 600; ++trial) {
+        std::string why = matmul_trial(rng);
+        if (why.empty()) continue;
+        bad++;
+        std::lock_guard lock(mu);
+        if (first.size() < 10) first.push_back(why);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const std::string& f : first) ADD_FAILURE() << f;
+  EXPECT_EQ(bad.load(), 0);
+}
+
 TEST(Gpu, FastOpsAgree) {
   REQUIRE_GPU();
   array x = rnd({2, 3, 17, 64}), w = rnd({64}, float32, 6), b = rnd({64}, float32, 7);
@@ -376,6 +492,33 @@ TEST(Gpu, InjectedFaultSurfacesAndTheStreamRecovers) {
   EXPECT_THROW(synchronize(s), std::runtime_error);
   array d = add(full({3}, 1.0f, float32, kGpu), array(2.0f), s);
   EXPECT_EQ(host_values(d), std::vector<double>(3, 3.0));
+}
+
+// set_cache_limit bounds what a GPU keeps of freed blocks: with 0, freed
+// arrays go back to the device's pool; with a limit, up to it is kept.
+TEST(Gpu, CacheLimitAppliesToTheGpu) {
+  REQUIRE_GPU();
+  clear_cache();
+  size_t prev = set_cache_limit(0);
+  for (int i = 0; i < 4; ++i) {
+    array x = ones({1 << 20}, float32, kGpu);  // 4 MiB
+    x.eval();
+  }
+  EXPECT_EQ(detail::gpu_memory(0).kept, 0u);
+  set_cache_limit(size_t(6) << 20);
+  {
+    std::vector<array> xs;
+    for (int i = 0; i < 4; ++i) xs.push_back(ones({1 << 20}, float32, kGpu));
+    eval(xs);
+  }
+  EXPECT_GE(detail::gpu_memory(0).kept, size_t(4) << 20);
+  EXPECT_LE(detail::gpu_memory(0).kept, size_t(6) << 20);
+  EXPECT_GE(get_cache_memory(), detail::gpu_memory(0).kept);
+  // Lowering the limit trims at once.
+  set_cache_limit(size_t(1) << 20);
+  EXPECT_EQ(detail::gpu_memory(0).kept, 0u);
+  set_cache_limit(prev);
+  clear_cache();
 }
 
 TEST(Gpu, MemoryIsReturned) {

@@ -18,9 +18,11 @@ namespace {
 
 constexpr size_t kMiB = size_t(1) << 20;
 
-// A float32 array of `bytes` bytes, computed (a fresh buffer, not a view).
+// A float32 array of `bytes` bytes, computed on the CPU (a fresh buffer, not a
+// view): these tests are about the host allocator, whatever the default device.
+const Device kCpu(Device::cpu, 0);
 array computed(size_t bytes, float value = 1.0f) {
-  array x = full({static_cast<int>(bytes / 4)}, array(value));
+  array x = full({static_cast<int>(bytes / 4)}, array(value), kCpu);
   eval(x);
   return x;
 }
@@ -110,7 +112,7 @@ TEST(Memory, InjectedAllocationFailureFiresWithAWarmCache) {
   ASSERT_GT(get_cache_memory(), 0u);
   array two(2.0f);  // host values count too: made before arming
   rill::testing::fail_allocation(1);
-  array y = full({static_cast<int>(kMiB / 4)}, two);
+  array y = full({static_cast<int>(kMiB / 4)}, two, kCpu);
   EXPECT_THROW(eval(y), std::exception);
   rill::testing::fail_allocation(0);
   EXPECT_EQ(computed(kMiB, 5.0f).data<float>()[7], 5.0f);

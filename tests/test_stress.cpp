@@ -184,9 +184,10 @@ class Builder {
       for (size_t i = 0; i < host.size(); ++i) ref.v[i] = static_cast<double>(i) / 64.0;
       array a = multiply(reshape(arange(0.0, double(r * c), stream()), {r, c}, stream()),
                          array(1.0f / 64.0f), stream());
-      return {a, ref, "arange"};
+      return {a, ref, std::string("arange") + (a.stream().device.type == Device::gpu ? "@g" : "@c") +
+                          std::to_string(r) + "x" + std::to_string(c)};
     }
-    return {array(host.begin(), {r, c}), ref, "leaf"};
+    return {array(host.begin(), {r, c}), ref, "leaf" + std::to_string(r) + "x" + std::to_string(c)};
   }
 
   int dim() { return 1 + pick(pick(4) == 0 ? 48 : 12); }
@@ -342,7 +343,9 @@ class Builder {
         o = {contiguous(x.a, false, s), x.ref, "contiguous"};
       }
     }
-    o.how = x.how + " " + o.how;
+    // "matmul@g3x5": the op, where it ran and the shape it made.
+    o.how = x.how + " " + o.how + (o.a.stream().device.type == Device::gpu ? "@g" : "@c") +
+            std::to_string(o.ref.r) + "x" + std::to_string(o.ref.c);
     if (o.ref.magnitude() > 4) {
       o = {tanh(o.a, stream()), map(o.ref, [](double v) { return std::tanh(v); }),
            o.how + " tanh"};
@@ -584,5 +587,5 @@ TEST(Stress, RandomGraphsOnManyThreads) {
   for (const std::string& f : w.first) ADD_FAILURE() << f;
   EXPECT_EQ(w.failures, 0) << "seed " << seed;
   EXPECT_GT(w.n.checked.load(), 0);
-  EXPECT_GT(w.n.overlapping_shared.load(), 0);
+  if (threads > 1) EXPECT_GT(w.n.overlapping_shared.load(), 0);
 }

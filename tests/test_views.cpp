@@ -90,6 +90,7 @@ TEST(Views, ReshapeKeepsRowMajorOrder) {
 }
 
 TEST(Views, ReshapeViewsStridedInputsWhenTheLayoutAllows) {
+  StreamContext on_cpu(Device(Device::cpu));  // checks buffer addresses
   // The encoder's head split: [B, S, 3, H, Dh] -> [3, B, H, S, Dh], one part
   // sliced, its leading 1 dropped. Every step is a view of the projection.
   Shape sh = {2, 5, 3, 4, 6};

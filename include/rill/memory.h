@@ -17,9 +17,12 @@ void reset_peak_memory();
 
 // Bytes of freed buffers kept for reuse (not counted as active).
 size_t get_cache_memory();
-// Sets the most the CPU's cache may keep and returns the previous limit; a
-// cache above the new limit is trimmed now. 0 disables caching. (A GPU's cache
-// of free blocks is returned to the device when an allocation would fail.)
+// Sets the most the cache may keep, on the CPU and on each GPU, and returns the
+// CPU's previous limit; a cache above the new limit is trimmed now (a GPU's
+// memory pool at its next synchronisation). 0 disables caching. The CPU's
+// default is an eighth of the machine's memory, at most 2 GiB; a GPU keeps
+// everything until set_cache_limit is called (its cache is returned to the
+// device when an allocation would fail).
 size_t set_cache_limit(size_t limit);
 // Returns every cached buffer to the system (the GPUs' too).
 void clear_cache();

@@ -32,7 +32,10 @@ void reset_peak_memory() {
 size_t get_cache_memory() {
   return detail::cpu::cache_memory() + sum_gpus([](auto m) { return m.cache; });
 }
-size_t set_cache_limit(size_t limit) { return detail::cpu::set_cache_limit(limit); }
+size_t set_cache_limit(size_t limit) {
+  for (int d = 0; d < device_count(Device::gpu); ++d) detail::gpu_set_cache_limit(d, limit);
+  return detail::cpu::set_cache_limit(limit);
+}
 void clear_cache() {
   detail::cpu::clear_cache();
   for (int d = 0; d < device_count(Device::gpu); ++d) detail::gpu_clear_cache(d);

@@ -64,10 +64,15 @@ void gpu_synchronize(StreamState& s);
 // fail with an exception.
 struct GpuMemory {
   size_t active, peak, cache, limit;
+  size_t kept;  // the part of `cache` in rill's per-stream caches of free blocks
 };
 GpuMemory gpu_memory(int device);
 void gpu_reset_peak_memory(int device);
 size_t gpu_set_memory_limit(int device, size_t limit);  // returns the previous one
 void gpu_clear_cache(int device);
+// The most a GPU keeps in freed blocks (set_cache_limit): rill's per-stream
+// caches stop taking blocks past it, and the device's memory pool returns what
+// it holds beyond it at the next synchronisation.
+void gpu_set_cache_limit(int device, size_t limit);
 
 }  // namespace rill::detail

@@ -105,7 +105,14 @@ __device__ __forceinline__ C apply_unary(int op, C x, int decimals) {
         return rint(x * scale) / scale;
       }
       case u_logical_not: return x == C(0);
-      case u_gelu: return x * (C(1) + erf(x * C(0.70710678118654752440))) * C(0.5);
+      case u_gelu: {
+        // nn::gelu's former composition, 0.5 x + 0.5 x erf(x / sqrt 2), rounded
+        // at each step like the ops it replaced (no contraction into an fma).
+        const C half_x = x * C(0.5);
+        const C e = erf(x * C(0.7071067811865476));
+        if constexpr (std::is_same_v<C, float>) return __fadd_rn(half_x, __fmul_rn(half_x, e));
+        return __dadd_rn(half_x, __dmul_rn(half_x, e));
+      }
     }
     return x;
   }

@@ -2,12 +2,13 @@
 // that logical GPU streams are bound to, events, stream-ordered memory, and
 // the copies between host and device (runtime/gpu.h says what each hook does).
 //
-// Binding: a logical stream runs one segment at a time. When it starts one
-// and its previous work has finished on the device (or it has none), it binds
-// to the pool stream with the fewest busy logical streams (a busy one has
-// work queued that the device has not finished); otherwise it stays where it
-// is, so its order holds without events. Two busy logical streams share a
-// pool stream only when more are busy than the pool has streams.
+// Binding: a logical stream runs one segment at a time. It binds to a pool
+// stream on its first segment, and stays there while it is alone on it. When
+// it shares its pool stream and its previous work has finished on the device,
+// it moves to the pool stream with the fewest busy logical streams (a busy one
+// has work queued that the device has not finished), then the fewest bound:
+// moving only when idle keeps its order without events. With no more logical
+// streams than the pool has streams, each gets one to itself.
 //
 // Ordering: a node computed on a device stream carries the event recorded
 // after its segment. A kernel reading it from another device stream makes its
@@ -91,6 +92,7 @@ struct DeviceContext {
   std::vector<std::unique_ptr<std::mutex>> cache_mu;
   std::vector<std::unordered_multimap<size_t, void*>> cache;
   std::atomic<size_t> cached{0};
+  std::atomic<size_t> cache_limit{std::numeric_limits<size_t>::max()};
 
   std::atomic<size_t> active{0};
   std::atomic<size_t> peak{0};
@@ -348,38 +350,40 @@ Node::Mirror mirror(Node& n, int device) {
 // Streams the segment running on this thread has already waited for.
 thread_local std::vector<const GpuEvent*> t_waited;
 
-// Binds `g` to the pool stream with the fewest busy logical streams.
+// Binds `g` to the pool stream with the fewest busy logical streams (work
+// queued that the device has not finished), then the fewest bound ones. A
+// logical stream stays in its pool stream's list until it rebinds or dies,
+// busy or not, so `load` counts the streams that may queue work there.
 void bind(DeviceContext& c, GpuStream& g) {
   std::lock_guard lock(c.mu);
   if (g.slot >= 0) {
     auto& v = c.bound[g.slot];
     v.erase(std::remove(v.begin(), v.end(), &g), v.end());
+    c.load[g.slot].store(static_cast<int>(v.size()), std::memory_order_relaxed);
   }
   int best = 0;
   size_t best_busy = std::numeric_limits<size_t>::max();
+  size_t best_bound = best_busy;
   for (size_t i = 0; i < c.bound.size(); ++i) {
+    const auto& v = c.bound[i];
     size_t busy = 0;
-    auto& v = c.bound[i];
-    // Drop logical streams whose work has finished: they are not busy.
-    v.erase(std::remove_if(v.begin(), v.end(),
-                           [&](GpuStream* o) {
-                             return o != &g && (!o->last || cudaEventQuery(o->last->event) ==
-                                                                cudaSuccess);
-                           }),
-            v.end());
-    busy = v.size();
-    if (busy < best_busy) {
-      best_busy = busy;
-      best = static_cast<int>(i);
+    for (const GpuStream* o : v) {
+      if (o->last && !o->last->passed.load(std::memory_order_relaxed) &&
+          cudaEventQuery(o->last->event) != cudaSuccess) {
+        ++busy;
+      }
     }
-    if (busy == 0) break;
+    if (busy < best_busy || (busy == best_busy && v.size() < best_bound)) {
+      best = static_cast<int>(i);
+      best_busy = busy;
+      best_bound = v.size();
+    }
+    if (v.empty()) break;  // nothing beats an unused pool stream
   }
-  (void)cudaGetLastError();
+  (void)cudaGetLastError();  // cudaErrorNotReady
   g.slot = best;
   c.bound[best].push_back(&g);
-  for (size_t i = 0; i < c.bound.size(); ++i) {
-    c.load[i].store(static_cast<int>(c.bound[i].size()), std::memory_order_relaxed);
-  }
+  c.load[best].store(static_cast<int>(c.bound[best].size()), std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -449,6 +453,14 @@ size_t set_memory_limit(int device, size_t limit) {
   return device_context(device).limit.exchange(limit);
 }
 size_t memory_limit(int device) { return device_context(device).limit.load(); }
+void set_cache_limit(int device, size_t limit) {
+  DeviceContext& c = device_context(device);
+  select_device(device);
+  c.cache_limit.store(limit, std::memory_order_relaxed);
+  uint64_t keep = limit;
+  RILL_CUDA(cudaMemPoolSetAttribute(c.pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  if (c.cached.load(std::memory_order_relaxed) > limit) drop_cache(c);
+}
 void clear_cache(int device) {
   DeviceContext& c = device_context(device);
   select_device(device);
@@ -510,7 +522,9 @@ int gpu_alloc_device(const GpuAlloc* a) noexcept { return a->device; }
 void gpu_release(GpuAlloc* a) noexcept {
   DeviceContext& c = cu::device_context(a->device);
   c.active.fetch_sub(a->bytes, std::memory_order_relaxed);
-  if (a->ptr && a->slot >= 0 && a->users.empty()) {
+  if (a->ptr && a->slot >= 0 && a->users.empty() &&
+      c.cached.load(std::memory_order_relaxed) + a->capacity <=
+          c.cache_limit.load(std::memory_order_relaxed)) {
     // Only its own stream used it: the next allocation on that stream may
     // take it (stream order puts that use after every earlier one).
     std::lock_guard lock(*c.cache_mu[a->slot]);
@@ -626,13 +640,15 @@ void gpu_wait(Node& n) { cu::host_wait(*n.ready); }
 
 GpuMemory gpu_memory(int device) {
   return {cu::active_memory(device), cu::peak_memory(device), cu::cache_memory(device),
-          cu::memory_limit(device)};
+          cu::memory_limit(device),
+          cu::device_context(device).cached.load(std::memory_order_relaxed)};
 }
 void gpu_reset_peak_memory(int device) { cu::reset_peak_memory(device); }
 size_t gpu_set_memory_limit(int device, size_t limit) {
   return cu::set_memory_limit(device, limit);
 }
 void gpu_clear_cache(int device) { cu::clear_cache(device); }
+void gpu_set_cache_limit(int device, size_t limit) { cu::set_cache_limit(device, limit); }
 
 void gpu_synchronize(StreamState& s) {
   std::shared_ptr<GpuStream> g;
