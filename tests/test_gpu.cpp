@@ -415,6 +415,56 @@ TEST(Gpu, AttentionAgainstComposedReference) {
   }, 1e-2);
 }
 
+// Each attention kernel (the register-tiled tensor-core one for D in
+// {64, 80, 96, 128}, the split decoding one for Lq <= 8, the general ones for
+// the rest) against the CPU's, on shapes with ragged tiles, causal rows that
+// see nothing, grouped heads and masks.
+TEST(Gpu, AttentionKernelsAgreeWithTheCpu) {
+  REQUIRE_GPU();
+  struct S {
+    int b, hq, hkv, lq, lk, d;
+  };
+  const std::vector<S> shapes = {
+      {1, 2, 2, 1, 1, 64},    {2, 4, 2, 1, 300, 64},  {1, 2, 2, 3, 1000, 128},
+      {1, 2, 1, 8, 5000, 128}, {1, 1, 1, 8, 700, 256}, {1, 2, 2, 65, 130, 64},
+      {2, 4, 2, 100, 37, 80},  {1, 2, 2, 129, 200, 96}, {1, 3, 1, 64, 64, 128},
+      {1, 2, 2, 200, 150, 128}, {1, 2, 2, 9, 70, 128},
+  };
+  uint64_t seed = 500;
+  for (Dtype t : {float16, bfloat16, float32}) {
+    const double tol = t == float32 ? 1e-5 : t == float16 ? 2e-3 : 8e-3;
+    for (const S& sh : shapes) {
+      array q = rnd({sh.b, sh.hq, sh.lq, sh.d}, t, ++seed);
+      array k = rnd({sh.b, sh.hkv, sh.lk, sh.d}, t, ++seed);
+      array v = rnd({sh.b, sh.hkv, sh.lk, sh.d}, t, ++seed);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(sh.d));
+      std::string what = std::to_string(sh.b) + "," + std::to_string(sh.hq) + "/" +
+                         std::to_string(sh.hkv) + "," + std::to_string(sh.lq) + "x" +
+                         std::to_string(sh.lk) + "," + std::to_string(sh.d) + " " +
+                         dtype_name(t);
+      for (bool causal : {false, true}) {
+        agree(what + (causal ? " causal" : ""), [&](StreamOrDevice s) {
+          return fast::scaled_dot_product_attention(q, k, v, scale, causal ? "causal" : "",
+                                                    std::nullopt, s);
+        }, tol);
+      }
+      array bmask = greater(rnd({sh.lq, sh.lk}, float32, ++seed), array(-0.7f), kCpu);
+      agree(what + " boolean mask", [&](StreamOrDevice s) {
+        return fast::scaled_dot_product_attention(q, k, v, scale, "", bmask, s);
+      }, tol);
+      array amask = astype(rnd({sh.b, 1, sh.lq, sh.lk}, float32, ++seed), t, kCpu);
+      agree(what + " additive mask", [&](StreamOrDevice s) {
+        return fast::scaled_dot_product_attention(q, k, v, scale, "", amask, s);
+      }, tol);
+      // A transposed query (strided rows): the general kernels.
+      array qt = transpose(rnd({sh.b, sh.hq, sh.d, sh.lq}, t, ++seed), {0, 1, 3, 2}, kCpu);
+      agree(what + " strided query", [&](StreamOrDevice s) {
+        return fast::scaled_dot_product_attention(qt, k, v, scale, "", std::nullopt, s);
+      }, tol);
+    }
+  }
+}
+
 TEST(Gpu, AttentionMemoryIsLinear) {
   REQUIRE_GPU();
   // 4096 x 4096 scores would be 64 MiB of float32 per head.

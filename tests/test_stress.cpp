@@ -57,6 +57,14 @@ struct Item {
   array a;
   Ref ref;
   std::string how;  // the ops that made it, for failure messages
+  // A scaled product's operands and the product before scaling, kept so that
+  // a failure can say which step went wrong.
+  struct Product;
+  std::shared_ptr<Product> product;
+};
+struct Item::Product {
+  Item x, y;
+  array raw;  // x @ y, before the 1/k
 };
 
 template <typename F>
@@ -286,8 +294,9 @@ class Builder {
             ref.at(i, j) = acc / c;
           }
         }
-        o = {multiply(matmul(x.a, y.a, s), array(1.0f / static_cast<float>(c)), stream()),
-             ref, "matmul"};
+        array raw = matmul(x.a, y.a, s);
+        o = {multiply(raw, array(1.0f / static_cast<float>(c)), stream()), ref, "matmul"};
+        o.product = std::make_shared<Item::Product>(Item::Product{x, y, raw});
         break;
       }
       case 6: {
@@ -347,8 +356,10 @@ class Builder {
     o.how = x.how + " " + o.how + (o.a.stream().device.type == Device::gpu ? "@g" : "@c") +
             std::to_string(o.ref.r) + "x" + std::to_string(o.ref.c);
     if (o.ref.magnitude() > 4) {
+      auto product = o.product;
       o = {tanh(o.a, stream()), map(o.ref, [](double v) { return std::tanh(v); }),
            o.how + " tanh"};
+      o.product = product;
     }
     w_.n.nodes++;
     pool.push_back(o);
@@ -375,11 +386,49 @@ class Builder {
   std::mt19937_64& rng_;
 };
 
+std::string layout(const array& a) {
+  std::string s = "strides (";
+  for (size_t i = 0; i < a.strides().size(); ++i) {
+    s += (i ? ", " : "") + std::to_string(a.strides()[i]);
+  }
+  return s + ")";
+}
+
+// Which step of a failed product went wrong: an operand, the product of the
+// operands' actual values, or the scaling after it.
+std::string diagnose(Item& it) {
+  if (!it.product) return "";
+  Item::Product& p = *it.product;
+  std::string out, why;
+  for (Item* op : {&p.x, &p.y}) {
+    out += std::string("; operand ") + (op == &p.x ? "x" : "y") + " [" + op->how + "] " +
+           (matches(op->a, op->ref, why) ? "right" : "WRONG: " + why) + ", " + layout(op->a);
+  }
+  // The product of the operands' values as computed, in double.
+  const int r = p.x.ref.r, k = p.x.ref.c, c = p.y.ref.c;
+  const float* xv = p.x.a.data<float>();
+  const float* yv = p.y.a.data<float>();
+  const float* rv = p.raw.data<float>();
+  const Strides &xs = p.x.a.strides(), &ys = p.y.a.strides(), &rs = p.raw.strides();
+  double worst = 0;
+  for (int i = 0; i < r; ++i) {
+    for (int j = 0; j < c; ++j) {
+      double acc = 0;
+      for (int t = 0; t < k; ++t) acc += double(xv[i * xs[0] + t * xs[1]]) * yv[t * ys[0] + j * ys[1]];
+      worst = std::max(worst, std::abs(acc - rv[i * rs[0] + j * rs[1]]));
+    }
+  }
+  out += "; the product on " + std::string(p.raw.stream().device.type == Device::gpu ? "gpu" : "cpu") +
+         " differs from its operands' product by " + std::to_string(worst) + ", scaling on " +
+         (it.a.stream().device.type == Device::gpu ? "gpu" : "cpu");
+  return out;
+}
+
 void check(World& w, Item& it, const char* where) {
   std::string why;
   try {
     if (!matches(it.a, it.ref, why))
-      w.fail(std::string(where) + ": " + it.how + ": " + why);
+      w.fail(std::string(where) + ": " + it.how + ": " + why + diagnose(it));
   } catch (const std::exception& e) {
     w.fail(std::string(where) + ": " + it.how + ": raised " + e.what());
   }

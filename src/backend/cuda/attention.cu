@@ -12,6 +12,7 @@
 // below instead.
 #include <mma.h>
 
+#include <atomic>
 #include <cmath>
 
 #include "backend/cuda/device.cuh"
@@ -328,16 +329,631 @@ __global__ void attention_tc(const T* q, const T* k, const T* v, T* out, Attenti
   }
 }
 
+// ---- The register-tiled tensor-core kernel (float16, bfloat16; D = Dv in
+// {64, 80, 96, 128}; unit inner strides, 16-byte aligned rows) ----
+// A block of four warps takes 64 queries (16 per warp) and walks the keys in
+// tiles of 64, staged in shared memory by asynchronous copies two tiles deep.
+// Each warp keeps its queries (as matrix fragments), its 16 x 64 scores and
+// its 16 x D output in registers: S = Q K^T and O += P V are m16n8k16 matrix
+// instructions with float accumulation, and the accumulator layout of S is the
+// operand layout P needs, so probabilities never leave registers. The online
+// softmax works in base 2 on the scaled scores. P goes into P V as two parts,
+// P = hi + lo, each rounded to the input type, so it keeps about float
+// precision. Rows that see no key give zeros.
+namespace fa {
+
+constexpr int kQ = 64;    // queries per block
+constexpr int kK = 64;    // keys per tile
+constexpr int kPad = 8;   // halves of padding per staged row: conflict-free reads
+
+template <typename T>
+struct Pack;
+template <>
+struct Pack<__half> {
+  static __device__ __forceinline__ uint32_t two(float a, float b, float& ra, float& rb) {
+    __half2 h = __floats2half2_rn(a, b);
+    ra = __low2float(h);
+    rb = __high2float(h);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+};
+template <>
+struct Pack<__nv_bfloat16> {
+  static __device__ __forceinline__ uint32_t two(float a, float b, float& ra, float& rb) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    ra = __low2float(h);
+    rb = __high2float(h);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+};
+
+// c += a b for one m16n8k16 tile (a: 16 x 16 row-major, b: 16 x 8 column-major).
+template <typename T>
+__device__ __forceinline__ void mma(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  const int bytes = valid ? 16 : 0;  // 0: fill with zeros, read nothing
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Stages rows [j0, j0 + kK) of a [len, D] matrix (row stride rs, unit inner
+// stride) as kK x (D + kPad); rows past `len` are zeros.
+template <typename T, int D>
+__device__ __forceinline__ void stage(T* dst, const T* src, int64_t j0, int64_t len,
+                                      int64_t rs) {
+  constexpr int kChunks = D / 8;  // 16-byte chunks per row
+  for (int idx = threadIdx.x; idx < kK * kChunks; idx += blockDim.x) {
+    const int r = idx / kChunks, c = (idx - r * kChunks) * 8;
+    const bool valid = j0 + r < len;
+    cp_async16(dst + r * (D + kPad) + c, valid ? src + (j0 + r) * rs + c : src, valid);
+  }
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v, T* out,
+                                              AttentionArgs a) {
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  constexpr int LD = D + kPad;
+  T* ks0 = reinterpret_cast<T*>(smem_raw);  // two stages of K, then two of V
+  T* vs0 = ks0 + 2 * kK * LD;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, t = lane % 4;  // fragment row group, thread in group
+
+  const int64_t b = blockIdx.z, h = blockIdx.y;
+  const int64_t hk = h / (a.Hq / a.Hkv);
+  const int64_t q0 = int64_t(blockIdx.x) * kQ;
+  const int64_t shift = a.Lk - a.Lq;
+  const T* qb = q + b * a.qs[0] + h * a.qs[1];
+  const T* kb = k + b * a.ks[0] + hk * a.ks[1];
+  const T* vb = v + b * a.vs[0] + hk * a.vs[1];
+
+  const int64_t kend = keys_seen(a, q0, kQ);
+  const int tiles = static_cast<int>((kend + kK - 1) / kK);
+  if (tiles > 0) {
+    stage<T, D>(ks0, kb, 0, a.Lk, a.ks[2]);
+    stage<T, D>(vs0, vb, 0, a.Lk, a.vs[2]);
+  }
+  cp_commit();
+
+  // This warp's rows: r0 = row g, r1 = row g + 8 of its 16.
+  const int64_t r0 = q0 + warp * 16 + g, r1 = r0 + 8;
+  // Q fragments (A operand), D / 16 of them.
+  uint32_t qa[D / 16][4];
+  {
+    const uint32_t zero = 0;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const int c = kk * 16 + 2 * t;
+      auto at = [&](int64_t r, int col) {
+        return r < a.Lq ? *reinterpret_cast<const uint32_t*>(qb + r * a.qs[2] + col) : zero;
+      };
+      qa[kk][0] = at(r0, c);
+      qa[kk][1] = at(r1, c);
+      qa[kk][2] = at(r0, c + 8);
+      qa[kk][3] = at(r1, c + 8);
+    }
+  }
+  float o[D / 8][4];
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+  const float sl2 = a.scale * 1.4426950408889634f;  // scale * log2(e)
+  constexpr float kLog2e = 1.4426950408889634f;
+
+  for (int it = 0; it < tiles; ++it) {
+    const int64_t j0 = int64_t(it) * kK;
+    if (it + 1 < tiles) {
+      T* kn = ks0 + ((it + 1) & 1) * kK * LD;
+      T* vn = vs0 + ((it + 1) & 1) * kK * LD;
+      stage<T, D>(kn, kb, j0 + kK, a.Lk, a.ks[2]);
+      stage<T, D>(vn, vb, j0 + kK, a.Lk, a.vs[2]);
+      cp_commit();
+      cp_wait<1>();
+    } else {
+      cp_wait<0>();
+    }
+    __syncthreads();
+    const T* ks = ks0 + (it & 1) * kK * LD;
+    const T* vs = vs0 + (it & 1) * kK * LD;
+
+    // S = Q K^T: 8 tiles of 16 x 8 keys.
+    float sc[kK / 8][4];
+#pragma unroll
+    for (int n = 0; n < kK / 8; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+      for (int n = 0; n < kK / 8; ++n) {
+        const T* kr = ks + (n * 8 + g) * LD + kk * 16 + 2 * t;
+        mma<T>(sc[n], qa[kk], *reinterpret_cast<const uint32_t*>(kr),
+               *reinterpret_cast<const uint32_t*>(kr + 8));
+      }
+    }
+    // Scale (base 2) and mask. Element e of tile n: row e < 2 ? r0 : r1,
+    // key j0 + 8 n + 2 t + (e & 1).
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < kK / 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t j = j0 + n * 8 + 2 * t + (e & 1);
+        const int64_t qi = e < 2 ? r0 : r1;
+        float x = sc[n][e] * sl2;
+        bool visible = j < a.Lk && (!a.causal || j <= qi + shift);
+        if (visible && a.mask && qi < a.Lq) {
+          const int64_t mo = b * a.ms[0] + h * a.ms[1] + qi * a.ms[2] + j * a.ms[3];
+          if (a.mask_is_bool) {
+            visible = static_cast<const bool*>(a.mask)[mo];
+          } else {
+            x += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo])) * kLog2e;
+          }
+        }
+        x = visible ? x : -INFINITY;
+        sc[n][e] = x;
+        if (e < 2) {
+          mx0 = fmaxf(mx0, x);
+        } else {
+          mx1 = fmaxf(mx1, x);
+        }
+      }
+    }
+#pragma unroll
+    for (int d = 1; d < 4; d *= 2) {
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, d));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, d));
+    }
+    const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+    const float c0 = n0 == -INFINITY ? 1.0f : exp2f(m0 - n0);
+    const float c1 = n1 == -INFINITY ? 1.0f : exp2f(m1 - n1);
+    m0 = n0;
+    m1 = n1;
+    float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+    for (int n = 0; n < kK / 8; ++n) {
+      sc[n][0] = sc[n][0] == -INFINITY ? 0.0f : exp2f(sc[n][0] - n0);
+      sc[n][1] = sc[n][1] == -INFINITY ? 0.0f : exp2f(sc[n][1] - n0);
+      sc[n][2] = sc[n][2] == -INFINITY ? 0.0f : exp2f(sc[n][2] - n1);
+      sc[n][3] = sc[n][3] == -INFINITY ? 0.0f : exp2f(sc[n][3] - n1);
+      s0 += sc[n][0] + sc[n][1];
+      s1 += sc[n][2] + sc[n][3];
+    }
+    l0 = l0 * c0 + s0;
+    l1 = l1 * c1 + s1;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      o[n][0] *= c0;
+      o[n][1] *= c0;
+      o[n][2] *= c1;
+      o[n][3] *= c1;
+    }
+    // O += P V, 16 keys at a time.
+#pragma unroll
+    for (int kc = 0; kc < kK / 16; ++kc) {
+      uint32_t hi[4], lo[4];
+      const float* pa = sc[2 * kc];
+      const float* pb = sc[2 * kc + 1];
+      float r[8];
+      hi[0] = Pack<T>::two(pa[0], pa[1], r[0], r[1]);
+      hi[1] = Pack<T>::two(pa[2], pa[3], r[2], r[3]);
+      hi[2] = Pack<T>::two(pb[0], pb[1], r[4], r[5]);
+      hi[3] = Pack<T>::two(pb[2], pb[3], r[6], r[7]);
+      float unused;
+      lo[0] = Pack<T>::two(pa[0] - r[0], pa[1] - r[1], unused, unused);
+      lo[1] = Pack<T>::two(pa[2] - r[2], pa[3] - r[3], unused, unused);
+      lo[2] = Pack<T>::two(pb[0] - r[4], pb[1] - r[5], unused, unused);
+      lo[3] = Pack<T>::two(pb[2] - r[6], pb[3] - r[7], unused, unused);
+      // V B fragments with transposing matrix loads: lanes 0-15 address keys
+      // kc*16 + (lane % 16) at feature column n0, lanes 16-31 at n0 + 8.
+      const int vrow = kc * 16 + (lane & 15);
+#pragma unroll
+      for (int n = 0; n < D / 8; n += 2) {
+        const T* addr = vs + vrow * LD + n * 8 + (lane >> 4) * 8;
+        const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(addr));
+        uint32_t b0, b1, b2, b3;
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3)
+                     : "r"(sa));
+        mma<T>(o[n], hi, b0, b1);
+        mma<T>(o[n], lo, b0, b1);
+        mma<T>(o[n + 1], hi, b2, b3);
+        mma<T>(o[n + 1], lo, b2, b3);
+      }
+    }
+    __syncthreads();  // this stage is refilled two tiles on
+  }
+#pragma unroll
+  for (int d = 1; d < 4; d *= 2) {
+    l0 += __shfl_xor_sync(0xffffffffu, l0, d);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, d);
+  }
+  const float i0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, i1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+  T* ob = out + (b * a.Hq + h) * a.Lq * D;
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) {
+    const int c = n * 8 + 2 * t;
+    float unused;
+    if (r0 < a.Lq) {
+      *reinterpret_cast<uint32_t*>(ob + r0 * D + c) =
+          Pack<T>::two(o[n][0] * i0, o[n][1] * i0, unused, unused);
+    }
+    if (r1 < a.Lq) {
+      *reinterpret_cast<uint32_t*>(ob + r1 * D + c) =
+          Pack<T>::two(o[n][2] * i1, o[n][3] * i1, unused, unused);
+    }
+  }
+}
+
+template <typename T, int D>
+size_t smem_bytes() {
+  return sizeof(T) * 4 * kK * (D + kPad);
+}
+
+// Whether the layout suits this kernel: unit inner strides, rows and bases
+// aligned to 16 bytes (K, V) and 4 bytes (Q; its pairs load as one word).
+inline bool fits(const void* q, const void* k, const void* v, const void* out,
+                 const AttentionArgs& a) {
+  if (a.D != a.Dv || !(a.D == 64 || a.D == 80 || a.D == 96 || a.D == 128)) return false;
+  if (a.qs[3] != 1 || a.ks[3] != 1 || a.vs[3] != 1) return false;
+  auto aligned = [](const void* p, int64_t bytes) {
+    return reinterpret_cast<uintptr_t>(p) % bytes == 0;
+  };
+  for (int i = 0; i < 3; ++i) {
+    if (a.ks[i] % 8 || a.vs[i] % 8 || a.qs[i] % 2) return false;
+  }
+  return aligned(k, 16) && aligned(v, 16) && aligned(q, 4) && aligned(out, 4);
+}
+
+template <typename T, int D>
+void launch(const void* q, const void* k, const void* v, void* out, const AttentionArgs& a,
+            cudaStream_t s) {
+  const size_t smem = smem_bytes<T, D>();
+  auto kern = kernel<T, D>;
+  if (smem > 48 * 1024) {
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem));
+    if (e != cudaSuccess) check_launch("scaled_dot_product_attention (shared memory)");
+  }
+  dim3 grid(static_cast<unsigned>((a.Lq + kQ - 1) / kQ), static_cast<unsigned>(a.Hq),
+            static_cast<unsigned>(a.B));
+  kern<<<grid, 128, smem, s>>>(static_cast<const T*>(q), static_cast<const T*>(k),
+                               static_cast<const T*>(v), static_cast<T*>(out), a);
+}
+
+template <typename T>
+void run(const void* q, const void* k, const void* v, void* out, const AttentionArgs& a,
+         cudaStream_t s) {
+  switch (a.D) {
+    case 64: return launch<T, 64>(q, k, v, out, a, s);
+    case 80: return launch<T, 80>(q, k, v, out, a, s);
+    case 96: return launch<T, 96>(q, k, v, out, a, s);
+    default: return launch<T, 128>(q, k, v, out, a, s);
+  }
+}
+
+}  // namespace fa
+
+// ---- Decoding: few queries (Lq <= 8), long keys, split across the chip ----
+// Block (split, h, b) takes the keys of one chunk; its four warps take four
+// keys at a time each, lanes holding D / 32 features of every query, key and
+// value row (one vector load per row). Each block leaves its partial softmax
+// (max, sum, unnormalised output, float) in scratch and a second kernel
+// combines the chunks. Every key and value row is read once.
+namespace dec {
+
+constexpr int kWarps = 4;
+constexpr int kMaxQueries = 8;
+constexpr int kGroup = 4;  // keys per warp per step
+
+template <typename T, int E>
+struct alignas(E * sizeof(T) >= 16 ? 16 : E * sizeof(T)) Vec {
+  T v[E];
+};
+
+template <typename T, int E>
+__device__ __forceinline__ void load(const T* p, float* f) {
+  const Vec<T, E> x = *reinterpret_cast<const Vec<T, E>*>(p);
+#pragma unroll
+  for (int e = 0; e < E; ++e) f[e] = static_cast<float>(widen(x.v[e]));
+}
+
+// Per (b, h, split, query): max and sum (base 2), then D floats of output.
+struct Part {
+  float* ml;
+  float* o;
+};
+__host__ __device__ inline Part part_of(float* scratch, const AttentionArgs& a, int splits) {
+  const int64_t rows = a.B * a.Hq * splits * a.Lq;
+  return {scratch, scratch + 2 * rows};
+}
+
+template <typename T, int E, int kMaxQ>
+__global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T* k, const T* v,
+                                                           float* scratch, AttentionArgs a,
+                                                           int splits, int64_t chunk) {
+  constexpr int D = 32 * E;
+  __shared__ float sm_ml[kWarps][kMaxQ][2];
+  __shared__ float sm_o[kWarps][kMaxQ][D];
+  const int64_t b = blockIdx.z, h = blockIdx.y, sp = blockIdx.x;
+  const int64_t hk = h / (a.Hq / a.Hkv);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int Lq = static_cast<int>(a.Lq);
+  const int64_t shift = a.Lk - a.Lq;
+  const int64_t j_begin = sp * chunk;
+  int64_t j_end = j_begin + chunk < a.Lk ? j_begin + chunk : a.Lk;
+  const int64_t seen = keys_seen(a, 0, a.Lq);
+  if (j_end > seen) j_end = seen;
+
+  const T* qb = q + b * a.qs[0] + h * a.qs[1] + lane * E;
+  const T* kb = k + b * a.ks[0] + hk * a.ks[1] + lane * E;
+  const T* vb = v + b * a.vs[0] + hk * a.vs[1] + lane * E;
+  const float sl2 = a.scale * 1.4426950408889634f;
+
+  float qv[kMaxQ][E], m[kMaxQ], l[kMaxQ], o[kMaxQ][E];
+#pragma unroll
+  for (int i = 0; i < kMaxQ; ++i) {
+    m[i] = -INFINITY;
+    l[i] = 0.0f;
+#pragma unroll
+    for (int e = 0; e < E; ++e) o[i][e] = qv[i][e] = 0.0f;
+    if (i < Lq) {
+      load<T, E>(qb + i * a.qs[2], qv[i]);
+#pragma unroll
+      for (int e = 0; e < E; ++e) qv[i][e] *= sl2;
+    }
+  }
+
+  for (int64_t j = j_begin + warp * kGroup; j < j_end; j += kWarps * kGroup) {
+    float kf[kGroup][E], vf[kGroup][E];
+#pragma unroll
+    for (int g = 0; g < kGroup; ++g) {
+      if (j + g < j_end) {
+        load<T, E>(kb + (j + g) * a.ks[2], kf[g]);
+        load<T, E>(vb + (j + g) * a.vs[2], vf[g]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < E; ++e) kf[g][e] = vf[g][e] = 0.0f;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kMaxQ; ++i) {
+      if (i >= Lq) break;
+      float s[kGroup];
+#pragma unroll
+      for (int g = 0; g < kGroup; ++g) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int e = 0; e < E; ++e) dot += qv[i][e] * kf[g][e];
+        s[g] = dot;
+      }
+#pragma unroll
+      for (int d = 16; d > 0; d /= 2) {
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g) s[g] += __shfl_xor_sync(0xffffffffu, s[g], d);
+      }
+      float mx = -INFINITY;
+#pragma unroll
+      for (int g = 0; g < kGroup; ++g) {
+        const int64_t jj = j + g;
+        bool visible = jj < j_end && (!a.causal || jj <= i + shift);
+        if (visible && a.mask) {
+          const int64_t mo = b * a.ms[0] + h * a.ms[1] + i * a.ms[2] + jj * a.ms[3];
+          if (a.mask_is_bool) {
+            visible = static_cast<const bool*>(a.mask)[mo];
+          } else {
+            s[g] += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo])) *
+                    1.4426950408889634f;
+          }
+        }
+        s[g] = visible ? s[g] : -INFINITY;
+        mx = fmaxf(mx, s[g]);
+      }
+      const float mn = fmaxf(m[i], mx);
+      if (mn == -INFINITY) continue;  // nothing visible yet (uniform across the warp)
+      const float corr = exp2f(m[i] - mn);
+      float psum = 0.0f;
+#pragma unroll
+      for (int g = 0; g < kGroup; ++g) {
+        s[g] = s[g] == -INFINITY ? 0.0f : exp2f(s[g] - mn);
+        psum += s[g];
+      }
+      l[i] = l[i] * corr + psum;
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        float acc = o[i][e] * corr;
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g) acc += s[g] * vf[g][e];
+        o[i][e] = acc;
+      }
+      m[i] = mn;
+    }
+  }
+  // Combine the warps, then leave the block's partial result.
+#pragma unroll
+  for (int i = 0; i < kMaxQ; ++i) {
+    if (i >= Lq) break;
+    if (lane == 0) {
+      sm_ml[warp][i][0] = m[i];
+      sm_ml[warp][i][1] = l[i];
+    }
+#pragma unroll
+    for (int e = 0; e < E; ++e) sm_o[warp][i][lane * E + e] = o[i][e];
+  }
+  __syncthreads();
+  const Part part = part_of(scratch, a, splits);
+  for (int idx = threadIdx.x; idx < Lq * D; idx += blockDim.x) {
+    const int i = idx / D, d = idx - i * D;
+    float mm = -INFINITY;
+    for (int w = 0; w < kWarps; ++w) mm = fmaxf(mm, sm_ml[w][i][0]);
+    float ll = 0.0f, oo = 0.0f;
+    if (mm != -INFINITY) {
+      for (int w = 0; w < kWarps; ++w) {
+        const float f = exp2f(sm_ml[w][i][0] - mm);
+        ll += sm_ml[w][i][1] * f;
+        oo += sm_o[w][i][d] * f;
+      }
+    }
+    const int64_t row = ((b * a.Hq + h) * splits + sp) * a.Lq + i;
+    part.o[row * D + d] = oo;
+    if (d == 0) {
+      part.ml[2 * row] = mm;
+      part.ml[2 * row + 1] = ll;
+    }
+  }
+}
+
+// out[b, h, i, :] from the splits' partial results.
+template <typename T, int E>
+__global__ void combine_kernel(float* scratch, T* out, AttentionArgs a, int splits) {
+  constexpr int D = 32 * E;
+  const int64_t i = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const Part part = part_of(scratch, a, splits);
+  const int64_t base = (b * a.Hq + h) * splits * a.Lq + i;  // split sp: base + sp * Lq
+  float mm = -INFINITY;
+  for (int sp = 0; sp < splits; ++sp) mm = fmaxf(mm, part.ml[2 * (base + sp * a.Lq)]);
+  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+    float ll = 0.0f, oo = 0.0f;
+    if (mm != -INFINITY) {
+      for (int sp = 0; sp < splits; ++sp) {
+        const int64_t row = base + sp * a.Lq;
+        const float f = exp2f(part.ml[2 * row] - mm);
+        ll += part.ml[2 * row + 1] * f;
+        oo += part.o[row * D + d] * f;
+      }
+    }
+    out[((b * a.Hq + h) * a.Lq + i) * D + d] = narrow<T>(ll > 0.0f ? oo / ll : 0.0f);
+  }
+}
+
+inline int sm_count() {
+  static std::atomic<int> cached[64] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return 132;
+  int n = cached[dev].load(std::memory_order_relaxed);
+  if (n == 0) {
+    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) {
+      (void)cudaGetLastError();
+      n = 132;
+    }
+    cached[dev].store(n, std::memory_order_relaxed);
+  }
+  return n;
+}
+
+// The split: enough blocks to fill the chip a few times over, chunks of at
+// least 256 keys.
+inline int splits_for(const AttentionArgs& a) {
+  const int64_t heads = a.B * a.Hq;
+  const int64_t want = (4 * int64_t(sm_count()) + heads - 1) / heads;
+  const int64_t most = (a.Lk + 255) / 256;
+  int64_t s = want < most ? want : most;
+  return static_cast<int>(s < 1 ? 1 : s);
+}
+
+inline bool fits(DT t, const void* q, const void* k, const void* v, const AttentionArgs& a) {
+  if (!(t == DT::f16 || t == DT::bf16 || t == DT::f32)) return false;
+  if (a.Lq > kMaxQueries || a.Lq < 1 || a.Lk < 1 || a.D != a.Dv) return false;
+  if (!(a.D == 64 || a.D == 128 || a.D == 256)) return false;
+  if (a.qs[3] != 1 || a.ks[3] != 1 || a.vs[3] != 1) return false;
+  const int64_t E = a.D / 32;
+  const int64_t esize = t == DT::f32 ? 4 : 2;
+  const int64_t align = E * esize >= 16 ? 16 : E * esize;
+  for (int i = 0; i < 3; ++i) {
+    if (a.qs[i] % E || a.ks[i] % E || a.vs[i] % E) return false;
+  }
+  for (const void* p : {q, k, v}) {
+    if (reinterpret_cast<uintptr_t>(p) % align) return false;
+  }
+  return true;
+}
+
+template <typename T, int E>
+void run(const void* q, const void* k, const void* v, void* out, float* scratch,
+         const AttentionArgs& a, cudaStream_t s) {
+  const int splits = splits_for(a);
+  const int64_t chunk = (a.Lk + splits - 1) / splits;
+  dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(a.Hq),
+            static_cast<unsigned>(a.B));
+  // One query (the common decode step) keeps a fraction of the registers.
+  auto kern = a.Lq == 1 ? split_kernel<T, E, 1> : split_kernel<T, E, kMaxQueries>;
+  kern<<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), static_cast<const T*>(k),
+                                    static_cast<const T*>(v), scratch, a, splits, chunk);
+  check_launch("scaled_dot_product_attention (decode)");
+  dim3 grid2(static_cast<unsigned>(a.Lq), static_cast<unsigned>(a.Hq),
+             static_cast<unsigned>(a.B));
+  combine_kernel<T, E><<<grid2, 32 * E < 128 ? 32 * E : 128, 0, s>>>(scratch, static_cast<T*>(out),
+                                                                      a, splits);
+}
+
+template <typename T>
+void run_t(const void* q, const void* k, const void* v, void* out, float* scratch,
+           const AttentionArgs& a, cudaStream_t s) {
+  switch (a.D) {
+    case 64: return run<T, 2>(q, k, v, out, scratch, a, s);
+    case 128: return run<T, 4>(q, k, v, out, scratch, a, s);
+    default: return run<T, 8>(q, k, v, out, scratch, a, s);
+  }
+}
+
+}  // namespace dec
+
 }  // namespace
 
-void attention(DT t, const void* q, const void* k, const void* v, void* out,
+size_t attention_scratch(DT t, const void* q, const void* k, const void* v,
+                         const AttentionArgs& a) {
+  if (!dec::fits(t, q, k, v, a)) return 0;
+  return sizeof(float) * static_cast<size_t>(a.B * a.Hq * dec::splits_for(a) * a.Lq) *
+         static_cast<size_t>(2 + a.D);
+}
+
+void attention(DT t, const void* q, const void* k, const void* v, void* out, void* scratch,
                const AttentionArgs& a, cudaStream_t s) {
+  if (scratch && dec::fits(t, q, k, v, a)) {
+    float* sc = static_cast<float*>(scratch);
+    if (t == DT::f16) {
+      dec::run_t<__half>(q, k, v, out, sc, a, s);
+    } else if (t == DT::bf16) {
+      dec::run_t<__nv_bfloat16>(q, k, v, out, sc, a, s);
+    } else {
+      dec::run_t<float>(q, k, v, out, sc, a, s);
+    }
+    check_launch("scaled_dot_product_attention (decode)");
+    return;
+  }
   if (a.Dv > kMaxDv) {
     throw std::runtime_error("scaled_dot_product_attention on the GPU takes value head dims up "
                              "to " + std::to_string(kMaxDv) + ", got " + std::to_string(a.Dv));
   }
   const bool tensor_cores = (t == DT::f16 || t == DT::bf16) && a.D % 16 == 0 && a.Dv % 16 == 0 &&
                             a.D <= 256 && a.Dv <= 256;
+  if (tensor_cores && fa::fits(q, k, v, out, a)) {
+    if (t == DT::f16) {
+      fa::run<__half>(q, k, v, out, a, s);
+    } else {
+      fa::run<__nv_bfloat16>(q, k, v, out, a, s);
+    }
+    check_launch("scaled_dot_product_attention");
+    return;
+  }
   if (tensor_cores) {
     auto run = [&](auto tag) {
       using T = typename decltype(tag)::type;

@@ -94,8 +94,12 @@ struct AttentionArgs {
   float scale;
   bool causal;  // query i sees keys j <= i + (Lk - Lq)
 };
-// out: row-major [B, Hq, Lq, Dv].
-void attention(DT t, const void* q, const void* k, const void* v, void* out,
+// Bytes of device scratch `attention` wants for these arguments (0: none);
+// decoding (Lq <= 8) splits the keys across the chip and combines the parts.
+size_t attention_scratch(DT t, const void* q, const void* k, const void* v,
+                         const AttentionArgs& a);
+// out: row-major [B, Hq, Lq, Dv]. `scratch`: attention_scratch() bytes, or null.
+void attention(DT t, const void* q, const void* k, const void* v, void* out, void* scratch,
                const AttentionArgs& a, cudaStream_t s);
 
 }  // namespace rill::detail::cu

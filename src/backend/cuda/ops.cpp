@@ -325,7 +325,10 @@ void scaled_dot_product_attention(const Node& q, const Node& k, const Node& v,
   }
   a.scale = scale;
   a.causal = causal;
-  cu::attention(dt(q.dtype), q.data(), k.data(), v.data(), out.mutable_data(), a, stream());
+  const size_t bytes = cu::attention_scratch(dt(q.dtype), q.data(), k.data(), v.data(), a);
+  std::shared_ptr<Buffer> scratch = bytes ? cu::allocate(bytes) : nullptr;
+  cu::attention(dt(q.dtype), q.data(), k.data(), v.data(), out.mutable_data(),
+                scratch ? scratch->ptr : nullptr, a, stream());
 }
 
 // ---- matmul (cuBLASLt) ----
