@@ -7,7 +7,9 @@
 //   matmul: bfloat16 8192^3, TFLOP/s;
 //   M3: attention prefill (B, H, L, D) = (8, 16, 4096, 128), (16, 16, 2048, 64),
 //       causal and not, bfloat16, TFLOP/s (4 B H L^2 D, halved when causal),
-//       and decode (32, 32, q 1, kv 8192, 128): GB/s of K and V.
+//       and decode (32, 32, q 1, kv 8192, 128): GB/s of K and V; and rill's
+//       composed path (matmul + softmax + matmul, composed_sdpa_*, no peer):
+//       the floor the fused kernel must beat.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -89,6 +91,14 @@ int main() {
       std::printf("sdpa_%d_%d_%d_%d%s %.1f TFLOP/s\n", s.B, s.H, s.L, s.D, causal ? "_causal" : "",
                   flops / t * 1e-12);
     }
+    // The composed path the fused kernel replaces: scores, softmax (float32
+    // accumulation), then the product with V, each materialised.
+    t = time_median([&] {
+      array scores = multiply(matmul(q, transpose(k, {0, 1, 3, 2}, g), g), array(0.088f), g);
+      return matmul(softmax(scores, -1, false, g), v, g);
+    }, 5);
+    std::printf("composed_sdpa_%d_%d_%d_%d %.1f TFLOP/s\n", s.B, s.H, s.L, s.D,
+                4.0 * s.B * s.H * double(s.L) * s.L * s.D / t * 1e-12);
   }
   array q = noise({32, 32, 1, 128}, bfloat16, 8);
   array k = noise({32, 32, 8192, 128}, bfloat16, 9);

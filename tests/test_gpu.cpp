@@ -152,6 +152,32 @@ TEST(Gpu, ReductionsAgree) {
   }
   agree("prod", [&](StreamOrDevice s) { return prod(x * 0.1f + 1.0f, 1, false, s); });
   agree("sum of 2^20 (split)", [&](StreamOrDevice s) { return sum(big, s); }, 1e-9);
+  // Contiguous rows read with 16-byte loads: misaligned starts (views from 1
+  // or 3, made on the device under test), odd lengths, every element size.
+  for (int start : {1, 3}) {
+    const int n = (1 << 20) - 7;
+    auto part = [&](Dtype t, StreamOrDevice s) {
+      return slice(astype(big, t, s), {start}, {start + n}, s);
+    };
+    std::string at = " from " + std::to_string(start);
+    agree("sum" + at, [&](StreamOrDevice s) { return sum(part(float32, s), s); }, 1e-9);
+    agree("max" + at, [&](StreamOrDevice s) { return max(part(float32, s), s); });
+    agree("f16 sum" + at, [&](StreamOrDevice s) { return sum(part(float16, s), s); }, 1e-3);
+    agree("f64 sum" + at, [&](StreamOrDevice s) { return sum(part(float64, s), s); }, 1e-12);
+    agree("int sum" + at, [&](StreamOrDevice s) {
+      return sum(slice(astype(big * 100.0f, int32, s), {start}, {start + n}, s), s);
+    });
+    agree("any" + at, [&](StreamOrDevice s) {
+      return any(slice(greater(big, array(4.5f), s), {start}, {start + n}, s), s);
+    });
+    agree("all" + at, [&](StreamOrDevice s) {
+      return all(slice(greater(big, array(-4.5f), s), {start}, {start + n}, s), s);
+    });
+    agree("rows" + at, [&](StreamOrDevice s) {
+      return sum(reshape(slice(big, {start}, {start + 1000 * 1000}, s), {1000, 1000}, s), 1,
+                 false, s);
+    }, 1e-9);
+  }
   agree("bf16 sum", [&](StreamOrDevice s) { return sum(astype(x, bfloat16, s), 1, false, s); },
         1e-2);
   agree("int sum", [&](StreamOrDevice s) { return sum(astype(x * 10.0f, int32, s), 1, false, s); });

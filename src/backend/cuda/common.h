@@ -93,6 +93,11 @@ std::shared_ptr<Buffer> allocate(size_t bytes);
 // current stream of its pool.
 cublasLtHandle_t lt_handle();
 void* lt_workspace(size_t* bytes);
+// Held while a product runs its kernels: the workspace belongs to the pool
+// stream, and two threads whose logical streams share that pool stream would
+// otherwise interleave their kernels (cuBLASLt may launch several per
+// product, all using the workspace).
+std::unique_lock<std::mutex> lock_workspace();
 
 // Memory statistics of a device (bytes).
 size_t active_memory(int device);

@@ -574,6 +574,7 @@ void gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Node&
   const size_t es = out.dtype.size;
   size_t ws_bytes = 0;
   void* ws = cu::lt_workspace(&ws_bytes);
+  const std::unique_lock<std::mutex> hold = cu::lock_workspace();
   const double alpha_d = alpha_f, beta_d = beta_f;
   const void* alpha = out.dtype == float64 ? static_cast<const void*>(&alpha_d) : &alpha_f;
   const void* beta = out.dtype == float64 ? static_cast<const void*>(&beta_d) : &beta_f;

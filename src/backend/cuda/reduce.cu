@@ -121,7 +121,35 @@ __global__ void rows(const T* in, Dims keep, Steps kst, Dims red, Steps rst, voi
     typename Tr::Acc acc = Tr::init(), a1 = acc, a2 = acc, a3 = acc;
     const int64_t bd = blockDim.x;
     int64_t j = begin + threadIdx.x;
-    if (red.ndim == 1) {
+    if (red.ndim == 1 && rst.s[0] == 1 &&
+        reinterpret_cast<uintptr_t>(base) % sizeof(T) == 0) {
+      // Contiguous: 16-byte loads, four in flight per thread, after a head of
+      // elements up to the first aligned address and before a tail.
+      constexpr int V = 16 / sizeof(T);
+      auto fold = [](typename Tr::Acc a, const uint4& x) {
+        const T* e = reinterpret_cast<const T*>(&x);
+#pragma unroll
+        for (int k = 0; k < V; ++k) a = Tr::combine(a, Tr::lift(e[k]));
+        return a;
+      };
+      const uintptr_t addr = reinterpret_cast<uintptr_t>(base + begin);
+      int64_t head = static_cast<int64_t>((16 - addr % 16) % 16 / sizeof(T));
+      if (head > end - begin) head = end - begin;
+      for (; j < begin + head; j += bd) acc = Tr::combine(acc, Tr::lift(base[j]));
+      const int64_t vb = begin + head;
+      const int64_t nv = (end - vb) / V;
+      const uint4* vp = reinterpret_cast<const uint4*>(base + vb);
+      int64_t i = threadIdx.x;
+      for (; i + 3 * bd < nv; i += 4 * bd) {
+        const uint4 x0 = vp[i], x1 = vp[i + bd], x2 = vp[i + 2 * bd], x3 = vp[i + 3 * bd];
+        acc = fold(acc, x0);
+        a1 = fold(a1, x1);
+        a2 = fold(a2, x2);
+        a3 = fold(a3, x3);
+      }
+      for (; i < nv; i += bd) acc = fold(acc, vp[i]);
+      j = vb + nv * V + threadIdx.x;
+    } else if (red.ndim == 1) {
       const int64_t st = rst.s[0];
       for (; j + 3 * bd < end; j += 4 * bd) {
         acc = Tr::combine(acc, Tr::lift(base[j * st]));

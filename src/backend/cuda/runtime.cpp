@@ -82,6 +82,7 @@ struct DeviceContext {
   // bound[i].size(), readable without `mu` (a hint: whether to rebind).
   std::unique_ptr<std::atomic<int>[]> load;
   std::vector<void*> workspaces;  // cuBLASLt, one per pool stream
+  std::vector<std::unique_ptr<std::mutex>> workspace_mu;  // one per pool stream
   cublasLtHandle_t lt = nullptr;
   std::mutex mu;
 
@@ -187,7 +188,10 @@ void init_context(DeviceContext& c, int device) {
   c.workspaces.resize(n);
   c.cache.resize(n);
   c.load = std::make_unique<std::atomic<int>[]>(n);
-  for (int i = 0; i < n; ++i) c.cache_mu.push_back(std::make_unique<std::mutex>());
+  for (int i = 0; i < n; ++i) {
+    c.cache_mu.push_back(std::make_unique<std::mutex>());
+    c.workspace_mu.push_back(std::make_unique<std::mutex>());
+  }
   for (int i = 0; i < n; ++i) {
     RILL_CUDA(cudaStreamCreateWithFlags(&c.streams[i], cudaStreamNonBlocking));
     RILL_CUDA(cudaMalloc(&c.workspaces[i], kWorkspaceBytes));
@@ -431,6 +435,10 @@ cublasLtHandle_t lt_handle() { return t_launch.ctx->lt; }
 void* lt_workspace(size_t* bytes) {
   *bytes = kWorkspaceBytes;
   return t_launch.ctx->workspaces[t_launch.slot];
+}
+
+std::unique_lock<std::mutex> lock_workspace() {
+  return std::unique_lock<std::mutex>(*t_launch.ctx->workspace_mu[t_launch.slot]);
 }
 
 size_t active_memory(int device) { return device_context(device).active.load(); }
