@@ -2,6 +2,7 @@
 // exits in the way named by argv[1]. The parent checks the exit status.
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -107,6 +108,32 @@ int main(int argc, char** argv) {
     async_eval(stuck);
     auto work = start_work();
     return 10;
+  }
+  if (!std::strcmp(mode, "device_fault")) {
+    // A kernel faults on the device (an illegal address): eval raises and says
+    // the context is gone, later GPU work raises too, CPU work still runs,
+    // and the process exits normally. Prints what it saw for the parent.
+    Device gpu(Device::gpu, 0);
+    if (!is_available(gpu)) return 12;
+    array x = ones({64}, float32, gpu);
+    eval(x);
+    int seen = 0;
+    try {
+      eval(testing::device_fault(x, gpu));
+    } catch (const std::runtime_error& e) {
+      std::printf("fault: %s\n", e.what());
+      if (std::strstr(e.what(), "no longer usable")) ++seen;
+    }
+    try {
+      eval(add(x, x, gpu));
+    } catch (const std::runtime_error& e) {
+      std::printf("later: %s\n", e.what());
+      ++seen;
+    }
+    array c = add(array(1.0f), array(2.0f), Device::cpu);
+    if (c.item<float>() == 3.0f) ++seen;
+    std::fflush(stdout);
+    return seen == 3 ? 11 : 1;
   }
   return 1;
 }

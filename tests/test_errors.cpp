@@ -112,6 +112,12 @@ TEST(Errors, FailureOnAWorkerNeverTerminates) {
   EXPECT_EQ(raised, 64);
 }
 
+// The device-fault hook is for GPU streams; elsewhere it is refused at the call.
+TEST(Errors, DeviceFaultHookNeedsAGpuStream) {
+  EXPECT_THROW(rill::testing::device_fault(array(1.0f), Device(Device::cpu)),
+               std::invalid_argument);
+}
+
 class ExitSafety : public ::testing::TestWithParam<std::pair<const char*, int>> {};
 
 TEST_P(ExitSafety, ExitsWithExpectedStatus) {

@@ -3,7 +3,10 @@
 // machine without a GPU every test prints a visible skip line.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <atomic>
+#include <cstdio>
 #include <cmath>
 #include <functional>
 #include <mutex>
@@ -532,6 +535,23 @@ TEST(Gpu, ThreadsStreamsAndCrossDeviceOrder) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
   synchronize(default_stream(kGpu));
+}
+
+// A real device fault (an illegal address in a kernel), in a child process
+// since it leaves the CUDA context unusable: eval raises saying so, later GPU
+// work raises, CPU work runs, and the child exits normally (no abort, no hang).
+TEST(Gpu, DeviceFaultRaisesAndTheProcessExits) {
+  REQUIRE_GPU();
+  std::string cmd = std::string("timeout 120 ") + RILL_EXIT_CHILD + " device_fault";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, pipe)) out += buf;
+  int status = pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child crashed:\n" << out;
+  EXPECT_EQ(WEXITSTATUS(status), 11) << "(124: it hung)\n" << out;
+  EXPECT_NE(out.find("cudaErrorIllegalAddress"), std::string::npos) << out;
 }
 
 TEST(Gpu, OutOfMemoryRaisesWithTheSizes) {

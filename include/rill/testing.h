@@ -31,6 +31,13 @@ void fail_task(Stream s, int k, std::string message = "injected task failure");
 // disarms. Thread-safe; throws std::invalid_argument for k < 0.
 void fail_allocation(int k);
 
+// device_fault: an op that returns `x` on a GPU stream, but whose kernel also
+// writes through a wild device address, so that the device reports an
+// illegal memory access asynchronously, as a broken kernel would. The CUDA
+// context is unusable afterwards: use it in a child process. Throws
+// std::invalid_argument at the call for a CPU stream.
+array device_fault(const array& x, StreamOrDevice s = {});
+
 // Number of CPU worker threads the executor runs (0 until first used).
 int cpu_worker_count();
 

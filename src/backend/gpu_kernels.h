@@ -50,6 +50,10 @@ void scaled_dot_product_attention(const Node& q, const Node& k, const Node& v,
 // result back. Correct and slow.
 void run_on_host(Primitive& p, const std::vector<array>& inputs, Node& out);
 
+// testing::device_fault: copies `in` to `out`, then writes through a wild
+// address (an illegal memory access the device reports asynchronously).
+void wild_write(const Node& in, Node& out);
+
 // Gives `out` a fresh row-major buffer on the current device stream.
 void allocate(Node& out);
 

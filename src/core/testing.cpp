@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "backend/gpu_kernels.h"
 #include "core/primitives.h"
 #include "runtime/cpu_executor.h"
 #include "runtime/stream_state.h"
@@ -27,7 +28,28 @@ class OnEval : public detail::Primitive {
   std::function<void()> fn_;
 };
 
+class DeviceFault : public detail::Primitive {
+ public:
+  const char* name() const override { return "device_fault"; }
+  void eval_cpu(const std::vector<array>&, detail::Node&) override {
+    throw std::logic_error("device_fault runs on GPU streams only");
+  }
+  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
+    detail::gpu::wild_write(detail::node_of(in[0]), out);
+  }
+};
+
 }  // namespace
+
+array device_fault(const array& x, StreamOrDevice s) {
+  array out = detail::make_array(x.shape(), x.dtype(), std::make_shared<DeviceFault>(), {x}, s,
+                                 "device_fault");
+  if (out.stream().device.type != Device::gpu) {
+    throw std::invalid_argument("[device_fault] needs a GPU stream, got " +
+                                to_string(out.stream().device) + ".");
+  }
+  return out;
+}
 
 array on_eval(const array& x, std::function<void()> fn, StreamOrDevice s) {
   return detail::make_array(x.shape(), x.dtype(), std::make_shared<OnEval>(std::move(fn)),

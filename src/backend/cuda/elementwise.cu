@@ -492,4 +492,15 @@ void eye(DT t, int k, void* out, int64_t rows, int64_t cols, cudaStream_t s) {
   check_launch("eye");
 }
 
+namespace {
+// Stores through an address no allocation holds (the first page is never
+// mapped); `where` comes from the host so the compiler cannot see it.
+__global__ void wild_write_kernel(float* where) { where[threadIdx.x] = 1.0f; }
+}  // namespace
+
+void wild_write(cudaStream_t s) {
+  wild_write_kernel<<<1, 32, 0, s>>>(reinterpret_cast<float*>(uintptr_t{64}));
+  check_launch("device_fault");
+}
+
 }  // namespace rill::detail::cu

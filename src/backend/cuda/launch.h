@@ -94,6 +94,9 @@ struct AttentionArgs {
   float scale;
   bool causal;  // query i sees keys j <= i + (Lk - Lq)
 };
+// testing::device_fault: a kernel that stores through a wild address.
+void wild_write(cudaStream_t s);
+
 // Bytes of device scratch `attention` wants for these arguments (0: none);
 // decoding (Lq <= 8) splits the keys across the chip and combines the parts.
 size_t attention_scratch(DT t, const void* q, const void* k, const void* v,

@@ -296,6 +296,13 @@ void rope(const Node& x, const Node* offset, const Node* freqs, const RopeParams
   cu::rope(dt(x.dtype), x.data(), out.mutable_data(), a, stream());
 }
 
+// ---- testing ----
+
+void wild_write(const Node& in, Node& out) {
+  copy(in, out);
+  cu::wild_write(stream());
+}
+
 // ---- attention ----
 
 void scaled_dot_product_attention(const Node& q, const Node& k, const Node& v,

@@ -62,6 +62,7 @@ RILL_NO_GPU(void rope(const Node&, const Node*, const Node*, const RopeParams&, 
 RILL_NO_GPU(void scaled_dot_product_attention(const Node&, const Node&, const Node&,
                                               const Node*, float, bool, Node&))
 RILL_NO_GPU(void allocate(Node&))
+RILL_NO_GPU(void wild_write(const Node&, Node&))
 RILL_NO_GPU(void run_on_host(Primitive&, const std::vector<array>&, Node&))
 #undef RILL_NO_GPU
 }  // namespace gpu
