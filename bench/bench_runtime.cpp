@@ -54,6 +54,8 @@ void per_op_counters(benchmark::State& state) {
 
 // M2 build only: recording 1,000 ops; freeing the graph is not timed.
 void BM_ChainBuild(benchmark::State& state) {
+  // On the CPU, like the eager peers, whatever the default device.
+  rill::StreamContext on_cpu(rill::Device(rill::Device::cpu));
   rill::array x = rill::zeros({1}, rill::float32);
   rill::eval(x);
   for (auto _ : state) {
@@ -69,6 +71,7 @@ BENCHMARK(BM_ChainBuild)->UseRealTime();
 
 // M2 build + eval: recording, running and freeing 1,000 ops.
 void BM_ChainBuildEval(benchmark::State& state) {
+  rill::StreamContext on_cpu(rill::Device(rill::Device::cpu));
   rill::array x = rill::zeros({1}, rill::float32);
   rill::eval(x);
   for (auto _ : state) {
