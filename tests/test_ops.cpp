@@ -8,7 +8,10 @@
 #include <limits>
 #include <map>
 #include <sstream>
+#include <thread>
 
+#include "backend/cpu/packed_gemm.h"
+#include "core/node.h"
 #include "ops_helpers.h"
 
 namespace rill {
@@ -1127,6 +1130,78 @@ TEST(Matmul, StridedAndTransposedViews) {
                  d + " M=1 rows");
     check_matmul(broadcast_to(random_array({1, 4, 5}, t, 149), {3, 4, 5}),
                  random_array({3, 5, 2}, t, 150), d + " broadcast batch a");
+  }
+}
+
+// float32 products whose right operand is one matrix with k, n >= 16 take the
+// packed kernel (where the CPU has it): rows in blocks of 12, columns in
+// panels of 32, k in slices of 256, so these shapes leave remainders of each.
+// The first use packs into a temporary and later ones reuse a kept copy: both
+// must give the same bits.
+TEST(Matmul, PackedRightOperandEveryLayout) {
+  const Device cpu(Device::cpu);
+  for (auto [m, k, n] : std::vector<std::array<int, 3>>{
+           {1, 16, 16}, {5, 17, 33}, {13, 300, 70}, {24, 256, 32}, {30, 513, 65}, {128, 256, 96}}) {
+    std::string d = std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n);
+    array w = random_array({k, n}, float32, 300 + k);
+    array wt = random_array({n, k}, float32, 301 + n);
+    array a = random_array({m, k}, float32, 302 + m);
+    std::vector<std::pair<array, std::string>> lefts = {
+        {a, "plain"},
+        {slice(random_array({m, k + 5}, float32, 303), {0, 2}, {m, k + 2}, cpu), "row stride"},
+        {broadcast_to(slice(a, {0, 0}, {1, k}, cpu), {m, k}, cpu), "broadcast rows"},
+        {random_array({2, 3, m, k}, float32, 304), "stacked batch"}};
+    for (const auto& [x, how] : lefts) {
+      for (const array& y : {w, transpose(wt, cpu), slice(random_array({k + 3, n}, float32, 305),
+                                                          {3, 0}, {k + 3, n}, cpu)}) {
+        SCOPED_TRACE(d + " " + how);
+        check_matmul(x, y, d + " " + how);
+        array first = matmul(x, y, cpu), again = matmul(x, y, cpu);
+        EXPECT_EQ(to_doubles(first), to_doubles(again)) << "kept copy differs";
+      }
+    }
+    // addmm: alpha on the product, beta on the bias once (k spans slices).
+    array bias = random_array({n}, float32, 306);
+    array got = addmm(bias, a, w, 2.0f, 0.5f, cpu);
+    std::vector<double> av = to_doubles(a), wv = to_doubles(w), bv = to_doubles(bias);
+    std::vector<double> gv = to_doubles(got);
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < n; ++j) {
+        double acc = 0, mag = 0;
+        for (int t = 0; t < k; ++t) {
+          acc += av[i * k + t] * wv[t * n + j];
+          mag += std::abs(av[i * k + t] * wv[t * n + j]);
+        }
+        double want = 2 * acc + 0.5 * bv[j];
+        ASSERT_NEAR(gv[i * n + j], want, 1e-6 * (k + 1) * (2 * mag + std::abs(bv[j])) + 1e-6)
+            << d << " addmm element " << i << ", " << j;
+      }
+    }
+  }
+}
+
+// Threads using a fresh right operand at once race to keep its packed copy;
+// every result must equal the one-thread result bit for bit.
+TEST(Matmul, PackedRightOperandSharedByThreads) {
+  const Device cpu(Device::cpu);
+  array x = random_array({40, 300}, float32, 310);
+  array want = matmul(x, random_array({300, 50}, float32, 311), cpu);
+  std::vector<double> expect = to_doubles(want);
+  for (int round = 0; round < 5; ++round) {
+    array w = random_array({300, 50}, float32, 311);  // a new node each round
+    eval(w);
+    std::vector<std::vector<double>> got(8);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 3; ++i) got[t] = to_doubles(matmul(x, w, cpu));
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (int t = 0; t < 8; ++t) EXPECT_EQ(got[t], expect) << "round " << round << " thread " << t;
+    // Used again and again: kept packed, where the kernel runs here.
+    EXPECT_EQ(w.node()->buffer->packed_rhs.load() != nullptr,
+              detail::cpu::packed_gemm_supported());
   }
 }
 

@@ -8,7 +8,10 @@
 namespace rill {
 
 // Bytes of array data in use now (small arrays stored inline in their node,
-// and arrays borrowing a mapped file, are not counted).
+// and arrays borrowing a mapped file, are not counted). On the CPU this
+// includes the packed copy kept of a float32 matrix used again as the right
+// operand of products (a model's weights): as many bytes again as the matrix,
+// until its buffer goes (RILL_PACKED_GEMM=0 turns that off).
 size_t get_active_memory();
 // The most get_active_memory() has been since the start or the last
 // reset_peak_memory().

@@ -47,6 +47,7 @@ Buffer::Buffer(size_t n) : ptr(nullptr), nbytes(n) {
 }
 
 Buffer::~Buffer() {
+  if (cpu::PackedB* p = packed_rhs.load(std::memory_order_acquire)) cpu::release_packed(p);
   if (gpu) {
     gpu_release(gpu);
   } else if (!owner && ptr != small) {

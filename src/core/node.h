@@ -18,6 +18,10 @@ namespace rill::detail {
 
 class Primitive;
 struct StreamState;
+namespace cpu {
+struct PackedB;
+void release_packed(PackedB* p) noexcept;
+}  // namespace cpu
 
 // Memory for array data. On the host: owned and 64-byte aligned (from the CPU
 // allocator, which recycles freed blocks: backend/cpu/allocator.h), or
@@ -34,6 +38,12 @@ struct Buffer {
   size_t nbytes;
   std::shared_ptr<const void> owner;
   GpuAlloc* gpu = nullptr;
+  // CPU products: a matrix in this (host) buffer packed as a right-hand
+  // operand (backend/cpu/packed_gemm.h), kept from the buffer's second use as
+  // one on: a model's weights are used again and again, through a fresh view
+  // each time, activations mostly once. Freed with the buffer.
+  mutable std::atomic<int> rhs_uses{0};
+  mutable std::atomic<cpu::PackedB*> packed_rhs{nullptr};
   int device() const { return gpu ? gpu_alloc_device(gpu) : -1; }  // -1: host
   // Small arrays (scalars, the constants of `x + 1`) live here: one
   // allocation for the buffer and its data instead of two.

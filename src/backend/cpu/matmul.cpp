@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/packed_gemm.h"
 #include "backend/cpu/strided.h"
 #include "core/dispatch.h"
 
@@ -120,6 +121,51 @@ int64_t stacked_rows(const Shape& batch, const Operand& a, const Operand& b,
   return rows <= kMaxBlasInt ? rows : 0;
 }
 
+// float32 products whose right-hand side is one matrix (no batch, or
+// broadcast over it) and whose left rows have unit column stride go to the
+// packed kernel: B is packed once per node and kept from its second use on
+// (first uses pack into a temporary, so results never depend on caching).
+// Returns false where the kernel does not apply.
+bool packed_product(const Node& an, const Node& bn, Node& out, const Shape& batch,
+                    float alpha, float beta) {
+  const Operand a = operand(an), b = operand(bn);
+  const int64_t k = a.cols, n = b.cols;
+  if (!packed_gemm_supported() || k < 16 || n < 16) return false;
+  for (int64_t s : b.batch) {
+    if (s != 0) return false;
+  }
+  int64_t rows = a.rows, lda = a.rs;
+  if (!batch.empty()) {
+    rows = stacked_rows(batch, a, b, lda);
+    if (rows == 0) return false;
+  }
+  if (a.cs != 1 && k > 1) return false;
+  const float* pa = static_cast<const float*>(an.data());
+  const float* pb = static_cast<const float*>(bn.data());
+  float* po = static_cast<float*>(out.mutable_data());
+  // The kept copy is the buffer's: views of the same matrix (a weight
+  // broadcast over the batch, made afresh by every call) find it.
+  const Buffer& buf = *bn.buffer;
+  auto same = [&](const PackedB* p) {
+    return p && p->offset == bn.offset && p->k == k && p->n == n && p->rs == b.rs &&
+           p->cs == b.cs;
+  };
+  PackedB* packed = buf.packed_rhs.load(std::memory_order_acquire);
+  std::unique_ptr<PackedB> temp;
+  if (!same(packed)) {
+    temp = pack_rhs(pb, k, n, b.rs, b.cs);
+    temp->offset = bn.offset;
+    packed = temp.get();
+    PackedB* expected = nullptr;
+    if (buf.rhs_uses.fetch_add(1, std::memory_order_relaxed) >= 1 &&
+        buf.packed_rhs.compare_exchange_strong(expected, packed, std::memory_order_acq_rel)) {
+      temp.release();  // the buffer owns it now
+    }
+  }
+  packed_gemm(rows, pa, lda, *packed, alpha, beta, po, n);
+  return true;
+}
+
 // out = alpha * a b + beta * out (out already holds the addend when beta != 0).
 template <typename T>
 void matmul_blas(const Node& an, const Node& bn, Node& out, const Shape& batch, T alpha,
@@ -203,6 +249,9 @@ void product(const Node& a, const Node& b, Node& out, float alpha, float beta) {
           po[j] = beta == 0.0f ? T(0) : T(beta) * po[j];
         }
         return;
+      }
+      if constexpr (std::is_same_v<T, float>) {
+        if (packed_product(a, b, out, batch, alpha, beta)) return;
       }
       single_threaded_blas();
       matmul_blas<T>(a, b, out, batch, T(alpha), T(beta));
