@@ -346,26 +346,20 @@ constexpr int kQ = 64;    // queries per block
 constexpr int kK = 64;    // keys per tile
 constexpr int kPad = 8;   // halves of padding per staged row: conflict-free reads
 
+// Rounds (a, b) to a pair of T, returns the pair as one word and the rounded
+// values as floats.
 template <typename T>
-struct Pack;
-template <>
-struct Pack<__half> {
-  static __device__ __forceinline__ uint32_t two(float a, float b, float& ra, float& rb) {
-    __half2 h = __floats2half2_rn(a, b);
-    ra = __low2float(h);
-    rb = __high2float(h);
-    return *reinterpret_cast<uint32_t*>(&h);
+__device__ __forceinline__ uint32_t pack2(float a, float b, float& ra, float& rb) {
+  std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162> h;
+  if constexpr (std::is_same_v<T, __half>) {
+    h = __floats2half2_rn(a, b);
+  } else {
+    h = __floats2bfloat162_rn(a, b);
   }
-};
-template <>
-struct Pack<__nv_bfloat16> {
-  static __device__ __forceinline__ uint32_t two(float a, float b, float& ra, float& rb) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-    ra = __low2float(h);
-    rb = __high2float(h);
-    return *reinterpret_cast<uint32_t*>(&h);
-  }
-};
+  ra = __low2float(h);
+  rb = __high2float(h);
+  return *reinterpret_cast<uint32_t*>(&h);
+}
 
 // c += a b for one m16n8k16 tile (a: 16 x 16 row-major, b: 16 x 8 column-major).
 template <typename T>
@@ -553,15 +547,15 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
       const float* pa = sc[2 * kc];
       const float* pb = sc[2 * kc + 1];
       float r[8];
-      hi[0] = Pack<T>::two(pa[0], pa[1], r[0], r[1]);
-      hi[1] = Pack<T>::two(pa[2], pa[3], r[2], r[3]);
-      hi[2] = Pack<T>::two(pb[0], pb[1], r[4], r[5]);
-      hi[3] = Pack<T>::two(pb[2], pb[3], r[6], r[7]);
+      hi[0] = pack2<T>(pa[0], pa[1], r[0], r[1]);
+      hi[1] = pack2<T>(pa[2], pa[3], r[2], r[3]);
+      hi[2] = pack2<T>(pb[0], pb[1], r[4], r[5]);
+      hi[3] = pack2<T>(pb[2], pb[3], r[6], r[7]);
       float unused;
-      lo[0] = Pack<T>::two(pa[0] - r[0], pa[1] - r[1], unused, unused);
-      lo[1] = Pack<T>::two(pa[2] - r[2], pa[3] - r[3], unused, unused);
-      lo[2] = Pack<T>::two(pb[0] - r[4], pb[1] - r[5], unused, unused);
-      lo[3] = Pack<T>::two(pb[2] - r[6], pb[3] - r[7], unused, unused);
+      lo[0] = pack2<T>(pa[0] - r[0], pa[1] - r[1], unused, unused);
+      lo[1] = pack2<T>(pa[2] - r[2], pa[3] - r[3], unused, unused);
+      lo[2] = pack2<T>(pb[0] - r[4], pb[1] - r[5], unused, unused);
+      lo[3] = pack2<T>(pb[2] - r[6], pb[3] - r[7], unused, unused);
       // V B fragments with transposing matrix loads: lanes 0-15 address keys
       // kc*16 + (lane % 16) at feature column n0, lanes 16-31 at n0 + 8.
       const int vrow = kc * 16 + (lane & 15);
@@ -594,11 +588,11 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
     float unused;
     if (r0 < a.Lq) {
       *reinterpret_cast<uint32_t*>(ob + r0 * D + c) =
-          Pack<T>::two(o[n][0] * i0, o[n][1] * i0, unused, unused);
+          pack2<T>(o[n][0] * i0, o[n][1] * i0, unused, unused);
     }
     if (r1 < a.Lq) {
       *reinterpret_cast<uint32_t*>(ob + r1 * D + c) =
-          Pack<T>::two(o[n][2] * i1, o[n][3] * i1, unused, unused);
+          pack2<T>(o[n][2] * i1, o[n][3] * i1, unused, unused);
     }
   }
 }
