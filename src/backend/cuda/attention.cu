@@ -49,6 +49,24 @@ __device__ __forceinline__ int64_t keys_seen(const AttentionArgs& a, int64_t q0,
   return end > a.Lk ? a.Lk : (end < 0 ? 0 : end);
 }
 
+// The batch and query head of a block of a (query tiles, Hq, B) grid, the
+// key/value head it reads (grouped-query heads share one), and where its
+// rows of q, k and v start.
+template <typename T>
+struct BlockHeads {
+  int64_t b, h;
+  const T* q;
+  const T* k;
+  const T* v;
+};
+template <typename T>
+__device__ __forceinline__ BlockHeads<T> block_heads(const T* q, const T* k, const T* v,
+                                                     const AttentionArgs& a) {
+  const int64_t b = blockIdx.z, h = blockIdx.y, hk = h / (a.Hq / a.Hkv);
+  return {b, h, q + b * a.qs[0] + h * a.qs[1], k + b * a.ks[0] + hk * a.ks[1],
+          v + b * a.vs[0] + hk * a.vs[1]};
+}
+
 template <typename T>
 __global__ void attention_kernel(const T* q, const T* k, const T* v, T* out, AttentionArgs a) {
   using A = att_t<T>;
@@ -60,15 +78,12 @@ __global__ void attention_kernel(const T* q, const T* k, const T* v, T* out, Att
   A* vs = ks + kKeys * kstride;       // kKeys x Dv
   A* qs = vs + kKeys * Dv;            // kQueries x D
 
-  const int64_t b = blockIdx.z, h = blockIdx.y;
-  const int64_t hk = h / (a.Hq / a.Hkv);
+  const BlockHeads<T> bh = block_heads(q, k, v, a);
+  const int64_t b = bh.b, h = bh.h;
+  const T *qb = bh.q, *kb = bh.k, *vb = bh.v;
   const int64_t q0 = int64_t(blockIdx.x) * kQueries;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t shift = a.Lk - a.Lq;  // causal: query i sees keys j <= i + shift
-
-  const T* qb = q + b * a.qs[0] + h * a.qs[1];
-  const T* kb = k + b * a.ks[0] + hk * a.ks[1];
-  const T* vb = v + b * a.vs[0] + hk * a.vs[1];
 
   for (int64_t idx = threadIdx.x; idx < kQueries * D; idx += blockDim.x) {
     const int64_t r = idx / D, d = idx % D;
@@ -218,13 +233,11 @@ __global__ void attention_tc(const T* q, const T* k, const T* v, T* out, Attenti
   T* P = reinterpret_cast<T*>(c_s + 16);                       // 16 x kTK, hi
   T* Plo = P + 16 * kTK;                                       // 16 x kTK, lo
 
-  const int64_t b = blockIdx.z, h = blockIdx.y;
-  const int64_t hk = h / (a.Hq / a.Hkv);
+  const BlockHeads<T> bh = block_heads(q, k, v, a);
+  const int64_t b = bh.b, h = bh.h;
+  const T *qb = bh.q, *kb = bh.k, *vb = bh.v;
   const int64_t q0 = int64_t(blockIdx.x) * kTQ;
   const int64_t shift = a.Lk - a.Lq;
-  const T* qb = q + b * a.qs[0] + h * a.qs[1];
-  const T* kb = k + b * a.ks[0] + hk * a.ks[1];
-  const T* vb = v + b * a.vs[0] + hk * a.vs[1];
 
   load_tile(qs, qb, q0, kTQ, a.Lq, D, a.qs[2], a.qs[3]);
   for (int64_t i = lane; i < 16 * Dv; i += 32) O[i] = 0.0f;
@@ -413,13 +426,11 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;  // fragment row group, thread in group
 
-  const int64_t b = blockIdx.z, h = blockIdx.y;
-  const int64_t hk = h / (a.Hq / a.Hkv);
+  const BlockHeads<T> bh = block_heads(q, k, v, a);
+  const int64_t b = bh.b, h = bh.h;
+  const T *qb = bh.q, *kb = bh.k, *vb = bh.v;
   const int64_t q0 = int64_t(blockIdx.x) * kQ;
   const int64_t shift = a.Lk - a.Lq;
-  const T* qb = q + b * a.qs[0] + h * a.qs[1];
-  const T* kb = k + b * a.ks[0] + hk * a.ks[1];
-  const T* vb = v + b * a.vs[0] + hk * a.vs[1];
 
   const int64_t kend = keys_seen(a, q0, kQ);
   const int tiles = static_cast<int>((kend + kK - 1) / kK);
