@@ -39,6 +39,16 @@ __device__ __forceinline__ A warp_sum(A v) {
   return v;
 }
 
+// Lets `kernel` use `bytes` of dynamic shared memory (past the default 48 KiB).
+template <typename K>
+void allow_shared_memory(K kernel, size_t bytes) {
+  if (bytes <= 48 * 1024) return;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(bytes)) != cudaSuccess) {
+    check_launch("scaled_dot_product_attention (shared memory)");
+  }
+}
+
 // Keys [0, end) that some query of [q0, q0 + count) may see: all of them, or
 // with a causal mask those up to the last query's diagonal; later key tiles
 // are skipped.
@@ -633,11 +643,7 @@ void launch(const void* q, const void* k, const void* v, void* out, const Attent
             cudaStream_t s) {
   const size_t smem = smem_bytes<T, D>();
   auto kern = kernel<T, D>;
-  if (smem > 48 * 1024) {
-    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem));
-    if (e != cudaSuccess) check_launch("scaled_dot_product_attention (shared memory)");
-  }
+  allow_shared_memory(kern, smem);
   dim3 grid(static_cast<unsigned>((a.Lq + kQ - 1) / kQ), static_cast<unsigned>(a.Hq),
             static_cast<unsigned>(a.B));
   kern<<<grid, 128, smem, s>>>(static_cast<const T*>(q), static_cast<const T*>(k),
@@ -964,11 +970,7 @@ void attention(DT t, const void* q, const void* k, const void* v, void* out, voi
       using T = typename decltype(tag)::type;
       const size_t smem = tc_smem_bytes<T>(a.D, a.Dv);
       auto kernel = attention_tc<T>;
-      if (smem > 48 * 1024) {
-        cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             static_cast<int>(smem));
-        if (e != cudaSuccess) check_launch("scaled_dot_product_attention (shared memory)");
-      }
+      allow_shared_memory(kernel, smem);
       dim3 grid(static_cast<unsigned>((a.Lq + kTQ - 1) / kTQ), static_cast<unsigned>(a.Hq),
                 static_cast<unsigned>(a.B));
       kernel<<<grid, kTWarps * 32, smem, s>>>(static_cast<const T*>(q), static_cast<const T*>(k),
@@ -987,11 +989,7 @@ void attention(DT t, const void* q, const void* k, const void* v, void* out, voi
     using A = att_t<T>;
     const size_t smem = sizeof(A) * (kKeys * (a.D + 1) + kKeys * a.Dv + kQueries * a.D);
     auto kernel = attention_kernel<T>;
-    if (smem > 48 * 1024) {
-      cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(smem));
-      if (e != cudaSuccess) check_launch("scaled_dot_product_attention (shared memory)");
-    }
+    allow_shared_memory(kernel, smem);
     dim3 grid(static_cast<unsigned>((a.Lq + kQueries - 1) / kQueries),
               static_cast<unsigned>(a.Hq), static_cast<unsigned>(a.B));
     kernel<<<grid, kWarps * 32, smem, s>>>(static_cast<const T*>(q), static_cast<const T*>(k),
