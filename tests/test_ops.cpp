@@ -1133,6 +1133,9 @@ TEST(Matmul, StridedAndTransposedViews) {
   }
 }
 
+void check_addmm(const array& c, const array& a, const array& b, float alpha, float beta,
+                 const std::string& what);
+
 // float32 products whose right operand is one matrix with k, n >= 16 take the
 // packed kernel (where the CPU has it): rows in blocks of 12, columns in
 // panels of 32, k in slices of 256, so these shapes leave remainders of each.
@@ -1161,22 +1164,8 @@ TEST(Matmul, PackedRightOperandEveryLayout) {
       }
     }
     // addmm: alpha on the product, beta on the bias once (k spans slices).
-    array bias = random_array({n}, float32, 306);
-    array got = addmm(bias, a, w, 2.0f, 0.5f, cpu);
-    std::vector<double> av = to_doubles(a), wv = to_doubles(w), bv = to_doubles(bias);
-    std::vector<double> gv = to_doubles(got);
-    for (int i = 0; i < m; ++i) {
-      for (int j = 0; j < n; ++j) {
-        double acc = 0, mag = 0;
-        for (int t = 0; t < k; ++t) {
-          acc += av[i * k + t] * wv[t * n + j];
-          mag += std::abs(av[i * k + t] * wv[t * n + j]);
-        }
-        double want = 2 * acc + 0.5 * bv[j];
-        ASSERT_NEAR(gv[i * n + j], want, 1e-6 * (k + 1) * (2 * mag + std::abs(bv[j])) + 1e-6)
-            << d << " addmm element " << i << ", " << j;
-      }
-    }
+    StreamContext on_cpu(cpu);
+    check_addmm(random_array({n}, float32, 306), a, w, 2.0f, 0.5f, d + " addmm");
   }
 }
 
