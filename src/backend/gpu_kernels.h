@@ -44,11 +44,18 @@ void rope(const Node& x, const Node* offset, const Node* freqs, const RopeParams
 void scaled_dot_product_attention(const Node& q, const Node& k, const Node& v,
                                   const Node* mask, float scale, bool causal, Node& out);
 
-// Ops without a device kernel yet (take, take_along_axis, concatenate, pad,
-// cumsum, sort and its variants, random bits): waits for the device stream,
-// copies the inputs to the host, runs the CPU kernel there and copies the
-// result back. Correct and slow.
-void run_on_host(Primitive& p, const std::vector<array>& inputs, Node& out);
+// Indices may be on the host (checked there, then copied) or on the device
+// (checked by the kernel; the op then waits for the device to report).
+// Either way an index out of range throws std::out_of_range, as on the CPU.
+void take(const Node& a, const Node& indices, int axis, Node& out);
+void take_along_axis(const Node& a, const Node& indices, int axis, Node& out);
+void concatenate(const std::vector<const Node*>& ins, int axis, Node& out);
+void pad(const Node& in, const Node& value, const std::vector<int>& low, bool edge,
+         Node& out);
+void cumsum(const Node& in, int axis, bool reverse, bool inclusive, Node& out);
+void sort(cpu::SortOp op, const Node& in, int axis, int kth, Node& out);
+// random::bits under the uint32 key pair `key`: the CPU's bits exactly.
+void random_bits(const Node& key, int width, Node& out);
 
 // testing::device_fault: copies `in` to `out`, then writes through a wild
 // address (an illegal memory access the device reports asynchronously).

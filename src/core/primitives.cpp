@@ -239,19 +239,26 @@ void LogSumExp::eval_gpu(const std::vector<array>& in, Node& out) {
   gpu::logsumexp(node_of(in[0]), axes_, out);
 }
 void Take::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::run_on_host(*this, in, out);
+  if (along_axis_) {
+    gpu::take_along_axis(node_of(in[0]), node_of(in[1]), axis_, out);
+  } else {
+    gpu::take(node_of(in[0]), node_of(in[1]), axis_, out);
+  }
 }
 void Concatenate::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::run_on_host(*this, in, out);
+  std::vector<const Node*> nodes;
+  nodes.reserve(in.size());
+  for (const array& a : in) nodes.push_back(&node_of(a));
+  gpu::concatenate(nodes, axis_, out);
 }
 void Pad::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::run_on_host(*this, in, out);
+  gpu::pad(node_of(in[0]), node_of(in[1]), low_, edge_, out);
 }
 void Cumsum::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::run_on_host(*this, in, out);
+  gpu::cumsum(node_of(in[0]), axis_, reverse_, inclusive_, out);
 }
 void Sort::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::run_on_host(*this, in, out);
+  gpu::sort(op_, node_of(in[0]), axis_, kth_, out);
 }
 
 }  // namespace rill::detail

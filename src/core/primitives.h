@@ -19,6 +19,9 @@ class Primitive {
   // Computes `out` on the device stream of the GPU segment being run
   // (runtime/gpu.h); inputs are already on that device. May throw likewise.
   virtual void eval_gpu(const std::vector<array>& inputs, Node& out) = 0;
+  // Whether eval_gpu takes input k where it is when that is the host (gather
+  // indices, checked there before they are copied) instead of a device copy.
+  virtual bool host_input(size_t /*k*/) const { return false; }
 };
 
 }  // namespace rill::detail
@@ -211,6 +214,7 @@ class Take : public Primitive {
   const char* name() const override { return along_axis_ ? "take_along_axis" : "take"; }
   void eval_cpu(const std::vector<array>& in, Node& out) override;
   void eval_gpu(const std::vector<array>& in, Node& out) override;
+  bool host_input(size_t k) const override { return k == 1; }
 
  private:
   int axis_;

@@ -46,7 +46,7 @@ class RandomBits : public detail::Primitive {
   explicit RandomBits(int width) : width_(width) {}
   const char* name() const override { return "bits"; }
   void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
-    detail::gpu::run_on_host(*this, in, out);
+    detail::gpu::random_bits(detail::node_of(in[0]), width_, out);
   }
   void eval_cpu(const std::vector<array>& in, detail::Node& out) override {
     const detail::Node& k = detail::node_of(in[0]);

@@ -25,6 +25,15 @@ inline void check_launch(const char* kernel) {
   }
 }
 
+// Throws a std::runtime_error for a failed runtime call made by a .cu file.
+inline void check_call(cudaError_t e, const char* call) {
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorName(e) + " (" +
+                             cudaGetErrorString(e) + ") in " + call);
+  }
+}
+
 template <typename T>
 struct is_half : std::false_type {};
 template <>

@@ -83,6 +83,61 @@ struct RopeArgs {
 };
 void rope(DT t, const void* x, void* out, const RopeArgs& a, cudaStream_t s);
 
+// ---- gather.cu: element moves on words of the element's size `es` ----
+// take along an axis: out (row-major) = a's dims before the axis (`pre`), the
+// indices' dims, a's dims after it (`post`).
+struct TakeArgs {
+  Dims pre, idx, post;
+  Steps pre_st, idx_st, post_st;
+  int64_t n_idx, n_post;     // elements of the indices and of `post`
+  int64_t axis_len, axis_st;  // a's axis
+};
+// `bad`: null when the indices were checked on the host, else a device
+// {flag, value} pair (zeroed) that receives the first index out of range.
+void take(size_t es, const void* a, DT it, const void* idx, void* out, const TakeArgs& t,
+          int64_t n, long long* bad, cudaStream_t s);
+// out (row-major over dims) = a[offset + index * axis_st], the index read at ist.
+void take_along_axis(size_t es, const void* a, Steps ast, DT it, const void* idx, Steps ist,
+                     void* out, Dims dims, int64_t n, int64_t axis_len, int64_t axis_st,
+                     long long* bad, cudaStream_t s);
+// out[ost] = in[ist] over dims (both strided): one slot of a concatenation.
+void move(size_t es, const void* in, Steps ist, void* out, Steps ost, Dims dims, int64_t n,
+          cudaStream_t s);
+struct PadArgs {
+  int ndim;
+  int64_t out_shape[kMaxDims], in_shape[kMaxDims], in_st[kMaxDims], low[kMaxDims];
+  bool edge;
+};
+// out (row-major) = in shifted by `low`, with *value (device) outside, or
+// with `edge` the nearest element of in.
+void pad(size_t es, const void* in, const void* value, void* out, const PadArgs& a, int64_t n,
+         cudaStream_t s);
+// random::bits: Threefry-2x32 under key (key[0], key[key_step]), the CPU's
+// bits exactly; width 1 fills bytes, 2 and 4 fill uint32 (2: low half).
+void random_bits(const uint32_t* key, int64_t key_step, int width, void* out, int64_t n,
+                 cudaStream_t s);
+
+// ---- sort.cu ----
+// cumsum along the middle axis of a row-major [outer, len, inner] input into
+// a row-major output of the same shape: floats accumulate in double,
+// integers in their unsigned twin (wrapping), like the CPU.
+void cumsum(DT t, const void* in, void* out, int64_t outer, int64_t len, int64_t inner,
+            bool reverse, bool inclusive, cudaStream_t s);
+// Sorting along one axis: `rows` lanes of `len` elements at `axis_st` apart,
+// the lanes walked over `keep` with strides kst (input) and ost (output).
+// op: cpu::SortOp's value; the output's axis has `m` elements at out_axis_st
+// (m < len for topk). NaN last, ties in input order.
+struct SortArgs {
+  int op;
+  int64_t rows, len, axis_st, m, out_axis_st;
+  Dims keep;
+  Steps kst, ost;
+};
+// Device scratch `sort` needs (bytes).
+size_t sort_scratch(DT t, const SortArgs& a);
+void sort(DT t, const void* in, void* out, void* scratch, size_t scratch_bytes,
+          const SortArgs& a, cudaStream_t s);
+
 // ---- attention.cu ----
 struct AttentionArgs {
   int64_t B, Hq, Hkv, Lq, Lk, D, Dv;

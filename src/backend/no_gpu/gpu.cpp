@@ -63,7 +63,13 @@ RILL_NO_GPU(void scaled_dot_product_attention(const Node&, const Node&, const No
                                               const Node*, float, bool, Node&))
 RILL_NO_GPU(void allocate(Node&))
 RILL_NO_GPU(void wild_write(const Node&, Node&))
-RILL_NO_GPU(void run_on_host(Primitive&, const std::vector<array>&, Node&))
+RILL_NO_GPU(void take(const Node&, const Node&, int, Node&))
+RILL_NO_GPU(void take_along_axis(const Node&, const Node&, int, Node&))
+RILL_NO_GPU(void concatenate(const std::vector<const Node*>&, int, Node&))
+RILL_NO_GPU(void pad(const Node&, const Node&, const std::vector<int>&, bool, Node&))
+RILL_NO_GPU(void cumsum(const Node&, int, bool, bool, Node&))
+RILL_NO_GPU(void sort(cpu::SortOp, const Node&, int, int, Node&))
+RILL_NO_GPU(void random_bits(const Node&, int, Node&))
 #undef RILL_NO_GPU
 }  // namespace gpu
 
