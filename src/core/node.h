@@ -113,6 +113,9 @@ struct Node {
     int device;
     std::shared_ptr<Buffer> buffer;
     int64_t offset;
+    // A device copy of host data is queued on the stream that first needed
+    // it: the point past which it exists (null: it existed when made).
+    std::shared_ptr<GpuEvent> ready = nullptr;
   };
   std::vector<Mirror> mirrors;
 

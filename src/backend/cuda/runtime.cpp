@@ -34,6 +34,7 @@
 #include <unordered_map>
 
 #include "backend/cuda/common.h"
+#include "core/primitives.h"
 #include "core/format.h"
 #include "runtime/gpu.h"
 #include "runtime/stream_state.h"
@@ -351,8 +352,46 @@ Node::Mirror mirror(Node& n, int device) {
   return n.mirrors.back();
 }
 
+// Host data copied to the launch's device: queued on the launch's stream
+// (a pageable source is staged before the call returns), with an event that
+// other streams wait for. No host wait, unlike `mirror`.
+Node::Mirror upload(Node& n, const Launch& L) {
+  std::lock_guard lock(n.mu);
+  for (const Node::Mirror& m : n.mirrors) {
+    if (m.device == L.device) return m;
+  }
+  auto [lo, hi] = span(n);
+  const size_t esize = n.dtype.size;
+  const size_t bytes = static_cast<size_t>(hi - lo) * esize;
+  std::shared_ptr<Buffer> buf = allocate_on(*L.ctx, bytes, L.stream, L.slot);
+  if (bytes) {
+    RILL_CUDA(cudaMemcpyAsync(buf->ptr, static_cast<const char*>(n.buffer->ptr) + lo * esize,
+                              bytes, cudaMemcpyHostToDevice, L.stream));
+  }
+  n.mirrors.push_back({L.device, std::move(buf), n.offset - lo, record_event(*L.ctx, L.stream)});
+  return n.mirrors.back();
+}
+
 // Streams the segment running on this thread has already waited for.
 thread_local std::vector<const GpuEvent*> t_waited;
+
+// Orders the launch's stream after `ev` (recorded on the same device), once
+// per segment; an event the device is known to be past costs nothing.
+void wait_for(const Launch& L, GpuEvent* ev) {
+  if (!ev || ev->stream == L.stream || ev->passed.load(std::memory_order_relaxed) ||
+      std::find(t_waited.begin(), t_waited.end(), ev) != t_waited.end()) {
+    return;
+  }
+  // Inputs made long ago (weights) are past their event: one query says
+  // so, and from then on nobody waits for it.
+  if (cudaEventQuery(ev->event) == cudaSuccess) {
+    ev->passed.store(true, std::memory_order_relaxed);
+  } else {
+    (void)cudaGetLastError();  // cudaErrorNotReady is not an error
+    RILL_CUDA(cudaStreamWaitEvent(L.stream, ev->event, 0));
+    t_waited.push_back(ev);
+  }
+}
 
 // Binds `g` to the pool stream with the fewest busy logical streams (work
 // queued that the device has not finished), then the fewest bound ones. A
@@ -589,30 +628,22 @@ void gpu_begin(StreamState& s) {
 
 void gpu_prepare(Node& n) {
   const cu::Launch& L = cu::t_launch;
-  for (array& in : n.inputs) {
+  for (size_t k = 0; k < n.inputs.size(); ++k) {
+    array& in = n.inputs[k];
     Node& i = *in.mutable_node();
     const int dev = i.buffer ? i.buffer->device() : -1;
+    if (dev < 0 && n.primitive->host_input(k)) continue;  // the kernel reads it there
     if (dev != L.device) {
-      // A copy on this device, made once; this stream reads it, so it is
-      // freed only after this stream is past the read.
-      const Node::Mirror m = cu::mirror(i, L.device);
+      // A copy on this device, made once (host data on this stream, another
+      // device's with a host wait); this stream reads it, so it is freed
+      // only after this stream is past the read.
+      const Node::Mirror m = dev < 0 ? cu::upload(i, L) : cu::mirror(i, L.device);
+      cu::wait_for(L, m.ready.get());
       cu::note_user(*m.buffer->gpu, L.stream);
       in = cu::proxy(i, m);
       continue;
     }
-    GpuEvent* ev = i.ready.get();
-    if (ev && ev->stream != L.stream && !ev->passed.load(std::memory_order_relaxed) &&
-        std::find(cu::t_waited.begin(), cu::t_waited.end(), ev) == cu::t_waited.end()) {
-      // Inputs made long ago (weights) are past their event: one query says
-      // so, and from then on nobody waits for it.
-      if (cudaEventQuery(ev->event) == cudaSuccess) {
-        ev->passed.store(true, std::memory_order_relaxed);
-      } else {
-        (void)cudaGetLastError();  // cudaErrorNotReady is not an error
-        RILL_CUDA(cudaStreamWaitEvent(L.stream, ev->event, 0));
-        cu::t_waited.push_back(ev);
-      }
-    }
+    cu::wait_for(L, i.ready.get());
     cu::note_user(*i.buffer->gpu, L.stream);
   }
 }
