@@ -106,7 +106,8 @@ __global__ void columns(const T* in, Dims keep, Steps kst, Dims red, Steps rst,
   }
 }
 
-// Block per output (or per split of one): elements [begin, end) of each.
+// Block per output (or per split of one): elements [begin, end) of each, or
+// for contiguous ones every splits-th run of the block's width.
 template <typename T, int Op, bool Partial>
 __global__ void rows(const T* in, Dims keep, Steps kst, Dims red, Steps rst, void* out,
                      int64_t outputs, int64_t reduced, int splits) {
@@ -123,8 +124,11 @@ __global__ void rows(const T* in, Dims keep, Steps kst, Dims red, Steps rst, voi
     int64_t j = begin + threadIdx.x;
     if (red.ndim == 1 && rst.s[0] == 1 &&
         reinterpret_cast<uintptr_t>(base) % sizeof(T) == 0) {
-      // Contiguous: 16-byte loads, four in flight per thread, after a head of
-      // elements up to the first aligned address and before a tail.
+      // Contiguous: 16-byte loads, four in flight per thread. The splits of
+      // an output interleave (split p reads vectors p * bd + t, then every
+      // splits * bd on), so that the whole grid sweeps memory in order; the
+      // elements before the first aligned address and after the last whole
+      // vector go to split 0.
       constexpr int V = 16 / sizeof(T);
       auto fold = [](typename Tr::Acc a, const uint4& x) {
         const T* e = reinterpret_cast<const T*>(&x);
@@ -132,23 +136,28 @@ __global__ void rows(const T* in, Dims keep, Steps kst, Dims red, Steps rst, voi
         for (int k = 0; k < V; ++k) a = Tr::combine(a, Tr::lift(e[k]));
         return a;
       };
-      const uintptr_t addr = reinterpret_cast<uintptr_t>(base + begin);
+      const uintptr_t addr = reinterpret_cast<uintptr_t>(base);
       int64_t head = static_cast<int64_t>((16 - addr % 16) % 16 / sizeof(T));
-      if (head > end - begin) head = end - begin;
-      for (; j < begin + head; j += bd) acc = Tr::combine(acc, Tr::lift(base[j]));
-      const int64_t vb = begin + head;
-      const int64_t nv = (end - vb) / V;
-      const uint4* vp = reinterpret_cast<const uint4*>(base + vb);
-      int64_t i = threadIdx.x;
-      for (; i + 3 * bd < nv; i += 4 * bd) {
-        const uint4 x0 = vp[i], x1 = vp[i + bd], x2 = vp[i + 2 * bd], x3 = vp[i + 3 * bd];
+      if (head > reduced) head = reduced;
+      const int64_t nv = (reduced - head) / V;
+      const uint4* vp = reinterpret_cast<const uint4*>(base + head);
+      const int64_t step = int64_t(splits) * bd;
+      int64_t i = part * bd + threadIdx.x;
+      for (; i + 3 * step < nv; i += 4 * step) {
+        const uint4 x0 = vp[i], x1 = vp[i + step], x2 = vp[i + 2 * step], x3 = vp[i + 3 * step];
         acc = fold(acc, x0);
         a1 = fold(a1, x1);
         a2 = fold(a2, x2);
         a3 = fold(a3, x3);
       }
-      for (; i < nv; i += bd) acc = fold(acc, vp[i]);
-      j = vb + nv * V + threadIdx.x;
+      for (; i < nv; i += step) acc = fold(acc, vp[i]);
+      if (part == 0) {
+        for (int64_t h = threadIdx.x; h < head; h += bd) a1 = Tr::combine(a1, Tr::lift(base[h]));
+        for (int64_t t = head + nv * V + threadIdx.x; t < reduced; t += bd) {
+          a2 = Tr::combine(a2, Tr::lift(base[t]));
+        }
+      }
+      j = end;  // done: nothing for the strided loop below
     } else if (red.ndim == 1) {
       const int64_t st = rst.s[0];
       for (; j + 3 * bd < end; j += 4 * bd) {
