@@ -2,6 +2,8 @@
 // so that scripts/gpu-check can set them beside PyTorch's (bench/peer_gpu_torch.py,
 // the same shapes and the same timing rule: median of repeated runs, each a
 // fresh eval waited for on the device).
+//   M2 on the GPU: a chain of 1,000 `x + 1` built, run and read, thousands
+//       of ops per second;
 //   M4: copy (astype to the same dtype is a view, so `x * 1` and `x + y`) and
 //       sum over 1 GiB of float32: GB/s read + written;
 //   matmul: bfloat16 8192^3, TFLOP/s;
@@ -53,6 +55,27 @@ int main() {
     return 0;
   }
   StreamOrDevice g = kGpu;
+  {
+    // M2 on the GPU: a chain of 1,000 `x + 1` on a one-element array, built,
+    // run and read back (the host constant is copied for every op).
+    array one = zeros({1}, float32, g);
+    one.eval();
+    auto chain = [&] {
+      array c = one;
+      for (int i = 0; i < 1000; ++i) c = add(c, array(1.0f), g);
+      return c;
+    };
+    if (chain().item<float>() != 1000.0f) {
+      std::printf("bench_gpu: the chain of x + 1 gave a wrong result\n");
+      return 1;
+    }
+    const double t = time_median([&] {
+      array c = chain();
+      c.item<float>();
+      return c;
+    }, 20);
+    std::printf("m2_gpu_chain %.1f kop/s\n", 1000.0 / t * 1e-3);
+  }
   const int n = 1 << 28;  // 1 GiB of float32
   array x = noise({n}, float32, 1);
   array y = noise({n}, float32, 2);

@@ -25,6 +25,16 @@ def main():
         print("peer_gpu_torch: no GPU")
         return
     dev = "cuda"
+    one = torch.zeros(1, device=dev)
+
+    def chain():
+        c = one
+        for _ in range(1000):
+            c = c + 1.0
+        return c.item()
+
+    t = median(chain, 20)
+    print(f"m2_gpu_chain {1000 / t * 1e-3:.1f} kop/s")
     n = 1 << 28
     x = torch.randn(n, device=dev)
     y = torch.randn(n, device=dev)

@@ -371,7 +371,6 @@ TEST(Gpu, FastOpsAgree) {
     return fast::rope(transpose(x, {0, 2, 1, 3}, s), 64, true, 500.0f, 0.5f, 0, std::nullopt, s);
   }, 1e-5);
   agree("gelu", [&](StreamOrDevice s) { return nn::gelu(x, s); }, 1e-5);
-  // Ops that run on the host for now: still correct, on the GPU's stream.
   array idx = array({3, 0, 16, 5}, int32);
   agree("take", [&](StreamOrDevice s) { return take(x, idx, 2, s); });
   agree("concatenate", [&](StreamOrDevice s) { return concatenate({x, x * 2.0f}, 1, s); });
@@ -380,6 +379,143 @@ TEST(Gpu, FastOpsAgree) {
   agree("random bits are the CPU's", [&](StreamOrDevice s) {
     return random::bits({1000}, 4, random::key(42), s);
   }, 0);
+}
+
+// The gathers, joins, scans, sorts and random bits: device kernels that must
+// give the CPU's results for every layout and dtype (exactly where the CPU's
+// are exact).
+TEST(Gpu, GatherJoinScanSortAgree) {
+  REQUIRE_GPU();
+  array x = rnd({4, 6, 33, 20});
+  array xt = transpose(x, {2, 0, 3, 1}, kCpu);  // strided
+  array idx = array({3, -1, 5, 0, 2, -4}, {2, 3}, int32);
+  for (Dtype t : {float32, bfloat16, int64, uint8, bool_}) {
+    SCOPED_TRACE(std::string("dtype ") + dtype_name(t));
+    array a = astype(x * 7.0f, t, kCpu), at = astype(xt * 7.0f, t, kCpu);
+    for (int axis : {0, 1, 3}) {
+      agree("take axis " + std::to_string(axis),
+            [&](StreamOrDevice s) { return take(a, idx, axis, s); }, 0);
+      agree("take strided", [&](StreamOrDevice s) { return take(at, idx, axis, s); }, 0);
+    }
+    agree("take flat", [&](StreamOrDevice s) { return take(at, idx, s); }, 0);
+    // Indices computed on the device: checked by the kernel.
+    agree("take device indices", [&](StreamOrDevice s) {
+      return take(a, add(idx, array(0, int32), s), 1, s);
+    }, 0);
+    // a's shape with other strides, and a broadcast.
+    array as = transpose(astype(transpose(x * 3.0f, {0, 2, 1, 3}, kCpu), t, kCpu),
+                         {0, 2, 1, 3}, kCpu);
+    array ab = broadcast_to(astype(rnd({1, 1, 33, 1}, float32, 5), t, kCpu), {4, 2, 33, 20}, kCpu);
+    for (int axis : {0, 1, 3}) {
+      agree("concatenate axis " + std::to_string(axis), [&](StreamOrDevice s) {
+        return concatenate({a, as, a}, axis, s);
+      }, 0);
+    }
+    agree("concatenate broadcast and empty", [&](StreamOrDevice s) {
+      return concatenate({as, ab, zeros({4, 0, 33, 20}, t, s), a}, 1, s);
+    }, 0);
+    agree("stack", [&](StreamOrDevice s) { return stack({a, as, a}, 2, s); }, 0);
+    agree("pad", [&](StreamOrDevice s) {
+      return pad(at, {{1, 2}, {0, 3}, {2, 0}, {1, 1}}, array(3, t), "constant", s);
+    }, 0);
+    agree("pad edge", [&](StreamOrDevice s) {
+      return pad(at, {{2, 1}, {3, 0}, {0, 2}, {1, 1}}, array(0, t), "edge", s);
+    }, 0);
+    agree("take_along_axis", [&](StreamOrDevice s) {
+      array i = astype(argsort(a, 1, kCpu), int64, kCpu);
+      return take_along_axis(a, i, 1, s);
+    }, 0);
+    agree("take_along_axis broadcast", [&](StreamOrDevice s) {
+      return take_along_axis(a, array({2, 0, -1}, {1, 1, 3, 1}, int32), 2, s);
+    }, 0);
+  }
+  // Scans: lanes (inner > 1), short and long contiguous rows, every variant.
+  array xi = astype(x * 100.0f, int32, kCpu);
+  array lng = rnd({3, 5000}, float32, 9);
+  for (bool reverse : {false, true}) {
+    for (bool inclusive : {true, false}) {
+      SCOPED_TRACE(std::string(reverse ? "reverse" : "forward") +
+                   (inclusive ? " inclusive" : " exclusive"));
+      for (int axis : {0, 1, 3}) {
+        agree("cumsum", [&](StreamOrDevice s) { return cumsum(x, axis, reverse, inclusive, s); },
+              1e-6);
+        agree("cumsum int", [&](StreamOrDevice s) {
+          return cumsum(xi, axis, reverse, inclusive, s);
+        }, 0);
+        agree("cumsum strided", [&](StreamOrDevice s) {
+          return cumsum(xt, axis, reverse, inclusive, s);
+        }, 1e-6);
+      }
+      agree("cumsum long rows", [&](StreamOrDevice s) {
+        return cumsum(lng, 1, reverse, inclusive, s);
+      }, 1e-6);
+      agree("cumsum bfloat16", [&](StreamOrDevice s) {
+        return cumsum(astype(x, bfloat16, kCpu), 3, reverse, inclusive, s);
+      }, 1e-2);
+    }
+  }
+  // Sorts: NaN last, -0 with +0, ties in input order, every op.
+  std::vector<float> v = {3, NAN, -0.0f, 1, 0.0f, -2, 1, INFINITY, NAN, -INFINITY, 1, 0.0f};
+  array special = reshape(array(v.data(), {12}, float32), {3, 4}, kCpu);
+  std::vector<array> inputs = {x, xt, xi, astype(x, float16, kCpu), astype(xi, int64, kCpu),
+                               astype(xi, uint8, kCpu), special, rnd({2, 70000}, float32, 4)};
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    SCOPED_TRACE("sort input " + std::to_string(k));
+    const array& in = inputs[k];
+    for (int axis : {-1, 0}) {
+      agree("sort", [&](StreamOrDevice s) { return sort(in, axis, s); }, 0);
+      agree("argsort", [&](StreamOrDevice s) { return argsort(in, axis, s); }, 0);
+      const int n = in.shape(axis < 0 ? in.ndim() - 1 : 0);
+      agree("topk", [&](StreamOrDevice s) { return topk(in, std::min(n, 3), axis, s); }, 0);
+      // A partition need not match the CPU's order; sorted, it must.
+      agree("partition", [&](StreamOrDevice s) {
+        return sort(partition(in, n / 2, axis, s), axis, kCpu);
+      }, 0);
+      agree("argpartition", [&](StreamOrDevice s) {
+        array i = argpartition(in, n / 2, axis, s);
+        return sort(take_along_axis(in, i, axis, kCpu), axis, kCpu);
+      }, 0);
+    }
+  }
+  // Random bits: every width, sizes that end mid-counter.
+  for (int width : {1, 2, 4}) {
+    for (int n : {1, 7, 1001}) {
+      agree("bits", [&](StreamOrDevice s) {
+        return random::bits({n}, width, random::key(7 + n), s);
+      }, 0);
+    }
+  }
+  agree("uniform", [&](StreamOrDevice s) {
+    return random::uniform({3, 500}, float32, random::key(3), s);
+  }, 0);
+  agree("normal bfloat16", [&](StreamOrDevice s) {
+    return random::normal({3, 500}, bfloat16, random::key(4), s);
+  }, 0);
+}
+
+// A bad index on the GPU fails the op with the CPU's message, whether the
+// indices are still on the host or were computed on the device, and the
+// stream takes new work afterwards.
+TEST(Gpu, TakeOutOfRangeRaises) {
+  REQUIRE_GPU();
+  array a = rnd({5, 4});
+  Stream s = new_stream(kGpu);
+  auto raises = [&](array r) {
+    try {
+      r.eval();
+    } catch (const std::exception& e) {
+      return std::string(e.what()).find("index 7 is out of range for axis 0 of size 5") !=
+             std::string::npos;
+    }
+    return false;
+  };
+  array host_idx = array({1, 7}, int32);
+  EXPECT_TRUE(raises(take(a, host_idx, 0, s)));
+  array dev_idx = add(array({1, 7}, int32), array(0, int32), s);
+  EXPECT_TRUE(raises(take(a, dev_idx, 0, s)));
+  EXPECT_TRUE(raises(take_along_axis(a, reshape(dev_idx, {2, 1}, s), 0, s)));
+  array ok = take(a, array({4, -5}, int32), 0, s);
+  EXPECT_EQ(rel_error(ok, take(a, array({4, 0}, int32), 0, kCpu)), 0.0);
 }
 
 TEST(Gpu, AttentionAgainstComposedReference) {
@@ -535,6 +671,76 @@ TEST(Gpu, ThreadsStreamsAndCrossDeviceOrder) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
   synchronize(default_stream(kGpu));
+}
+
+// Two GPUs (SPEC D2, S2, A2 across devices): each thread has its own default
+// stream on each device, work lands on the device asked for, results cross
+// between the devices and the CPU in both directions, from many threads at
+// once; products and attention run on the second device as on the first.
+TEST(Gpu, TwoGpus) {
+  REQUIRE_GPU();
+  if (device_count(Device::gpu) < 2) {
+    GTEST_SKIP() << "one GPU: the two-GPU test needs a machine with two";
+  }
+  const Device g0(Device::gpu, 0), g1(Device::gpu, 1);
+  EXPECT_NE(default_stream(g0), default_stream(g1));
+  EXPECT_EQ(default_stream(g1).device, g1);
+  {
+    // The data of an op on GPU 1 is in GPU 1's memory.
+    const size_t before0 = detail::gpu_memory(0).active, before1 = detail::gpu_memory(1).active;
+    array big = zeros({64, 1024, 1024}, float32, g1);  // 256 MiB
+    big.eval();
+    EXPECT_EQ(big.stream().device, g1);
+    EXPECT_GE(detail::gpu_memory(1).active, before1 + (size_t(256) << 20));
+    EXPECT_LT(detail::gpu_memory(0).active, before0 + (size_t(256) << 20));
+  }
+  std::atomic<int> bad{0};
+  std::mutex mu;
+  std::vector<std::string> first;
+  auto fail = [&](const std::string& why) {
+    bad++;
+    std::lock_guard lock(mu);
+    if (first.size() < 10) first.push_back(why);
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      // This thread's default streams: one per device, not another thread's.
+      const Stream s0 = default_stream(g0), s1 = default_stream(g1);
+      if (s0.device != g0 || s1.device != g1 || s0 == s1) fail("default streams");
+      const Device mine = t % 2 ? g1 : g0, other = t % 2 ? g0 : g1;
+      for (int i = 0; i < 20; ++i) {
+        const float v = float(t * 100 + i);
+        array x = full({4096}, v, float32, mine);
+        array y = multiply(x, array(2.0f), other);          // mine -> other
+        array z = add(y, x, mine);                          // other -> mine
+        array c = sum(z, kCpu);                             // GPU -> CPU
+        array w = multiply(ones({8}, float32, other), c, other);  // CPU -> GPU
+        array m = matmul(full({32, 16}, 0.5f, float32, mine), full({16, 8}, 2.0f, float32, mine),
+                         other);                            // inputs cross, product on other
+        if (w.stream().device != other || m.stream().device != other) fail("placement");
+        for (double got : host_values(w)) {
+          if (got != 3.0 * v * 4096) fail("chain t=" + std::to_string(t) + " i=" + std::to_string(i));
+        }
+        for (double got : host_values(m)) {
+          if (got != 16.0) fail("matmul t=" + std::to_string(t));
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const std::string& f : first) ADD_FAILURE() << f;
+  EXPECT_EQ(bad.load(), 0);
+  // The kernels of the second device: attention and a product against the CPU.
+  array q = rnd({1, 2, 128, 64}, bfloat16, 31), k = rnd({1, 2, 128, 64}, bfloat16, 32),
+        v = rnd({1, 2, 128, 64}, bfloat16, 33);
+  array on1 = fast::scaled_dot_product_attention(q, k, v, 0.125f, "causal", std::nullopt, g1);
+  array on0 = fast::scaled_dot_product_attention(q, k, v, 0.125f, "causal", std::nullopt, g0);
+  EXPECT_EQ(rel_error(on1, on0), 0.0);
+  array a = rnd({64, 96}, float32, 34), b = rnd({96, 48}, float32, 35);
+  EXPECT_LE(rel_error(matmul(a, b, g1), matmul(a, b, kCpu)), 1e-5);
+  synchronize(default_stream(g0));
+  synchronize(default_stream(g1));
 }
 
 // A real device fault (an illegal address in a kernel), in a child process
