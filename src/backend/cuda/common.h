@@ -26,7 +26,9 @@ struct GpuAlloc {
   cudaStream_t stream;  // allocated (and freed) in this stream's order
   int slot;             // the pool stream's index, or -1 (copies)
   std::mutex mu;
-  std::vector<cudaStream_t> users;  // other streams that read or wrote it
+  // Other streams that read or wrote it, with their devices (a peer copy
+  // reads it from another device's stream).
+  std::vector<std::pair<cudaStream_t, int>> users;
 };
 
 struct GpuEvent {

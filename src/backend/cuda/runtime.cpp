@@ -309,53 +309,43 @@ std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t
   return buf;
 }
 
-void note_user(GpuAlloc& a, cudaStream_t s) {
+void note_user(GpuAlloc& a, cudaStream_t s, int device) {
   if (a.stream == s) return;
   std::lock_guard lock(a.mu);
-  if (std::find(a.users.begin(), a.users.end(), s) == a.users.end()) a.users.push_back(s);
+  const std::pair<cudaStream_t, int> u{s, device};
+  if (std::find(a.users.begin(), a.users.end(), u) == a.users.end()) a.users.push_back(u);
 }
 
-// The copy of `n`'s data on `device` (-1: host), made on first use. Returned
-// by value: another thread may add a mirror (and move the vector) meanwhile.
-Node::Mirror mirror(Node& n, int device) {
+// The host copy of a device node's data, made on first use (a host read
+// waits for the device). Returned by value: another thread may add a mirror
+// (and move the vector) meanwhile.
+Node::Mirror host_mirror(Node& n) {
   std::lock_guard lock(n.mu);
   for (const Node::Mirror& m : n.mirrors) {
-    if (m.device == device) return m;
+    if (m.device < 0) return m;
   }
   auto [lo, hi] = span(n);
   const size_t esize = n.dtype.size;
   const size_t bytes = static_cast<size_t>(hi - lo) * esize;
   const int src = n.buffer->device();
-  const char* from = static_cast<const char*>(n.buffer->ptr) + lo * esize;
-  std::shared_ptr<Buffer> buf;
-  if (src >= 0 && n.ready) host_wait(*n.ready);  // the device has computed it
-  if (device < 0) {
-    buf = std::make_shared<Buffer>(bytes);
-    if (bytes) {
-      select_device(src);
-      RILL_CUDA(cudaMemcpy(buf->ptr, from, bytes, cudaMemcpyDeviceToHost));
-    }
-  } else {
-    DeviceContext& c = device_context(device);
-    select_device(device);
-    buf = allocate_on(c, bytes, c.copy_stream, -1);
-    if (bytes) {
-      if (src < 0) {
-        RILL_CUDA(cudaMemcpyAsync(buf->ptr, from, bytes, cudaMemcpyHostToDevice, c.copy_stream));
-      } else {
-        RILL_CUDA(cudaMemcpyPeerAsync(buf->ptr, device, from, src, bytes, c.copy_stream));
-      }
-      RILL_CUDA(cudaStreamSynchronize(c.copy_stream));
-    }
+  if (n.ready) host_wait(*n.ready);  // the device has computed it
+  auto buf = std::make_shared<Buffer>(bytes);
+  if (bytes) {
+    select_device(src);
+    RILL_CUDA(cudaMemcpy(buf->ptr, static_cast<const char*>(n.buffer->ptr) + lo * esize, bytes,
+                         cudaMemcpyDeviceToHost));
   }
-  n.mirrors.push_back({device, std::move(buf), n.offset - lo});
+  n.mirrors.push_back({-1, std::move(buf), n.offset - lo});
   return n.mirrors.back();
 }
 
-// Host data copied to the launch's device: queued on the launch's stream
-// (a pageable source is staged before the call returns), with an event that
-// other streams wait for. No host wait, unlike `mirror`.
-Node::Mirror upload(Node& n, const Launch& L) {
+// The copy of a host or other device's node on the launch's device, made on
+// first use and queued on the launch's stream, with an event that other
+// streams wait for; no host wait. A pageable host source is staged before the
+// call returns. Another device's data is copied once that device has
+// computed it (a wait on its event, device to device); its stream becomes a
+// user of the source, so the source is not freed before the copy has read it.
+Node::Mirror copy_in(Node& n, const Launch& L) {
   std::lock_guard lock(n.mu);
   for (const Node::Mirror& m : n.mirrors) {
     if (m.device == L.device) return m;
@@ -363,10 +353,17 @@ Node::Mirror upload(Node& n, const Launch& L) {
   auto [lo, hi] = span(n);
   const size_t esize = n.dtype.size;
   const size_t bytes = static_cast<size_t>(hi - lo) * esize;
+  const int src = n.buffer->device();
+  const char* from = static_cast<const char*>(n.buffer->ptr) + lo * esize;
   std::shared_ptr<Buffer> buf = allocate_on(*L.ctx, bytes, L.stream, L.slot);
-  if (bytes) {
-    RILL_CUDA(cudaMemcpyAsync(buf->ptr, static_cast<const char*>(n.buffer->ptr) + lo * esize,
-                              bytes, cudaMemcpyHostToDevice, L.stream));
+  if (bytes && src < 0) {
+    RILL_CUDA(cudaMemcpyAsync(buf->ptr, from, bytes, cudaMemcpyHostToDevice, L.stream));
+  } else if (bytes) {
+    if (n.ready && !n.ready->passed.load(std::memory_order_relaxed)) {
+      RILL_CUDA(cudaStreamWaitEvent(L.stream, n.ready->event, 0));
+    }
+    RILL_CUDA(cudaMemcpyPeerAsync(buf->ptr, L.device, from, src, bytes, L.stream));
+    note_user(*n.buffer->gpu, L.stream, L.device);
   }
   n.mirrors.push_back({L.device, std::move(buf), n.offset - lo, record_event(*L.ctx, L.stream)});
   return n.mirrors.back();
@@ -582,16 +579,21 @@ void gpu_release(GpuAlloc* a) noexcept {
   }
   int prev = -1;
   if (cudaGetDevice(&prev) == cudaSuccess && prev != a->device) (void)cudaSetDevice(a->device);
-  for (cudaStream_t u : a->users) {
-    cudaEvent_t e;
+  for (auto [u, dev] : a->users) {
+    // The event is recorded on the user's device; the wait may cross devices.
+    DeviceContext& uc = cu::device_context(dev);
+    if (dev != a->device) (void)cudaSetDevice(dev);
+    cudaEvent_t e = nullptr;
     try {
-      e = cu::take_event(c);
+      e = cu::take_event(uc);
     } catch (...) {
-      break;  // the context is gone (exit): nothing can reuse the memory
     }
-    if (cudaEventRecord(e, u) == cudaSuccess) (void)cudaStreamWaitEvent(a->stream, e, 0);
-    std::lock_guard lock(c.events_mu);
-    c.free_events.push_back(e);
+    const bool recorded = e && cudaEventRecord(e, u) == cudaSuccess;
+    if (dev != a->device) (void)cudaSetDevice(a->device);
+    if (!e) break;  // the context is gone (exit): nothing can reuse the memory
+    if (recorded) (void)cudaStreamWaitEvent(a->stream, e, 0);
+    std::lock_guard lock(uc.events_mu);
+    uc.free_events.push_back(e);
   }
   if (a->ptr) (void)cudaFreeAsync(a->ptr, a->stream);
   (void)cudaGetLastError();
@@ -637,14 +639,14 @@ void gpu_prepare(Node& n) {
       // A copy on this device, made once (host data on this stream, another
       // device's with a host wait); this stream reads it, so it is freed
       // only after this stream is past the read.
-      const Node::Mirror m = dev < 0 ? cu::upload(i, L) : cu::mirror(i, L.device);
+      const Node::Mirror m = cu::copy_in(i, L);
       cu::wait_for(L, m.ready.get());
-      cu::note_user(*m.buffer->gpu, L.stream);
+      cu::note_user(*m.buffer->gpu, L.stream, L.device);
       in = cu::proxy(i, m);
       continue;
     }
     cu::wait_for(L, i.ready.get());
-    cu::note_user(*i.buffer->gpu, L.stream);
+    cu::note_user(*i.buffer->gpu, L.stream, L.device);
   }
 }
 
@@ -665,13 +667,13 @@ std::exception_ptr gpu_end(StreamState& s, Node* const* nodes, size_t count) noe
 void host_prepare(Node& n) {
   for (array& in : n.inputs) {
     Node& i = *in.mutable_node();
-    if (i.buffer && i.buffer->device() >= 0) in = cu::proxy(i, cu::mirror(i, -1));
+    if (i.buffer && i.buffer->device() >= 0) in = cu::proxy(i, cu::host_mirror(i));
   }
 }
 
 const void* host_data(Node& n) {
   if (!n.buffer || n.buffer->device() < 0) return n.data();
-  const Node::Mirror m = cu::mirror(n, -1);  // kept alive by the node
+  const Node::Mirror m = cu::host_mirror(n);  // kept alive by the node
   return static_cast<const char*>(m.buffer->ptr) + m.offset * n.dtype.size;
 }
 
