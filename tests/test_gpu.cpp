@@ -388,7 +388,7 @@ TEST(Gpu, GatherJoinScanSortAgree) {
   REQUIRE_GPU();
   array x = rnd({4, 6, 33, 20});
   array xt = transpose(x, {2, 0, 3, 1}, kCpu);  // strided
-  array idx = array({3, -1, 5, 0, 2, -4}, {2, 3}, int32);
+  array idx = array({3, -1, 2, 0, 1, -4}, {2, 3}, int32);  // axes of 4 or more
   for (Dtype t : {float32, bfloat16, int64, uint8, bool_}) {
     SCOPED_TRACE(std::string("dtype ") + dtype_name(t));
     array a = astype(x * 7.0f, t, kCpu), at = astype(xt * 7.0f, t, kCpu);
