@@ -87,6 +87,15 @@ int main() {
   std::printf("m4_add %.1f GB/s\n", 3.0 * n * 4 * gb / t);
   t = time_median([&] { return sum(x, g); }, 20);
   std::printf("m4_sum %.1f GB/s\n", 1.0 * n * 4 * gb / t);
+  // Ten sums queued before one wait: the reduction without the per-eval
+  // launch and wait.
+  t = time_median([&] {
+    std::vector<array> sums;
+    for (int i = 0; i < 10; ++i) sums.push_back(sum(x, g));
+    array all = stack(sums, g);
+    return all;
+  }, 5) / 10;
+  std::printf("m4_sum_queued %.1f GB/s\n", 1.0 * n * 4 * gb / t);
   x = array(0.0f), y = array(0.0f);
 
   const int m = 8192;

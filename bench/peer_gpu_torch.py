@@ -44,6 +44,8 @@ def main():
     print(f"m4_add {3 * n * 4 / t * 1e-9:.1f} GB/s")
     t = median(lambda: x.sum(), 20)
     print(f"m4_sum {n * 4 / t * 1e-9:.1f} GB/s")
+    t = median(lambda: torch.stack([x.sum() for _ in range(10)]), 5) / 10
+    print(f"m4_sum_queued {n * 4 / t * 1e-9:.1f} GB/s")
     t = median(lambda: x.clone(), 20)
     print(f"copy {2 * n * 4 / t * 1e-9:.1f} GB/s")
     del x, y

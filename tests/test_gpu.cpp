@@ -469,11 +469,16 @@ TEST(Gpu, GatherJoinScanSortAgree) {
       agree("topk", [&](StreamOrDevice s) { return topk(in, std::min(n, 3), axis, s); }, 0);
       // A partition need not match the CPU's order; sorted, it must.
       agree("partition", [&](StreamOrDevice s) {
-        return sort(partition(in, n / 2, axis, s), axis, kCpu);
+        return sort(partition(in, n / 2, axis, s), axis, s);
       }, 0);
       agree("argpartition", [&](StreamOrDevice s) {
         array i = argpartition(in, n / 2, axis, s);
-        return sort(take_along_axis(in, i, axis, kCpu), axis, kCpu);
+        return sort(take_along_axis(in, i, axis, s), axis, s);
+      }, 0);
+      // The kth element itself is the kth of the sorted lane.
+      agree("partition kth", [&](StreamOrDevice s) {
+        array p = partition(in, n / 2, axis, s);
+        return take(p, n / 2, axis < 0 ? in.ndim() - 1 : 0, s);
       }, 0);
     }
   }
