@@ -1,7 +1,10 @@
-// Reductions. Three shapes of work:
+// Reductions. Four shapes of work:
 //  - columns: when the innermost kept dim is the contiguous one, a thread per
 //    output walks the reduced elements (neighbouring threads read neighbouring
 //    addresses);
+//  - flat rows: reduced elements contiguous, outputs evenly spaced (a sum over
+//    the last axes, or over everything): a lean kernel whose threads do
+//    16-byte loads, with a full SM of them in flight;
 //  - rows: otherwise a block per output, its threads striding over the reduced
 //    elements, combined with warp shuffles;
 //  - split rows: when there are too few outputs to fill the chip, each output's
@@ -106,6 +109,70 @@ __global__ void columns(const T* in, Dims keep, Steps kst, Dims red, Steps rst,
   }
 }
 
+// Split `part` of `splits` of a contiguous run of `reduced` elements at base,
+// into four accumulators: 16-byte loads, four in flight per thread. The splits
+// interleave (split p reads vectors p * bd + t, then every splits * bd on), so
+// that the whole grid sweeps memory in order; the elements before the first
+// aligned address and after the last whole vector go to split 0.
+template <typename Tr, typename T, typename A>
+__device__ __forceinline__ void contiguous_part(const T* base, int64_t reduced, int64_t part,
+                                                int splits, A& acc, A& a1, A& a2, A& a3) {
+  constexpr int V = 16 / sizeof(T);
+  auto fold = [](A a, const uint4& x) {
+    const T* e = reinterpret_cast<const T*>(&x);
+#pragma unroll
+    for (int k = 0; k < V; ++k) a = Tr::combine(a, Tr::lift(e[k]));
+    return a;
+  };
+  const int64_t bd = blockDim.x;
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(base);
+  int64_t head = static_cast<int64_t>((16 - addr % 16) % 16 / sizeof(T));
+  if (head > reduced) head = reduced;
+  const int64_t nv = (reduced - head) / V;
+  const uint4* vp = reinterpret_cast<const uint4*>(base + head);
+  const int64_t step = int64_t(splits) * bd;
+  int64_t i = part * bd + threadIdx.x;
+  for (; i + 3 * step < nv; i += 4 * step) {
+    const uint4 x0 = vp[i], x1 = vp[i + step], x2 = vp[i + 2 * step], x3 = vp[i + 3 * step];
+    acc = fold(acc, x0);
+    a1 = fold(a1, x1);
+    a2 = fold(a2, x2);
+    a3 = fold(a3, x3);
+  }
+  for (; i < nv; i += step) acc = fold(acc, vp[i]);
+  if (part == 0) {
+    for (int64_t h = threadIdx.x; h < head; h += bd) a1 = Tr::combine(a1, Tr::lift(base[h]));
+    for (int64_t t = head + nv * V + threadIdx.x; t < reduced; t += bd) {
+      a2 = Tr::combine(a2, Tr::lift(base[t]));
+    }
+  }
+}
+
+// Rows that are contiguous runs `row_st` apart (the common case: a sum over
+// the last axes, or over everything). Nothing but the loads in the loop, and
+// few enough registers for 1536 threads per SM: the loads in flight
+// are what a reduction's bandwidth needs.
+template <typename T, int Op, bool Partial>
+__global__ void __launch_bounds__(kThreads, 6)
+    flat_rows(const T* in, int64_t row_st, void* out, int64_t outputs, int64_t reduced,
+              int splits) {
+  using Tr = Traits<T, Op>;
+  for (int64_t task = blockIdx.x; task < outputs * splits; task += gridDim.x) {
+    const int64_t o = task / splits, part = task % splits;
+    typename Tr::Acc acc = Tr::init(), a1 = acc, a2 = acc, a3 = acc;
+    contiguous_part<Tr>(in + o * row_st, reduced, part, splits, acc, a1, a2, a3);
+    acc = Tr::combine(Tr::combine(acc, a1), Tr::combine(a2, a3));
+    acc = block_combine<Tr>(acc);
+    if (threadIdx.x == 0) {
+      if constexpr (Partial) {
+        static_cast<typename Tr::Acc*>(out)[task] = acc;
+      } else {
+        static_cast<typename Tr::Out*>(out)[o] = convert<typename Tr::Out>(acc);
+      }
+    }
+  }
+}
+
 // Block per output (or per split of one): elements [begin, end) of each, or
 // for contiguous ones every splits-th run of the block's width.
 template <typename T, int Op, bool Partial>
@@ -124,39 +191,7 @@ __global__ void rows(const T* in, Dims keep, Steps kst, Dims red, Steps rst, voi
     int64_t j = begin + threadIdx.x;
     if (red.ndim == 1 && rst.s[0] == 1 &&
         reinterpret_cast<uintptr_t>(base) % sizeof(T) == 0) {
-      // Contiguous: 16-byte loads, four in flight per thread. The splits of
-      // an output interleave (split p reads vectors p * bd + t, then every
-      // splits * bd on), so that the whole grid sweeps memory in order; the
-      // elements before the first aligned address and after the last whole
-      // vector go to split 0.
-      constexpr int V = 16 / sizeof(T);
-      auto fold = [](typename Tr::Acc a, const uint4& x) {
-        const T* e = reinterpret_cast<const T*>(&x);
-#pragma unroll
-        for (int k = 0; k < V; ++k) a = Tr::combine(a, Tr::lift(e[k]));
-        return a;
-      };
-      const uintptr_t addr = reinterpret_cast<uintptr_t>(base);
-      int64_t head = static_cast<int64_t>((16 - addr % 16) % 16 / sizeof(T));
-      if (head > reduced) head = reduced;
-      const int64_t nv = (reduced - head) / V;
-      const uint4* vp = reinterpret_cast<const uint4*>(base + head);
-      const int64_t step = int64_t(splits) * bd;
-      int64_t i = part * bd + threadIdx.x;
-      for (; i + 3 * step < nv; i += 4 * step) {
-        const uint4 x0 = vp[i], x1 = vp[i + step], x2 = vp[i + 2 * step], x3 = vp[i + 3 * step];
-        acc = fold(acc, x0);
-        a1 = fold(a1, x1);
-        a2 = fold(a2, x2);
-        a3 = fold(a3, x3);
-      }
-      for (; i < nv; i += step) acc = fold(acc, vp[i]);
-      if (part == 0) {
-        for (int64_t h = threadIdx.x; h < head; h += bd) a1 = Tr::combine(a1, Tr::lift(base[h]));
-        for (int64_t t = head + nv * V + threadIdx.x; t < reduced; t += bd) {
-          a2 = Tr::combine(a2, Tr::lift(base[t]));
-        }
-      }
+      contiguous_part<Tr>(base, reduced, part, splits, acc, a1, a2, a3);
       j = end;  // done: nothing for the strided loop below
     } else if (red.ndim == 1) {
       const int64_t st = rst.s[0];
@@ -209,6 +244,19 @@ void run(const T* in, Dims keep, Steps kst, Dims red, Steps rst, void* out, int6
   if (inner_kept || reduced < 32) {
     columns<T, Op><<<blocks_for(outputs, kThreads), kThreads, 0, s>>>(
         in, keep, kst, red, rst, static_cast<Out*>(out), outputs, reduced);
+  } else if (red.ndim == 1 && rst.s[0] == 1 && keep.ndim <= 1 &&
+             reinterpret_cast<uintptr_t>(in) % sizeof(T) == 0) {
+    const int64_t row_st = keep.ndim ? kst.s[0] : 0;
+    if (splits > 1) {
+      flat_rows<T, Op, true><<<blocks_for(outputs * splits, 1), kThreads, 0, s>>>(
+          in, row_st, scratch, outputs, reduced, splits);
+      finish<T, Op><<<blocks_for(outputs, 1), kThreads, 0, s>>>(
+          static_cast<const typename Tr::Acc*>(scratch), static_cast<Out*>(out), outputs,
+          splits);
+    } else {
+      flat_rows<T, Op, false><<<blocks_for(outputs, 1), kThreads, 0, s>>>(in, row_st, out,
+                                                                         outputs, reduced, 1);
+    }
   } else if (splits > 1) {
     rows<T, Op, true><<<blocks_for(outputs * splits, 1), kThreads, 0, s>>>(
         in, keep, kst, red, rst, scratch, outputs, reduced, splits);
