@@ -778,6 +778,9 @@ TEST(Gpu, OutOfMemoryRaisesWithTheSizes) {
     EXPECT_NE(m.find("out of memory"), std::string::npos) << m;
     EXPECT_NE(m.find("67108864 bytes"), std::string::npos) << m;
   }
+  // The stream raises the failure once more at its next synchronize (E2).
+  EXPECT_THROW(synchronize(default_stream(kGpu)), std::runtime_error);
+  synchronize(default_stream(kGpu));
   detail::gpu_set_memory_limit(0, before);
   array ok = zeros({1 << 24}, float32, kGpu);
   EXPECT_EQ(sum(ok, kCpu).item<float>(), 0.0f);
