@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "rill/rill.h"
@@ -49,13 +50,15 @@ double time_median(const std::function<array()>& f, int reps) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // `bench_gpu sdpa`: the attention figures only.
+  const bool sdpa_only = argc > 1 && std::string(argv[1]) == "sdpa";
   if (!is_available(kGpu)) {
     std::printf("bench_gpu: no GPU\n");
     return 0;
   }
   StreamOrDevice g = kGpu;
-  {
+  if (!sdpa_only) {
     // M2 on the GPU: a chain of 1,000 `x + 1` on a one-element array, built,
     // run and read back (the host constant is copied for every op).
     array one = zeros({1}, float32, g);
@@ -76,35 +79,38 @@ int main() {
     }, 20);
     std::printf("m2_gpu_chain %.1f kop/s\n", 1000.0 / t * 1e-3);
   }
-  const int n = 1 << 28;  // 1 GiB of float32
-  array x = noise({n}, float32, 1);
-  array y = noise({n}, float32, 2);
-  eval({x, y});
-  double gb = 1e-9;
-  double t = time_median([&] { return multiply(x, array(1.0f), g); }, 20);
-  std::printf("m4_scale %.1f GB/s\n", 2.0 * n * 4 * gb / t);
-  t = time_median([&] { return add(x, y, g); }, 20);
-  std::printf("m4_add %.1f GB/s\n", 3.0 * n * 4 * gb / t);
-  t = time_median([&] { return sum(x, g); }, 20);
-  std::printf("m4_sum %.1f GB/s\n", 1.0 * n * 4 * gb / t);
-  // Ten sums queued before one wait: the reduction without the per-eval
-  // launch and wait.
-  t = time_median([&] {
-    std::vector<array> sums;
-    for (int i = 0; i < 10; ++i) sums.push_back(sum(x, g));
-    array all = stack(sums, g);
-    return all;
-  }, 5) / 10;
-  std::printf("m4_sum_queued %.1f GB/s\n", 1.0 * n * 4 * gb / t);
-  x = array(0.0f), y = array(0.0f);
+  double t = 0;
+  const double gb = 1e-9;
+  if (!sdpa_only) {
+    const int n = 1 << 28;  // 1 GiB of float32
+    array x = noise({n}, float32, 1);
+    array y = noise({n}, float32, 2);
+    eval({x, y});
+    t = time_median([&] { return multiply(x, array(1.0f), g); }, 20);
+    std::printf("m4_scale %.1f GB/s\n", 2.0 * n * 4 * gb / t);
+    t = time_median([&] { return add(x, y, g); }, 20);
+    std::printf("m4_add %.1f GB/s\n", 3.0 * n * 4 * gb / t);
+    t = time_median([&] { return sum(x, g); }, 20);
+    std::printf("m4_sum %.1f GB/s\n", 1.0 * n * 4 * gb / t);
+    // Ten sums queued before one wait: the reduction without the per-eval
+    // launch and wait.
+    t = time_median([&] {
+      std::vector<array> sums;
+      for (int i = 0; i < 10; ++i) sums.push_back(sum(x, g));
+      array all = stack(sums, g);
+      return all;
+    }, 5) / 10;
+    std::printf("m4_sum_queued %.1f GB/s\n", 1.0 * n * 4 * gb / t);
+    x = array(0.0f), y = array(0.0f);
 
-  const int m = 8192;
-  array a = noise({m, m}, bfloat16, 3);
-  array b = noise({m, m}, bfloat16, 4);
-  eval({a, b});
-  t = time_median([&] { return matmul(a, b, g); }, 20);
-  std::printf("matmul_bf16_8192 %.1f TFLOP/s\n", 2.0 * m * m * double(m) / t * 1e-12);
-  a = array(0.0f), b = array(0.0f);
+    const int m = 8192;
+    array a = noise({m, m}, bfloat16, 3);
+    array b = noise({m, m}, bfloat16, 4);
+    eval({a, b});
+    t = time_median([&] { return matmul(a, b, g); }, 20);
+    std::printf("matmul_bf16_8192 %.1f TFLOP/s\n", 2.0 * m * m * double(m) / t * 1e-12);
+    a = array(0.0f), b = array(0.0f);
+  }
 
   struct Shape4 {
     int B, H, L, D;

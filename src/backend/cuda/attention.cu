@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cmath>
 
+#include "backend/cuda/attention_sm90.h"
 #include "backend/cuda/device.cuh"
 
 namespace rill::detail::cu {
@@ -956,6 +957,10 @@ void attention(DT t, const void* q, const void* k, const void* v, void* out, voi
   }
   const bool tensor_cores = (t == DT::f16 || t == DT::bf16) && a.D % 16 == 0 && a.Dv % 16 == 0 &&
                             a.D <= 256 && a.Dv <= 256;
+  if (sm90::fits(t, q, k, v, out, a)) {
+    sm90::run(t, q, k, v, out, a, s);
+    return;
+  }
   if (tensor_cores && fa::fits(q, k, v, out, a)) {
     if (t == DT::f16) {
       fa::run<__half>(q, k, v, out, a, s);

@@ -1,0 +1,24 @@
+// Prefill attention on Hopper's warpgroup matrix instructions and copy engine
+// (attention_sm90.cu, built for sm_90a). Internal.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "backend/cuda/launch.h"
+
+namespace rill::detail::cu::sm90 {
+
+// Whether the Hopper kernel is switched on (RILL_SDPA_SM90=1; off by default
+// until it has been seen correct on the GPU).
+bool enabled();
+// Whether it takes these arguments on the current device: compute capability
+// 9.0, float16 / bfloat16, D = Dv in {64, 128}, no mask array, Lq > 8 (the
+// split kernel decodes), causal only with Lq <= Lk, unit inner strides and
+// rows 16-byte aligned.
+bool fits(DT t, const void* q, const void* k, const void* v, const void* out,
+          const AttentionArgs& a);
+// out: row-major [B, Hq, Lq, D].
+void run(DT t, const void* q, const void* k, const void* v, void* out, const AttentionArgs& a,
+         cudaStream_t s);
+
+}  // namespace rill::detail::cu::sm90
