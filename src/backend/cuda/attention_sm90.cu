@@ -559,7 +559,7 @@ void launch(const void* q, const void* k, const void* v, void* out, const Attent
 bool enabled() {
   static const bool on = [] {
     const char* e = std::getenv("RILL_SDPA_SM90");
-    return e != nullptr && std::strcmp(e, "1") == 0;
+    return e == nullptr || std::strcmp(e, "0") != 0;
   }();
   return on;
 }

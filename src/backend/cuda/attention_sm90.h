@@ -8,8 +8,8 @@
 
 namespace rill::detail::cu::sm90 {
 
-// Whether the Hopper kernel is switched on (RILL_SDPA_SM90=1; off by default
-// until it has been seen correct on the GPU).
+// Whether the Hopper kernel may be chosen: yes unless RILL_SDPA_SM90=0 (which
+// leaves prefill to the portable tensor-core kernel, for comparisons).
 bool enabled();
 // Whether it takes these arguments on the current device: compute capability
 // 9.0, float16 / bfloat16, D = Dv in {64, 128}, no mask array, Lq > 8 (the
