@@ -523,33 +523,38 @@ TEST(Gpu, TakeOutOfRangeRaises) {
   EXPECT_EQ(rel_error(ok, take(a, array({4, 0}, int32), 0, kCpu)), 0.0);
 }
 
+namespace {
+
+// Attention composed in float32 on the CPU: the reference of the fused kernels.
+array reference(array q, array k, array v, float scale, bool causal) {
+  q = astype(q, float32, kCpu);
+  k = astype(k, float32, kCpu);
+  v = astype(v, float32, kCpu);
+  int hq = q.shape(1), hkv = k.shape(1);
+  if (hq != hkv) {  // each key/value head serves hq / hkv query heads in a row
+    auto widen = [&](const array& x) {
+      Shape sh = x.shape();
+      array e = expand_dims(x, 2, kCpu);
+      e = broadcast_to(e, {sh[0], hkv, hq / hkv, sh[2], sh[3]}, kCpu);
+      return reshape(e, {sh[0], hq, sh[2], sh[3]}, kCpu);
+    };
+    k = widen(k);
+    v = widen(v);
+  }
+  array s = matmul(q, transpose(k, {0, 1, 3, 2}, kCpu), kCpu) * scale;
+  if (causal) {
+    int lq = q.shape(2), lk = k.shape(2);
+    array i = reshape(arange(lq, kCpu), {lq, 1}, kCpu);
+    array j = arange(lk, kCpu);
+    s = where(less_equal(j, i + (lk - lq), kCpu), s, array(-INFINITY), kCpu);
+  }
+  return matmul(softmax(s, -1, false, kCpu), v, kCpu);
+}
+
+}  // namespace
+
 TEST(Gpu, AttentionAgainstComposedReference) {
   REQUIRE_GPU();
-  // Composed reference in float32 on the CPU.
-  auto reference = [](array q, array k, array v, float scale, bool causal) {
-    q = astype(q, float32, kCpu);
-    k = astype(k, float32, kCpu);
-    v = astype(v, float32, kCpu);
-    int hq = q.shape(1), hkv = k.shape(1);
-    if (hq != hkv) {  // each key/value head serves hq / hkv query heads in a row
-      auto widen = [&](const array& x) {
-        Shape sh = x.shape();
-        array e = expand_dims(x, 2, kCpu);
-        e = broadcast_to(e, {sh[0], hkv, hq / hkv, sh[2], sh[3]}, kCpu);
-        return reshape(e, {sh[0], hq, sh[2], sh[3]}, kCpu);
-      };
-      k = widen(k);
-      v = widen(v);
-    }
-    array s = matmul(q, transpose(k, {0, 1, 3, 2}, kCpu), kCpu) * scale;
-    if (causal) {
-      int lq = q.shape(2), lk = k.shape(2);
-      array i = reshape(arange(lq, kCpu), {lq, 1}, kCpu);
-      array j = arange(lk, kCpu);
-      s = where(less_equal(j, i + (lk - lq), kCpu), s, array(-INFINITY), kCpu);
-    }
-    return matmul(softmax(s, -1, false, kCpu), v, kCpu);
-  };
   for (Dtype t : {float16, bfloat16, float32}) {
     for (int d : {64, 80, 128, 256}) {
       for (bool causal : {false, true}) {
@@ -631,6 +636,45 @@ TEST(Gpu, AttentionKernelsAgreeWithTheCpu) {
       agree(what + " strided query", [&](StreamOrDevice s) {
         return fast::scaled_dot_product_attention(qt, k, v, scale, "", std::nullopt, s);
       }, tol);
+    }
+  }
+}
+
+// Every prefill shape the Hopper kernel takes (head dims 64 and 128, both half
+// types, causal or not, grouped heads, lengths that end inside a 128-row
+// block), on fresh random inputs and with every new GPU buffer filled with
+// NaN first, so that an output element left unwritten fails.
+TEST(Gpu, AttentionWritesEveryElement) {
+  REQUIRE_GPU();
+  struct Poison {
+    Poison() { rill::testing::poison_gpu_memory(true); }
+    ~Poison() { rill::testing::poison_gpu_memory(false); }
+  } poison;
+  struct Case {
+    int b, hq, hkv, lq, lk;
+  };
+  uint64_t seed = 500;
+  for (Dtype t : {bfloat16, float16}) {
+    for (int d : {64, 128}) {
+      for (Case c : {Case{1, 2, 2, 256, 256}, Case{2, 4, 2, 200, 333}, Case{1, 6, 1, 77, 77},
+                     Case{1, 2, 2, 130, 1000}, Case{3, 2, 2, 9, 129}}) {
+        for (bool causal : {false, true}) {
+          SCOPED_TRACE(std::string(dtype_name(t)) + " D=" + std::to_string(d) + " B=" +
+                       std::to_string(c.b) + " Hq=" + std::to_string(c.hq) + " Hkv=" +
+                       std::to_string(c.hkv) + " Lq=" + std::to_string(c.lq) + " Lk=" +
+                       std::to_string(c.lk) + (causal ? " causal" : ""));
+          array q = rnd({c.b, c.hq, c.lq, d}, t, seed++), k = rnd({c.b, c.hkv, c.lk, d}, t, seed++),
+                v = rnd({c.b, c.hkv, c.lk, d}, t, seed++);
+          const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+          array got = fast::scaled_dot_product_attention(q, k, v, scale, causal ? "causal" : "",
+                                                         std::nullopt, kGpu);
+          std::vector<double> g = host_values(got);
+          size_t nan = 0;
+          for (double x : g) nan += std::isnan(x);
+          EXPECT_EQ(nan, 0u) << "elements left unwritten";
+          EXPECT_LE(rel_error(got, reference(q, k, v, scale, causal)), 1e-2);
+        }
+      }
     }
   }
 }

@@ -38,6 +38,12 @@ void fail_allocation(int k);
 // std::invalid_argument at the call for a CPU stream.
 array device_fault(const array& x, StreamOrDevice s = {});
 
+// poison_gpu_memory: while on, every GPU buffer allocated (an op's output
+// included) is first filled with 0xFF bytes, NaN in every floating type, in
+// stream order before the kernel that writes it: an element a kernel leaves
+// unwritten reads as NaN. Thread-safe; does nothing without a GPU.
+void poison_gpu_memory(bool on);
+
 // Number of CPU worker threads the executor runs (0 until first used).
 int cpu_worker_count();
 

@@ -6,6 +6,7 @@
 #include "backend/gpu_kernels.h"
 #include "core/primitives.h"
 #include "runtime/cpu_executor.h"
+#include "runtime/gpu.h"
 #include "runtime/stream_state.h"
 
 namespace rill::testing {
@@ -55,6 +56,8 @@ array on_eval(const array& x, std::function<void()> fn, StreamOrDevice s) {
   return detail::make_array(x.shape(), x.dtype(), std::make_shared<OnEval>(std::move(fn)),
                             {x}, s, "on_eval");
 }
+
+void poison_gpu_memory(bool on) { detail::gpu_set_poison(on); }
 
 void fail_task(Stream s, int k, std::string message) {
   if (k < 0) {

@@ -74,5 +74,8 @@ void gpu_clear_cache(int device);
 // caches stop taking blocks past it, and the device's memory pool returns what
 // it holds beyond it at the next synchronisation.
 void gpu_set_cache_limit(int device, size_t limit);
+// testing::poison_gpu_memory: fill every GPU buffer allocated from now on
+// with 0xFF bytes (NaN for the floating types) before its first writer.
+void gpu_set_poison(bool on);
 
 }  // namespace rill::detail

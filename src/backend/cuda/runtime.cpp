@@ -256,6 +256,9 @@ size_t drop_cache(DeviceContext& c) {
   return freed;
 }
 
+// testing::poison_gpu_memory.
+std::atomic<bool> g_poison{false};
+
 // `slot`: the pool stream `s` is (its cache serves the allocation), or -1.
 std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t s, int slot) {
   size_t limit = c.limit.load(std::memory_order_relaxed);
@@ -302,6 +305,11 @@ std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t
   size_t now = c.active.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   size_t peak = c.peak.load(std::memory_order_relaxed);
   while (now > peak && !c.peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+  if (g_poison.load(std::memory_order_relaxed) && bytes) {
+    // testing::poison_gpu_memory: NaN in every floating type, in stream order
+    // before whatever writes the buffer.
+    RILL_CUDA(cudaMemsetAsync(p, 0xFF, bytes, s));
   }
   auto* a = new GpuAlloc{c.index, p, bytes, cap, s, slot, {}, {}};
   auto buf = std::make_shared<Buffer>(p, bytes, nullptr);
@@ -690,6 +698,7 @@ size_t gpu_set_memory_limit(int device, size_t limit) {
 }
 void gpu_clear_cache(int device) { cu::clear_cache(device); }
 void gpu_set_cache_limit(int device, size_t limit) { cu::set_cache_limit(device, limit); }
+void gpu_set_poison(bool on) { cu::g_poison.store(on, std::memory_order_relaxed); }
 
 void gpu_synchronize(StreamState& s) {
   std::shared_ptr<GpuStream> g;
