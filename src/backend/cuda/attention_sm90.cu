@@ -8,7 +8,9 @@
 // of 128 keys: S = Q K^T (wgmma, both operands in shared memory), the online
 // softmax in registers (base-2 exponentials, running max and sum per row),
 // P rounded to the input type and kept in registers as the A operand of
-// O += P V (wgmma, V in shared memory read transposed). Shared memory tiles
+// O += P V (wgmma, V in shared memory read transposed); in the overlapped
+// schedule (RILL_SDPA_SM90=2) a block's S and the previous block's P V are
+// in flight together while the softmax runs. Shared memory tiles
 // use the 128-byte swizzle the copy engine writes and the matrix instructions
 // read; a tile row of 64 elements is one 128-byte "panel" line.
 //
@@ -292,7 +294,10 @@ struct Tiles {
   alignas(1024) uint8_t k[kStages][kBN * D * 2];
   alignas(1024) uint8_t v[kStages][kBN * D * 2];
   uint64_t q_full;
-  uint64_t k_full[kStages], v_full[kStages], empty[kStages];
+  uint64_t k_full[kStages], v_full[kStages];
+  // Freed stages: `empty` (K and V together) in the plain schedule; K and V
+  // apart in the overlapped one, where K is done a block before V.
+  uint64_t empty[kStages], k_empty[kStages], v_empty[kStages];
 };
 
 struct Params {
@@ -302,30 +307,44 @@ struct Params {
   float scale_log2;       // softmax scale times log2(e)
 };
 
-// A consumer warpgroup: query rows m0 + 64 g .. + 63 of head h, batch b.
+// Keeps the compiler from moving an accumulator register across the wait for
+// the matrix instructions that write it.
+template <int N>
+__device__ __forceinline__ void pin(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+// A consumer warpgroup: query rows m0 + 64 g .. + 63 of head h, batch b. Each
+// thread holds accumulator elements of rows r and r + 8 of the 64, columns
+// 8 n + c and + 1 of each group of 8 (n counts the groups).
 template <typename T, int D>
-__device__ __forceinline__ void consume(Tiles<D>& t, const Params& p, T* out, int g, int m0, int h,
-                                        int b, int blocks) {
-  const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32;
-  // This thread's accumulator elements: rows r and r + 8 of the warpgroup's
-  // 64, columns 8 n + c and + 1 of each group of 8 (n counts the groups).
-  const int r = 16 * warp + lane / 4, c = 2 * (lane % 4);
-  const int qi[2] = {m0 + 64 * g + r, m0 + 64 * g + r + 8};
+struct Consumer {
+  Tiles<D>& t;
+  const Params& p;
+  int g, m0;
+  int lane, c;
+  int qi[2];
+  uint32_t q_base;
   float o[D / 2];
-#pragma unroll
-  for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
   float mx[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
-  const uint32_t q_base = smem_addr(t.q) + 64 * g * kPanel;
-  bar_wait(&t.q_full, 0);
-  for (int j = 0; j < blocks; ++j) {
-    const int s = j % kStages;
-    const uint32_t parity = (j / kStages) & 1;
-    float sc[kBN / 2];
+
+  __device__ Consumer(Tiles<D>& tiles, const Params& params, int group, int row0)
+      : t(tiles), p(params), g(group), m0(row0) {
+    const int tid = threadIdx.x % 128, warp = tid / 32;
+    lane = tid % 32;
+    const int r = 16 * warp + lane / 4;
+    c = 2 * (lane % 4);
+    qi[0] = m0 + 64 * g + r;
+    qi[1] = qi[0] + 8;
+    q_base = smem_addr(t.q) + 64 * g * kPanel;
 #pragma unroll
-    for (int i = 0; i < kBN / 2; ++i) sc[i] = 0.0f;
-    bar_wait(&t.k_full[s], parity);
+    for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
+  }
+
+  // Issues S = Q K^T for the K tile of stage s (no commit, no wait).
+  __device__ __forceinline__ void issue_qk(float (&sc)[kBN / 2], int s) {
     const uint32_t k_base = smem_addr(t.k[s]);
-    wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       // 16 elements (32 bytes) of D per step, 4 steps per panel.
@@ -333,9 +352,24 @@ __device__ __forceinline__ void consume(Tiles<D>& t, const Params& p, T* out, in
       const uint64_t db = make_desc(k_base + (kk / 4) * kBN * kPanel + (kk % 4) * 32, 16, 1024);
       mma_qk<T>(sc, da, db, kk > 0);
     }
-    wgmma_commit();
-    wgmma_wait_all();
+  }
 
+  // Issues O += P V for the V tile of stage s (no commit, no wait).
+  __device__ __forceinline__ void issue_pv(const uint32_t (&pa)[kBN / 16][4], int s) {
+    const uint32_t v_base = smem_addr(t.v[s]);
+#pragma unroll
+    for (int kk = 0; kk < kBN / 16; ++kk) {
+      // V read transposed (N = D contiguous): 16 key lines per step, panels
+      // of 64 columns kBN lines apart.
+      const uint64_t db = make_desc(v_base + kk * 16 * kPanel, kBN * kPanel, 1024);
+      mma_pv<T, D>(o, pa[kk], db);
+    }
+  }
+
+  // The online softmax of key block j, in place: sc becomes the block's
+  // probabilities against the new running max; returns in alpha the factor
+  // that rescales what was accumulated before.
+  __device__ __forceinline__ void softmax(float (&sc)[kBN / 2], int j, float (&alpha)[2]) {
     // Scale into the base-2 domain; mask keys past the end and, when causal,
     // past each row's diagonal.
     const int k0 = j * kBN;
@@ -352,7 +386,7 @@ __device__ __forceinline__ void consume(Tiles<D>& t, const Params& p, T* out, in
         sc[4 * n + e] = x;
       }
     }
-    float base[2], alpha[2];
+    float base[2];
 #pragma unroll
     for (int h2 = 0; h2 < 2; ++h2) {
       float m = mx[h2];
@@ -377,6 +411,9 @@ __device__ __forceinline__ void consume(Tiles<D>& t, const Params& p, T* out, in
     }
     sum[0] = sum[0] * alpha[0] + part[0];
     sum[1] = sum[1] * alpha[1] + part[1];
+  }
+
+  __device__ __forceinline__ void rescale(const float (&alpha)[2]) {
 #pragma unroll
     for (int n = 0; n < D / 8; ++n) {
       o[4 * n] *= alpha[0];
@@ -384,9 +421,12 @@ __device__ __forceinline__ void consume(Tiles<D>& t, const Params& p, T* out, in
       o[4 * n + 2] *= alpha[1];
       o[4 * n + 3] *= alpha[1];
     }
-    // P in the input type, as the A operand: the accumulator layout of keys
-    // 16 kk .. + 15 is the register layout of the k-step kk.
-    uint32_t pa[kBN / 16][4];
+  }
+
+  // P in the input type, as the A operand: the accumulator layout of keys
+  // 16 kk .. + 15 is the register layout of the k-step kk.
+  __device__ __forceinline__ static void to_operand(const float (&sc)[kBN / 2],
+                                                    uint32_t (&pa)[kBN / 16][4]) {
 #pragma unroll
     for (int kk = 0; kk < kBN / 16; ++kk) {
       pa[kk][0] = pack<T>(sc[8 * kk], sc[8 * kk + 1]);
@@ -394,41 +434,109 @@ __device__ __forceinline__ void consume(Tiles<D>& t, const Params& p, T* out, in
       pa[kk][2] = pack<T>(sc[8 * kk + 4], sc[8 * kk + 5]);
       pa[kk][3] = pack<T>(sc[8 * kk + 6], sc[8 * kk + 7]);
     }
+  }
 
-    bar_wait(&t.v_full[s], parity);
-    const uint32_t v_base = smem_addr(t.v[s]);
-    wgmma_fence();
+  __device__ __forceinline__ void store(T* out, int h, int b) {
+    float inv[2];
 #pragma unroll
-    for (int kk = 0; kk < kBN / 16; ++kk) {
-      // V read transposed (N = D contiguous): 16 key lines per step, panels
-      // of 64 columns kBN lines apart.
-      const uint64_t db = make_desc(v_base + kk * 16 * kPanel, kBN * kPanel, 1024);
-      mma_pv<T, D>(o, pa[kk], db);
+    for (int h2 = 0; h2 < 2; ++h2) {
+      const float total = quad_sum(sum[h2]);
+      inv[h2] = total > 0.0f ? 1.0f / total : 0.0f;
     }
+    T* base_out = out + (static_cast<int64_t>(b) * p.Hq + h) * p.Lq * D;
+#pragma unroll
+    for (int h2 = 0; h2 < 2; ++h2) {
+      if (qi[h2] >= p.Lq) continue;
+      uint32_t* row =
+          reinterpret_cast<uint32_t*>(base_out + static_cast<int64_t>(qi[h2]) * D + c);
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        row[4 * n] = pack<T>(o[4 * n + 2 * h2] * inv[h2], o[4 * n + 2 * h2 + 1] * inv[h2]);
+      }
+    }
+  }
+
+  // One block after the other: S, softmax, P V, each waited for.
+  __device__ __forceinline__ void run_plain(int blocks) {
+    bar_wait(&t.q_full, 0);
+    for (int j = 0; j < blocks; ++j) {
+      const int s = j % kStages;
+      const uint32_t parity = (j / kStages) & 1;
+      float sc[kBN / 2];
+#pragma unroll
+      for (int i = 0; i < kBN / 2; ++i) sc[i] = 0.0f;
+      bar_wait(&t.k_full[s], parity);
+      wgmma_fence();
+      issue_qk(sc, s);
+      wgmma_commit();
+      wgmma_wait_all();
+      float alpha[2];
+      softmax(sc, j, alpha);
+      rescale(alpha);
+      uint32_t pa[kBN / 16][4];
+      to_operand(sc, pa);
+      bar_wait(&t.v_full[s], parity);
+      wgmma_fence();
+      issue_pv(pa, s);
+      wgmma_commit();
+      wgmma_wait_all();
+      if (lane == 0) bar_arrive(&t.empty[s]);  // this warp is done with the stage
+    }
+  }
+
+  // The tensor cores kept busy through the softmax: block j's S = Q K^T and
+  // block j - 1's O += P V are in flight while block j's softmax runs; O is
+  // rescaled once that product is done.
+  __device__ __forceinline__ void run_overlapped(int blocks) {
+    bar_wait(&t.q_full, 0);
+    if (blocks == 0) return;
+    float sc[kBN / 2];
+    uint32_t pa[kBN / 16][4];
+    float alpha[2];
+#pragma unroll
+    for (int i = 0; i < kBN / 2; ++i) sc[i] = 0.0f;
+    bar_wait(&t.k_full[0], 0);
+    wgmma_fence();
+    issue_qk(sc, 0);
     wgmma_commit();
     wgmma_wait_all();
-    if (lane == 0) bar_arrive(&t.empty[s]);  // this warp is done with the stage
-  }
-
-  float inv[2];
+    pin(sc);
+    if (lane == 0) bar_arrive(&t.k_empty[0]);
+    softmax(sc, 0, alpha);  // O is still zero: nothing to rescale
+    to_operand(sc, pa);
+    for (int j = 1; j < blocks; ++j) {
+      const int s = j % kStages, sp = (j - 1) % kStages;
 #pragma unroll
-  for (int h2 = 0; h2 < 2; ++h2) {
-    const float total = quad_sum(sum[h2]);
-    inv[h2] = total > 0.0f ? 1.0f / total : 0.0f;
-  }
-  T* base_out = out + (static_cast<int64_t>(b) * p.Hq + h) * p.Lq * D;
-#pragma unroll
-  for (int h2 = 0; h2 < 2; ++h2) {
-    if (qi[h2] >= p.Lq) continue;
-    uint32_t* row = reinterpret_cast<uint32_t*>(base_out + static_cast<int64_t>(qi[h2]) * D + c);
-#pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      row[4 * n] = pack<T>(o[4 * n + 2 * h2] * inv[h2], o[4 * n + 2 * h2 + 1] * inv[h2]);
+      for (int i = 0; i < kBN / 2; ++i) sc[i] = 0.0f;
+      bar_wait(&t.k_full[s], (j / kStages) & 1);
+      wgmma_fence();
+      issue_qk(sc, s);
+      wgmma_commit();
+      bar_wait(&t.v_full[sp], ((j - 1) / kStages) & 1);
+      issue_pv(pa, sp);
+      wgmma_commit();
+      asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // S is done
+      pin(sc);
+      if (lane == 0) bar_arrive(&t.k_empty[s]);
+      softmax(sc, j, alpha);
+      wgmma_wait_all();  // P V of block j - 1 is done
+      pin(o);
+      if (lane == 0) bar_arrive(&t.v_empty[sp]);
+      rescale(alpha);
+      to_operand(sc, pa);
     }
+    const int sl = (blocks - 1) % kStages;
+    bar_wait(&t.v_full[sl], ((blocks - 1) / kStages) & 1);
+    wgmma_fence();
+    issue_pv(pa, sl);
+    wgmma_commit();
+    wgmma_wait_all();
+    pin(o);
+    if (lane == 0) bar_arrive(&t.v_empty[sl]);
   }
-}
+};
 
-template <typename T, int D>
+template <typename T, int D, bool kOverlap>
 __global__ void __launch_bounds__(kThreads, 1)
     prefill(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
             const __grid_constant__ CUtensorMap tv, Params p, T* out) {
@@ -450,6 +558,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       bar_init(&t.k_full[s], 1);
       bar_init(&t.v_full[s], 1);
       bar_init(&t.empty[s], 8);  // one arrival per consumer warp
+      bar_init(&t.k_empty[s], 8);
+      bar_init(&t.v_empty[s], 8);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
@@ -464,11 +574,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int hk = h / p.group;
       for (int j = 0; j < blocks; ++j) {
         const int s = j % kStages;
-        if (j >= kStages) bar_wait(&t.empty[s], ((j / kStages) - 1) & 1);
+        const uint32_t freed = ((j / kStages) - 1) & 1;  // the stage's previous use
+        if (j >= kStages) bar_wait(kOverlap ? &t.k_empty[s] : &t.empty[s], freed);
         bar_expect(&t.k_full[s], kTileBytes);
         for (int pn = 0; pn < kPanels; ++pn) {
           tma_load(t.k[s] + pn * kBN * kPanel, &tk, 64 * pn, j * kBN, hk, b, &t.k_full[s]);
         }
+        if (kOverlap && j >= kStages) bar_wait(&t.v_empty[s], freed);
         bar_expect(&t.v_full[s], kTileBytes);
         for (int pn = 0; pn < kPanels; ++pn) {
           tma_load(t.v[s] + pn * kBN * kPanel, &tv, 64 * pn, j * kBN, hk, b, &t.v_full[s]);
@@ -477,7 +589,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
-    consume<T, D>(t, p, out, wg - 1, m0, h, b, blocks);
+    Consumer<T, D> cons(t, p, wg - 1, m0);
+    if constexpr (kOverlap) {
+      cons.run_overlapped(blocks);
+    } else {
+      cons.run_plain(blocks);
+    }
+    cons.store(out, h, b);
   }
 }
 
@@ -528,7 +646,7 @@ bool aligned_strides(const int64_t (&st)[4], int64_t L, int64_t H, int64_t B) {
          (B == 1 || st[0] % 8 == 0) && st[2] > 0 && st[2] < (int64_t(1) << 36) && L > 0;
 }
 
-template <typename T, int D>
+template <typename T, int D, bool kOverlap>
 void launch(const void* q, const void* k, const void* v, void* out, const AttentionArgs& a,
             cudaStream_t s) {
   const DT t = is_bf16<T> ? DT::bf16 : DT::f16;
@@ -544,7 +662,7 @@ void launch(const void* q, const void* k, const void* v, void* out, const Attent
   p.causal = a.causal ? 1 : 0;
   p.scale_log2 = a.scale * 1.4426950408889634f;
   const size_t smem = sizeof(Tiles<D>) + 1024;
-  auto kernel = prefill<T, D>;
+  auto kernel = prefill<T, D, kOverlap>;
   check_call(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(smem)),
              "cudaFuncSetAttribute (attention, sm_90a)");
@@ -554,15 +672,20 @@ void launch(const void* q, const void* k, const void* v, void* out, const Attent
   check_launch("scaled_dot_product_attention (sm_90a)");
 }
 
+// RILL_SDPA_SM90: 0 off, 2 the overlapped schedule, anything else the plain one.
+int mode() {
+  static const int m = [] {
+    const char* e = std::getenv("RILL_SDPA_SM90");
+    if (e == nullptr) return 1;
+    if (std::strcmp(e, "0") == 0) return 0;
+    return std::strcmp(e, "2") == 0 ? 2 : 1;
+  }();
+  return m;
+}
+
 }  // namespace
 
-bool enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("RILL_SDPA_SM90");
-    return e == nullptr || std::strcmp(e, "0") != 0;
-  }();
-  return on;
-}
+bool enabled() { return mode() != 0; }
 
 bool fits(DT t, const void* q, const void* k, const void* v, const void* out,
           const AttentionArgs& a) {
@@ -589,13 +712,28 @@ bool fits(DT t, const void* q, const void* k, const void* v, const void* out,
   return major == 9 && minor == 0 && encoder() != nullptr;
 }
 
+namespace {
+
+template <bool kOverlap>
+void run_mode(DT t, const void* q, const void* k, const void* v, void* out,
+              const AttentionArgs& a, cudaStream_t s) {
+  if (t == DT::bf16) {
+    a.D == 64 ? launch<__nv_bfloat16, 64, kOverlap>(q, k, v, out, a, s)
+              : launch<__nv_bfloat16, 128, kOverlap>(q, k, v, out, a, s);
+  } else {
+    a.D == 64 ? launch<__half, 64, kOverlap>(q, k, v, out, a, s)
+              : launch<__half, 128, kOverlap>(q, k, v, out, a, s);
+  }
+}
+
+}  // namespace
+
 void run(DT t, const void* q, const void* k, const void* v, void* out, const AttentionArgs& a,
          cudaStream_t s) {
-  if (t == DT::bf16) {
-    a.D == 64 ? launch<__nv_bfloat16, 64>(q, k, v, out, a, s)
-              : launch<__nv_bfloat16, 128>(q, k, v, out, a, s);
+  if (mode() == 2) {
+    run_mode<true>(t, q, k, v, out, a, s);
   } else {
-    a.D == 64 ? launch<__half, 64>(q, k, v, out, a, s) : launch<__half, 128>(q, k, v, out, a, s);
+    run_mode<false>(t, q, k, v, out, a, s);
   }
 }
 
