@@ -277,6 +277,25 @@ __device__ __forceinline__ float exp2_approx(float x) {
   return y;
 }
 
+// 2^x for x <= 0 without the special-function unit (whose 16 results per
+// clock per SM the exponentials of a small head dim saturate): x = i + f with
+// i rounded to nearest, f in [-0.5, 0.5]; 2^f by a cubic fitted to relative
+// error (1.4e-4, under half a float16 unit in the last place), 2^i added to
+// the exponent bits. Below -126 (and -inf): 0.
+__device__ __forceinline__ float exp2_poly(float x) {
+  const float xc = fmaxf(x, -126.0f);
+  const float big = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float t = xc + big;
+  const float f = xc - (t - big);
+  float p = 0.0550290777f;
+  p = fmaf(p, f, 0.242257781f);
+  p = fmaf(p, f, 0.693253139f);
+  p = fmaf(p, f, 0.999951301f);
+  const int i = __float_as_int(t) - __float_as_int(big);
+  const float y = __int_as_float(__float_as_int(p) + (i << 23));
+  return x < -126.0f ? 0.0f : y;
+}
+
 __device__ __forceinline__ float quad_max(float v) {
   v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
   return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
@@ -318,7 +337,9 @@ __device__ __forceinline__ void pin(float (&r)[N]) {
 // A consumer warpgroup: query rows m0 + 64 g .. + 63 of head h, batch b. Each
 // thread holds accumulator elements of rows r and r + 8 of the 64, columns
 // 8 n + c and + 1 of each group of 8 (n counts the groups).
-template <typename T, int D>
+// kPoly: every other group of 8 keys takes its exponentials from exp2_poly,
+// splitting them between the special-function unit and the FMA pipes.
+template <typename T, int D, bool kPoly>
 struct Consumer {
   Tiles<D>& t;
   const Params& p;
@@ -404,7 +425,8 @@ struct Consumer {
     for (int n = 0; n < kBN / 8; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float pe = exp2_approx(sc[4 * n + e] - base[e >> 1]);
+        const float x = sc[4 * n + e] - base[e >> 1];
+        const float pe = (kPoly && (n & 1)) ? exp2_poly(x) : exp2_approx(x);
         sc[4 * n + e] = pe;
         part[e >> 1] += pe;
       }
@@ -536,7 +558,9 @@ struct Consumer {
   }
 };
 
-template <typename T, int D, bool kOverlap>
+// kMode: 1 the plain schedule, 2 the overlapped one, 3 overlapped with half
+// the exponentials on the FMA pipes.
+template <typename T, int D, int kMode>
 __global__ void __launch_bounds__(kThreads, 1)
     prefill(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
             const __grid_constant__ CUtensorMap tv, Params p, T* out) {
@@ -575,12 +599,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int j = 0; j < blocks; ++j) {
         const int s = j % kStages;
         const uint32_t freed = ((j / kStages) - 1) & 1;  // the stage's previous use
-        if (j >= kStages) bar_wait(kOverlap ? &t.k_empty[s] : &t.empty[s], freed);
+        if (j >= kStages) bar_wait(kMode >= 2 ? &t.k_empty[s] : &t.empty[s], freed);
         bar_expect(&t.k_full[s], kTileBytes);
         for (int pn = 0; pn < kPanels; ++pn) {
           tma_load(t.k[s] + pn * kBN * kPanel, &tk, 64 * pn, j * kBN, hk, b, &t.k_full[s]);
         }
-        if (kOverlap && j >= kStages) bar_wait(&t.v_empty[s], freed);
+        if (kMode >= 2 && j >= kStages) bar_wait(&t.v_empty[s], freed);
         bar_expect(&t.v_full[s], kTileBytes);
         for (int pn = 0; pn < kPanels; ++pn) {
           tma_load(t.v[s] + pn * kBN * kPanel, &tv, 64 * pn, j * kBN, hk, b, &t.v_full[s]);
@@ -589,8 +613,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
-    Consumer<T, D> cons(t, p, wg - 1, m0);
-    if constexpr (kOverlap) {
+    Consumer<T, D, kMode == 3> cons(t, p, wg - 1, m0);
+    if constexpr (kMode >= 2) {
       cons.run_overlapped(blocks);
     } else {
       cons.run_plain(blocks);
@@ -646,7 +670,7 @@ bool aligned_strides(const int64_t (&st)[4], int64_t L, int64_t H, int64_t B) {
          (B == 1 || st[0] % 8 == 0) && st[2] > 0 && st[2] < (int64_t(1) << 36) && L > 0;
 }
 
-template <typename T, int D, bool kOverlap>
+template <typename T, int D, int kMode>
 void launch(const void* q, const void* k, const void* v, void* out, const AttentionArgs& a,
             cudaStream_t s) {
   const DT t = is_bf16<T> ? DT::bf16 : DT::f16;
@@ -662,7 +686,7 @@ void launch(const void* q, const void* k, const void* v, void* out, const Attent
   p.causal = a.causal ? 1 : 0;
   p.scale_log2 = a.scale * 1.4426950408889634f;
   const size_t smem = sizeof(Tiles<D>) + 1024;
-  auto kernel = prefill<T, D, kOverlap>;
+  auto kernel = prefill<T, D, kMode>;
   check_call(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(smem)),
              "cudaFuncSetAttribute (attention, sm_90a)");
@@ -672,13 +696,15 @@ void launch(const void* q, const void* k, const void* v, void* out, const Attent
   check_launch("scaled_dot_product_attention (sm_90a)");
 }
 
-// RILL_SDPA_SM90: 0 off, 2 the overlapped schedule, anything else the plain one.
+// RILL_SDPA_SM90: 0 off, 2 the overlapped schedule, 3 that with half the
+// exponentials on the FMA pipes, anything else the plain one.
 int mode() {
   static const int m = [] {
     const char* e = std::getenv("RILL_SDPA_SM90");
     if (e == nullptr) return 1;
     if (std::strcmp(e, "0") == 0) return 0;
-    return std::strcmp(e, "2") == 0 ? 2 : 1;
+    if (std::strcmp(e, "2") == 0) return 2;
+    return std::strcmp(e, "3") == 0 ? 3 : 1;
   }();
   return m;
 }
@@ -714,15 +740,15 @@ bool fits(DT t, const void* q, const void* k, const void* v, const void* out,
 
 namespace {
 
-template <bool kOverlap>
+template <int kMode>
 void run_mode(DT t, const void* q, const void* k, const void* v, void* out,
               const AttentionArgs& a, cudaStream_t s) {
   if (t == DT::bf16) {
-    a.D == 64 ? launch<__nv_bfloat16, 64, kOverlap>(q, k, v, out, a, s)
-              : launch<__nv_bfloat16, 128, kOverlap>(q, k, v, out, a, s);
+    a.D == 64 ? launch<__nv_bfloat16, 64, kMode>(q, k, v, out, a, s)
+              : launch<__nv_bfloat16, 128, kMode>(q, k, v, out, a, s);
   } else {
-    a.D == 64 ? launch<__half, 64, kOverlap>(q, k, v, out, a, s)
-              : launch<__half, 128, kOverlap>(q, k, v, out, a, s);
+    a.D == 64 ? launch<__half, 64, kMode>(q, k, v, out, a, s)
+              : launch<__half, 128, kMode>(q, k, v, out, a, s);
   }
 }
 
@@ -730,10 +756,10 @@ void run_mode(DT t, const void* q, const void* k, const void* v, void* out,
 
 void run(DT t, const void* q, const void* k, const void* v, void* out, const AttentionArgs& a,
          cudaStream_t s) {
-  if (mode() == 2) {
-    run_mode<true>(t, q, k, v, out, a, s);
-  } else {
-    run_mode<false>(t, q, k, v, out, a, s);
+  switch (mode()) {
+    case 2: return run_mode<2>(t, q, k, v, out, a, s);
+    case 3: return run_mode<3>(t, q, k, v, out, a, s);
+    default: return run_mode<1>(t, q, k, v, out, a, s);
   }
 }
 
