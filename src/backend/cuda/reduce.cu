@@ -109,6 +109,22 @@ __global__ void columns(const T* in, Dims keep, Steps kst, Dims red, Steps rst,
   }
 }
 
+// Combines a block's four accumulators and writes its result: the output
+// `o`, or with Partial the partial result of task `task` in scratch.
+template <typename Tr, bool Partial, typename A>
+__device__ __forceinline__ void finish_task(A acc, A a1, A a2, A a3, void* out, int64_t task,
+                                            int64_t o) {
+  acc = Tr::combine(Tr::combine(acc, a1), Tr::combine(a2, a3));
+  acc = block_combine<Tr>(acc);
+  if (threadIdx.x == 0) {
+    if constexpr (Partial) {
+      static_cast<A*>(out)[task] = acc;
+    } else {
+      static_cast<typename Tr::Out*>(out)[o] = convert<typename Tr::Out>(acc);
+    }
+  }
+}
+
 // Split `part` of `splits` of a contiguous run of `reduced` elements at base,
 // into four accumulators: 16-byte loads, four in flight per thread. The splits
 // interleave (split p reads vectors p * bd + t, then every splits * bd on), so
@@ -161,15 +177,7 @@ __global__ void __launch_bounds__(kThreads, 6)
     const int64_t o = task / splits, part = task % splits;
     typename Tr::Acc acc = Tr::init(), a1 = acc, a2 = acc, a3 = acc;
     contiguous_part<Tr>(in + o * row_st, reduced, part, splits, acc, a1, a2, a3);
-    acc = Tr::combine(Tr::combine(acc, a1), Tr::combine(a2, a3));
-    acc = block_combine<Tr>(acc);
-    if (threadIdx.x == 0) {
-      if constexpr (Partial) {
-        static_cast<typename Tr::Acc*>(out)[task] = acc;
-      } else {
-        static_cast<typename Tr::Out*>(out)[o] = convert<typename Tr::Out>(acc);
-      }
-    }
+    finish_task<Tr, Partial>(acc, a1, a2, a3, out, task, o);
   }
 }
 
@@ -203,15 +211,7 @@ __global__ void rows(const T* in, Dims keep, Steps kst, Dims red, Steps rst, voi
       }
     }
     for (; j < end; j += bd) acc = Tr::combine(acc, Tr::lift(base[red_offset(j, red, rst)]));
-    acc = Tr::combine(Tr::combine(acc, a1), Tr::combine(a2, a3));
-    acc = block_combine<Tr>(acc);
-    if (threadIdx.x == 0) {
-      if constexpr (Partial) {
-        static_cast<typename Tr::Acc*>(out)[task] = acc;
-      } else {
-        static_cast<typename Tr::Out*>(out)[o] = convert<typename Tr::Out>(acc);
-      }
-    }
+    finish_task<Tr, Partial>(acc, a1, a2, a3, out, task, o);
   }
 }
 

@@ -12,25 +12,13 @@ namespace rill::detail::cu {
 namespace {
 
 // Floats accumulate in double; integers in their unsigned twin (wrapping).
-template <typename T>
+template <typename T, bool Float = is_float_v<T>>
 struct ScanAcc {
+  using type = double;
+};
+template <typename T>
+struct ScanAcc<T, false> {
   using type = std::make_unsigned_t<T>;
-};
-template <>
-struct ScanAcc<float> {
-  using type = double;
-};
-template <>
-struct ScanAcc<double> {
-  using type = double;
-};
-template <>
-struct ScanAcc<__half> {
-  using type = double;
-};
-template <>
-struct ScanAcc<__nv_bfloat16> {
-  using type = double;
 };
 
 template <typename T, typename A>
