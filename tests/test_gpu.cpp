@@ -640,10 +640,11 @@ TEST(Gpu, AttentionKernelsAgreeWithTheCpu) {
   }
 }
 
-// Every prefill shape the Hopper kernel takes (head dims 64 and 128, both half
-// types, causal or not, grouped heads, lengths that end inside a 128-row
-// block), on fresh random inputs and with every new GPU buffer filled with
-// NaN first, so that an output element left unwritten fails.
+// Every shape the GPU's attention kernels take (the Hopper kernel's head dims
+// 64 and 128 and the portable kernels' 80 and 256, both half types, causal or
+// not, grouped heads, lengths that end inside a block, decoding), on fresh
+// random inputs and with every new GPU buffer filled with NaN first, so that
+// an output element left unwritten fails.
 TEST(Gpu, AttentionWritesEveryElement) {
   REQUIRE_GPU();
   struct Poison {
@@ -655,9 +656,9 @@ TEST(Gpu, AttentionWritesEveryElement) {
   };
   uint64_t seed = 500;
   for (Dtype t : {bfloat16, float16}) {
-    for (int d : {64, 128}) {
+    for (int d : {64, 80, 128, 256}) {
       for (Case c : {Case{1, 2, 2, 256, 256}, Case{2, 4, 2, 200, 333}, Case{1, 6, 1, 77, 77},
-                     Case{1, 2, 2, 130, 1000}, Case{3, 2, 2, 9, 129}}) {
+                     Case{1, 2, 2, 130, 1000}, Case{3, 2, 2, 9, 129}, Case{2, 4, 2, 4, 700}}) {
         for (bool causal : {false, true}) {
           SCOPED_TRACE(std::string(dtype_name(t)) + " D=" + std::to_string(d) + " B=" +
                        std::to_string(c.b) + " Hq=" + std::to_string(c.hq) + " Hkv=" +
