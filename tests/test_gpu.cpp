@@ -603,7 +603,7 @@ TEST(Gpu, AttentionKernelsAgreeWithTheCpu) {
       {1, 2, 2, 1, 1, 64},    {2, 4, 2, 1, 300, 64},  {1, 2, 2, 3, 1000, 128},
       {1, 2, 1, 8, 5000, 128}, {1, 1, 1, 8, 700, 256}, {1, 2, 2, 65, 130, 64},
       {2, 4, 2, 100, 37, 80},  {1, 2, 2, 129, 200, 96}, {1, 3, 1, 64, 64, 128},
-      {1, 2, 2, 200, 150, 128}, {1, 2, 2, 9, 70, 128},
+      {1, 2, 2, 200, 150, 128}, {1, 2, 2, 9, 70, 128},  {2, 4, 2, 1, 2000, 128},
   };
   uint64_t seed = 500;
   for (Dtype t : {float16, bfloat16, float32}) {
@@ -658,7 +658,8 @@ TEST(Gpu, AttentionWritesEveryElement) {
   for (Dtype t : {bfloat16, float16}) {
     for (int d : {64, 80, 128, 256}) {
       for (Case c : {Case{1, 2, 2, 256, 256}, Case{2, 4, 2, 200, 333}, Case{1, 6, 1, 77, 77},
-                     Case{1, 2, 2, 130, 1000}, Case{3, 2, 2, 9, 129}, Case{2, 4, 2, 4, 700}}) {
+                     Case{1, 2, 2, 130, 1000}, Case{3, 2, 2, 9, 129}, Case{2, 4, 2, 4, 700},
+                     Case{2, 4, 2, 1, 900}}) {
         for (bool causal : {false, true}) {
           SCOPED_TRACE(std::string(dtype_name(t)) + " D=" + std::to_string(d) + " B=" +
                        std::to_string(c.b) + " Hq=" + std::to_string(c.hq) + " Hkv=" +

@@ -13,6 +13,8 @@
 #include <mma.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <cmath>
 
 #include "backend/cuda/attention_sm90.h"
@@ -674,7 +676,7 @@ namespace dec {
 
 constexpr int kWarps = 4;
 constexpr int kMaxQueries = 8;
-constexpr int kGroup = 4;  // keys per warp per step
+constexpr int kGroup = 4;  // keys per warp per step (RILL_SDPA_DECODE=2: 8 for one query)
 
 template <typename T, int E>
 struct alignas(E * sizeof(T) >= 16 ? 16 : E * sizeof(T)) Vec {
@@ -698,7 +700,7 @@ __host__ __device__ inline Part part_of(float* scratch, const AttentionArgs& a, 
   return {scratch, scratch + 2 * rows};
 }
 
-template <typename T, int E, int kMaxQ>
+template <typename T, int E, int kMaxQ, int kGroup = dec::kGroup>
 __global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T* k, const T* v,
                                                            float* scratch, AttentionArgs a,
                                                            int splits, int64_t chunk) {
@@ -871,6 +873,16 @@ inline int sm_count() {
   return n;
 }
 
+// RILL_SDPA_DECODE=2: the one-query kernel loads 8 keys per warp per step
+// (not yet measured; off by default).
+inline bool wide_decode() {
+  static const bool on = [] {
+    const char* e = std::getenv("RILL_SDPA_DECODE");
+    return e != nullptr && std::strcmp(e, "2") == 0;
+  }();
+  return on;
+}
+
 // The split: enough blocks to fill the chip a few times over, chunks of at
 // least 256 keys.
 inline int splits_for(const AttentionArgs& a) {
@@ -905,8 +917,10 @@ void run(const void* q, const void* k, const void* v, void* out, float* scratch,
   const int64_t chunk = (a.Lk + splits - 1) / splits;
   dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(a.Hq),
             static_cast<unsigned>(a.B));
-  // One query (the common decode step) keeps a fraction of the registers.
-  auto kern = a.Lq == 1 ? split_kernel<T, E, 1> : split_kernel<T, E, kMaxQueries>;
+  // One query (the common decode step) keeps a fraction of the registers;
+  // RILL_SDPA_DECODE=2 spends them on twice the rows in flight per warp.
+  auto kern = a.Lq == 1 ? (wide_decode() ? split_kernel<T, E, 1, 8> : split_kernel<T, E, 1>)
+                        : split_kernel<T, E, kMaxQueries>;
   kern<<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), static_cast<const T*>(k),
                                     static_cast<const T*>(v), scratch, a, splits, chunk);
   check_launch("scaled_dot_product_attention (decode)");
