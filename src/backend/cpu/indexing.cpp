@@ -48,10 +48,7 @@ template <typename I>
 inline int64_t checked_index(I v, int64_t n, int axis) {
   int64_t i = static_cast<int64_t>(v);
   int64_t j = i < 0 ? i + n : i;
-  if (j < 0 || j >= n) {
-    throw std::out_of_range(
-        cat("index ", i, " is out of range for axis ", axis, " of size ", n, "."));
-  }
+  if (j < 0 || j >= n) throw_index_error(i, n, axis);
   return j;
 }
 
@@ -77,6 +74,11 @@ bool is_dense(const Shape& shape, const Strides& strides) {
 }
 
 }  // namespace
+
+void throw_index_error(int64_t index, int64_t n, int axis) {
+  throw std::out_of_range(
+      cat("index ", index, " is out of range for axis ", axis, " of size ", n, "."));
+}
 
 void take(const Node& a, const Node& indices, int axis, Node& out) {
   allocate(out);

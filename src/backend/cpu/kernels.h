@@ -53,6 +53,9 @@ void eye(int k, Node& out);
 // logsumexp: out has in's shape without those dims, and -inf over empty ones.
 void softmax(const Node& in, int axes, Node& out);
 void logsumexp(const Node& in, int axes, Node& out);
+// The error of an index outside [-n, n) along `axis` (std::out_of_range), for
+// every backend's gathers.
+[[noreturn]] void throw_index_error(int64_t index, int64_t n, int axis);
 // out = a's shape with `axis` replaced by indices' shape. Throws
 // std::out_of_range on an index outside [-n, n) (n = a.shape[axis]).
 void take(const Node& a, const Node& indices, int axis, Node& out);

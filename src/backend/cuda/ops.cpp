@@ -617,11 +617,6 @@ namespace rill::detail::gpu {
 
 namespace {
 
-[[noreturn]] void bad_index(int64_t v, int64_t n, int axis) {
-  throw std::out_of_range(
-      cat("index ", v, " is out of range for axis ", axis, " of size ", n, "."));
-}
-
 // Indices still on the host are checked there and copied to the device
 // (stream-ordered, no wait); those on the device are checked by the kernel.
 struct Indices {
@@ -647,7 +642,7 @@ Indices indices_on_device(const Node& idx, int64_t n, int axis) {
                                const std::array<int64_t, 1>& s) {
                              for (int64_t j = 0; j < m; ++j) {
                                const int64_t v = static_cast<int64_t>(p[off[0] + j * s[0]]);
-                               if (v < -n || v >= n) bad_index(v, n, axis);
+                               if (v < -n || v >= n) cpu::throw_index_error(v, n, axis);
                              }
                            });
     } else {
@@ -673,7 +668,7 @@ void check_indices(const Indices& r, int64_t n, int axis) {
   long long got[2] = {0, 0};
   RILL_CUDA(cudaMemcpyAsync(got, r.flag->ptr, sizeof got, cudaMemcpyDeviceToHost, stream()));
   RILL_CUDA(cudaStreamSynchronize(stream()));
-  if (got[0]) bad_index(got[1], n, axis);
+  if (got[0]) cpu::throw_index_error(got[1], n, axis);
 }
 
 }  // namespace
