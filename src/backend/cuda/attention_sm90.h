@@ -10,10 +10,10 @@ namespace rill::detail::cu::sm90 {
 
 // Whether the Hopper kernel may be chosen: yes unless RILL_SDPA_SM90=0 (which
 // leaves prefill to the portable tensor-core kernel, for comparisons).
-// RILL_SDPA_SM90=2 picks its overlapped schedule (the next block's S = Q K^T
-// and the last block's P V on the tensor cores while the softmax runs), and
-// 3 that with half the exponentials on the FMA pipes; neither yet seen on a
-// GPU.
+// Its default is the overlapped schedule (the next block's S = Q K^T and the
+// last block's P V on the tensor cores while the softmax runs);
+// RILL_SDPA_SM90=1 picks the plain one and 3 the overlapped one with half the
+// exponentials on the FMA pipes (both slower on an H200, bench/ATTENTION.md).
 bool enabled();
 // Whether it takes these arguments on the current device: compute capability
 // 9.0, float16 / bfloat16, D = Dv in {64, 128}, no mask array, Lq > 8 (the

@@ -1,0 +1,234 @@
+// Where W1-CPU's scaling goes: per-thread rates of the encoder's building
+// blocks with T threads busy at once, each figure against one thread's.
+//   fma     16 independent AVX-512 FMA chains, registers only: the core's
+//           arithmetic rate (frequency, shared execution units)
+//   packed  rill's packed float32 product on the encoder's four shapes, one
+//           packed right-hand matrix shared by every thread (as the weights are)
+//   torch   at::addmm on the same shapes, LibTorch's intra-op pool at one
+//           thread (built when LibTorch is found)
+//   pairs   fma on CPU 0 and CPU j together, pinned, for each j: a CPU whose
+//           pair rate is well under twice one thread's shares a core with 0
+// Output: one line per (test, T): GFLOP/s per thread, and that over T=1's.
+//   cpu_scaling [--threads 1,2,4,8,16] [--seconds S] [--tests fma,packed,torch,pairs]
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "backend/cpu/allocator.h"
+#include "backend/cpu/packed_gemm.h"
+
+#ifdef RILL_SCALING_TORCH
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace cpu = rill::detail::cpu;
+
+struct Shape {
+  int64_t m, k, n;
+};
+// The encoder's products (B=1, S=128, D=256): qkv, out, fc1, fc2.
+constexpr Shape kShapes[] = {{128, 256, 768}, {128, 256, 256}, {128, 256, 1024}, {128, 1024, 256}};
+
+std::vector<int> parse_list(const char* s) {
+  std::vector<int> v;
+  for (const char* p = s; *p;) {
+    v.push_back(std::atoi(p));
+    while (*p && *p != ',') ++p;
+    if (*p == ',') ++p;
+  }
+  return v;
+}
+
+void pin(int cpu_index) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu_index, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+// Runs body(thread) on T threads started together for `seconds`; body does one
+// unit of work and returns its flops. Returns GFLOP/s per thread (mean).
+double run_threads(int T, double seconds, const std::function<double(int)>& body,
+                   const std::vector<int>& cpus = {}) {
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<double> rate(T);
+  std::vector<std::thread> th;
+  for (int t = 0; t < T; ++t) {
+    th.emplace_back([&, t] {
+      if (!cpus.empty()) pin(cpus[t]);
+      body(t);  // warm-up
+      ready.fetch_add(1);
+      while (!go.load()) std::this_thread::yield();
+      double flops = 0;
+      auto start = Clock::now();
+      double el = 0;
+      do {
+        flops += body(t);
+        el = std::chrono::duration<double>(Clock::now() - start).count();
+      } while (el < seconds);
+      rate[t] = flops / el * 1e-9;
+    });
+  }
+  while (ready.load() < T) std::this_thread::yield();
+  go.store(true);
+  for (auto& x : th) x.join();
+  double sum = 0;
+  for (double r : rate) sum += r;
+  return sum / T;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) double fma_unit(int) {
+  __m512 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(1.0f + 1e-7f * static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  constexpr int kIters = 1 << 16;
+  for (int it = 0; it < kIters; ++it) {
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < 16; ++i) s = _mm512_add_ps(s, acc[i]);
+  volatile float sink = _mm512_reduce_add_ps(s);
+  (void)sink;
+  return 2.0 * 16 * 16 * kIters;
+}
+#else
+double fma_unit(int) { return 0; }
+#endif
+
+struct PerThread {
+  std::vector<float> a, c;
+};
+
+void report(const char* test, const std::vector<int>& threads, double seconds,
+            const std::function<double(int)>& body) {
+  double base = 0;
+  for (int T : threads) {
+    double r = run_threads(T, seconds, body);
+    if (base == 0) base = r;
+    std::printf("%-8s T=%-3d %8.1f GFLOP/s per thread  %5.2f of T=%d  (%.0f in all)\n", test, T,
+                r, r / base, threads.front(), r * T);
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> threads = {1, 2, 4, 8, 16};
+  double seconds = 1.0;
+  std::string tests = "fma,packed,torch,pairs";
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
+      threads = parse_list(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) {
+      seconds = std::atof(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--tests") && i + 1 < argc) {
+      tests = argv[++i];
+    } else {
+      std::fprintf(stderr,
+                   "usage: cpu_scaling [--threads 1,2,4] [--seconds S] "
+                   "[--tests fma,packed,torch,pairs]\n");
+      return 2;
+    }
+  }
+  auto want = [&](const char* t) { return ("," + tests + ",").find(std::string(",") + t + ",") != std::string::npos; };
+  const int hw = static_cast<int>(std::thread::hardware_concurrency());
+  const int max_t = *std::max_element(threads.begin(), threads.end());
+
+  if (want("fma")) report("fma", threads, seconds, fma_unit);
+
+  // Inputs per thread, right-hand matrices shared.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<std::vector<float>> rhs;
+  for (const Shape& s : kShapes) {
+    rhs.emplace_back(static_cast<size_t>(s.k * s.n));
+    for (float& x : rhs.back()) x = dist(rng);
+  }
+  std::vector<PerThread> mine(max_t);
+  for (PerThread& p : mine) {
+    p.a.resize(128 * 1024);
+    p.c.resize(128 * 1024);
+    for (float& x : p.a) x = dist(rng);
+  }
+
+  if (want("packed") && cpu::packed_gemm_supported()) {
+    std::vector<std::unique_ptr<cpu::PackedB>> packed;
+    for (size_t i = 0; i < std::size(kShapes); ++i) {
+      packed.push_back(cpu::pack_rhs(rhs[i].data(), kShapes[i].k, kShapes[i].n, kShapes[i].n, 1));
+    }
+    report("packed", threads, seconds, [&](int t) {
+      double f = 0;
+      for (size_t i = 0; i < std::size(kShapes); ++i) {
+        const Shape& s = kShapes[i];
+        cpu::packed_gemm(s.m, mine[t].a.data(), s.k, *packed[i], 1.0f, 0.0f, mine[t].c.data(),
+                         s.n);
+        f += 2.0 * s.m * s.k * s.n;
+      }
+      return f;
+    });
+  }
+
+#ifdef RILL_SCALING_TORCH
+  if (want("torch")) {
+    at::set_num_threads(1);
+    c10::InferenceMode guard;
+    std::vector<at::Tensor> w, bias;
+    for (size_t i = 0; i < std::size(kShapes); ++i) {
+      // [out, in] as a linear layer keeps it.
+      w.push_back(at::from_blob(rhs[i].data(), {kShapes[i].n, kShapes[i].k}).clone());
+      bias.push_back(at::zeros({kShapes[i].n}));
+    }
+    std::vector<std::vector<at::Tensor>> xs(max_t);
+    for (int t = 0; t < max_t; ++t) {
+      for (const Shape& s : kShapes) xs[t].push_back(at::from_blob(mine[t].a.data(), {s.m, s.k}).clone());
+    }
+    report("torch", threads, seconds, [&](int t) {
+      c10::InferenceMode g;
+      double f = 0;
+      for (size_t i = 0; i < std::size(kShapes); ++i) {
+        const Shape& s = kShapes[i];
+        at::Tensor y = at::linear(xs[t][i], w[i], bias[i]);
+        f += 2.0 * s.m * s.k * s.n;
+      }
+      return f;
+    });
+  }
+#endif
+
+  if (want("pairs") && hw >= 2) {
+    double one = run_threads(1, seconds / 4, fma_unit, {0});
+    std::printf("pairs    fma on CPU 0 alone: %.1f GFLOP/s\n", one);
+    std::printf("pairs    CPU 0 with CPU j (each thread's rate over CPU 0 alone):");
+    for (int j = 1; j < hw; ++j) {
+      double r = run_threads(2, seconds / 4, fma_unit, {0, j});
+      std::printf(" %d:%.2f", j, r / one);
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
