@@ -1194,6 +1194,64 @@ TEST(Matmul, PackedRightOperandSharedByThreads) {
   }
 }
 
+// The tile kernel's products (on CPUs with AMX; elsewhere on its software
+// model, forced here): each float split into three bfloat16 parts, six part
+// products accumulated in float32, so within float32's accumulation bound.
+// Shapes leave remainders of 32 in m, k and n; rows with an infinity or NaN
+// take float32 arithmetic; a matrix with one is packed for the vector kernel.
+TEST(Matmul, Bf16x3TileKernel) {
+  if (!detail::cpu::packed_gemm_supported()) GTEST_SKIP() << "no packed kernel on this CPU";
+  struct Force {
+    Force() { detail::cpu::force_bf16x3_for_testing(true); }
+    ~Force() { detail::cpu::force_bf16x3_for_testing(false); }
+  } force;
+  const Device cpu(Device::cpu);
+  StreamContext on_cpu(cpu);
+  for (auto [m, k, n] : std::vector<std::array<int, 3>>{
+           {1, 16, 16}, {17, 33, 40}, {33, 300, 70}, {64, 64, 64}, {70, 1024, 100}}) {
+    std::string d = std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n);
+    array w = random_array({k, n}, float32, 400 + k);
+    array a = random_array({m, k}, float32, 401 + m);
+    check_matmul(a, w, d);
+    check_matmul(a, transpose(random_array({n, k}, float32, 402), cpu), d + " b^T");
+    check_addmm(random_array({n}, float32, 403), a, w, 2.0f, 0.5f, d + " addmm");
+    array first = matmul(a, w), again = matmul(a, w);
+    EXPECT_EQ(to_doubles(first), to_doubles(again)) << d << ": kept copy differs";
+    const detail::cpu::PackedB* kept = w.node()->buffer->packed_rhs.load();
+    ASSERT_NE(kept, nullptr) << d;
+    EXPECT_EQ(kept->format, detail::cpu::PackedB::Format::bf16x3_tiles) << d;
+    // A row's result does not depend on the rows around it.
+    array row = matmul(slice(a, {m - 1, 0}, {m, k}), w);
+    std::vector<double> all = to_doubles(first), one = to_doubles(row);
+    EXPECT_EQ(std::vector<double>(all.end() - n, all.end()), one) << d << ": last row alone";
+  }
+  // Infinities and NaN: float32's results, not NaN from inf times a zero part.
+  {
+    const float inf = std::numeric_limits<float>::infinity();
+    array w = random_array({40, 20}, float32, 410, 0.5, 2.0);  // positive
+    std::vector<float> av(3 * 40, 1.0f);
+    av[40 + 7] = inf;
+    av[80 + 3] = std::numeric_limits<float>::quiet_NaN();
+    array a = array(av, {3, 40});
+    std::vector<double> got = to_doubles(matmul(a, w));
+    for (int j = 0; j < 20; ++j) {
+      EXPECT_TRUE(std::isfinite(got[j])) << j;
+      EXPECT_EQ(got[20 + j], std::numeric_limits<double>::infinity()) << j;
+      EXPECT_TRUE(std::isnan(got[40 + j])) << j;
+    }
+    std::vector<float> wv(40 * 20, 0.5f);
+    wv[5 * 20 + 2] = -inf;
+    array wi = array(wv, {40, 20});
+    got = to_doubles(matmul(ones({2, 40}), wi));
+    got = to_doubles(matmul(ones({2, 40}), wi));  // the kept copy
+    EXPECT_EQ(wi.node()->buffer->packed_rhs.load()->format,
+              detail::cpu::PackedB::Format::f32_panels);
+    for (int j = 0; j < 20; ++j) {
+      EXPECT_EQ(got[j], j == 2 ? -std::numeric_limits<double>::infinity() : 20.0) << j;
+    }
+  }
+}
+
 TEST(Matmul, EmptyDimensions) {
   array k0 = matmul(zeros({3, 0}), zeros({0, 4}));
   EXPECT_EQ(k0.shape(), (Shape{3, 4}));

@@ -21,19 +21,30 @@
 namespace rill::detail::cpu {
 
 // From the CPU allocator, so that a kept copy counts in get_active_memory().
-PackedB::PackedB(int64_t k, int64_t n)
-    : k(k), n(n), bytes(std::max<size_t>(64, static_cast<size_t>(k * panels() * kPanel) *
-                                                  sizeof(float))) {
-  data = static_cast<float*>(allocate(bytes));
+PackedB::PackedB(Format format, int64_t k, int64_t n) : format(format), k(k), n(n) {
+  if (format == Format::f32_panels) {
+    bytes = std::max<size_t>(64, static_cast<size_t>(k * panels() * kPanel) * sizeof(float));
+    data = static_cast<float*>(allocate(bytes));
+  } else {
+    bytes = std::max<size_t>(64, bf16x3_rhs_elements(k, n) * sizeof(uint16_t));
+    tiles = static_cast<uint16_t*>(allocate(bytes));
+  }
 }
 
-PackedB::~PackedB() { release(data, bytes); }
+PackedB::~PackedB() { release(data ? static_cast<void*>(data) : tiles, bytes); }
 
 void release_packed(PackedB* p) noexcept { delete p; }
 
 std::unique_ptr<PackedB> pack_rhs(const float* b, int64_t k, int64_t n, int64_t rs,
                                   int64_t cs) {
-  auto p = std::make_unique<PackedB>(k, n);
+  if (bf16x3_chosen() && all_finite(b, k, n, rs, cs)) {
+    auto p = std::make_unique<PackedB>(PackedB::Format::bf16x3_tiles, k, n);
+    p->rs = rs;
+    p->cs = cs;
+    pack_rhs_bf16x3(b, k, n, rs, cs, p->tiles);
+    return p;
+  }
+  auto p = std::make_unique<PackedB>(PackedB::Format::f32_panels, k, n);
   p->rs = rs;
   p->cs = cs;
   constexpr int64_t P = PackedB::kPanel;
@@ -120,6 +131,10 @@ constexpr Kernel kKernels[kRows + 1] = {nullptr,    kernel<1>,  kernel<2>,  kern
 
 void packed_gemm(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
                  float beta, float* c, int64_t ldc) {
+  if (b.format == PackedB::Format::bf16x3_tiles) {
+    gemm_bf16x3(m, a, lda, b, alpha, beta, c, ldc);
+    return;
+  }
   constexpr int64_t P = PackedB::kPanel;
   for (int64_t k0 = 0; k0 < b.k; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, b.k - k0);

@@ -5,23 +5,32 @@
 // Internal.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
 namespace rill::detail::cpu {
 
-// B (k x n) as panels of kPanel columns: panel p holds columns [kPanel p,
-// kPanel (p + 1)) as k rows of kPanel floats, zero past n. The memory comes
-// from the CPU allocator: a node's kept copy counts as active memory.
+// B (k x n) packed for one of two kernels, chosen when it is packed:
+// - f32_panels (AVX-512): panels of kPanel columns; panel p holds columns
+//   [kPanel p, kPanel (p + 1)) as k rows of kPanel floats, zero past n.
+// - bf16x3_tiles (AMX, where the CPU and the OS allow it): every float split
+//   exactly into three bfloat16 parts, laid out as the tile unit's B operand
+//   (amx_gemm.cpp).
+// The memory comes from the CPU allocator: a node's kept copy counts as
+// active memory.
 struct PackedB {
   static constexpr int64_t kPanel = 32;
+  enum class Format { f32_panels, bf16x3_tiles };
+  Format format;
   int64_t k = 0, n = 0;
   // Where the matrix was in its buffer (elements), for a kept copy's lookup.
   int64_t offset = 0, rs = 0, cs = 0;
   size_t bytes = 0;
-  float* data = nullptr;  // 64-byte aligned, k * panels() * kPanel floats
+  float* data = nullptr;      // f32_panels: k * panels() * kPanel floats, 64-byte aligned
+  uint16_t* tiles = nullptr;  // bf16x3_tiles: bf16x3_rhs_elements(k, n), 64-byte aligned
   int64_t panels() const { return (n + kPanel - 1) / kPanel; }
-  PackedB(int64_t k, int64_t n);
+  PackedB(Format format, int64_t k, int64_t n);
   ~PackedB();
   PackedB(const PackedB&) = delete;
   PackedB& operator=(const PackedB&) = delete;
@@ -33,12 +42,29 @@ void release_packed(PackedB* p) noexcept;
 // Whether this machine runs the packed kernel (and RILL_PACKED_GEMM is not 0).
 bool packed_gemm_supported();
 
-// Packs b[i * rs + j * cs] (k x n).
+// Packs b[i * rs + j * cs] (k x n), for the tile kernel where it runs.
 std::unique_ptr<PackedB> pack_rhs(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs);
 
 // c = alpha * a b + beta * c for a (m x k, row stride lda, unit column stride)
 // and c (m x n, row stride ldc); with beta 0, c is only written.
 void packed_gemm(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
+                 float beta, float* c, int64_t ldc);
+
+// ---- the tile kernel (amx_gemm.cpp) ----
+
+// Whether float32 products use the tile unit: the CPU has AMX-BF16, the
+// kernel let this process use tile data, and RILL_CPU_AMX is not 0.
+bool amx_enabled();
+// Tests: pack for the tile kernel even where the unit is absent (the kernel
+// then runs on an exact software model of the tile instructions).
+void force_bf16x3_for_testing(bool on);
+bool bf16x3_chosen();  // amx_enabled() or forced
+size_t bf16x3_rhs_elements(int64_t k, int64_t n);
+// Whether every b[i * rs + j * cs] is finite: only finite matrices are split.
+bool all_finite(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs);
+void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs,
+                     uint16_t* tiles);
+void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
                  float beta, float* c, int64_t ldc);
 
 }  // namespace rill::detail::cpu

@@ -1,0 +1,326 @@
+// float32 products on the tile unit (Intel AMX): each float is split exactly
+// into three bfloat16 parts, x = h + m + l (h rounded to 8 significant bits,
+// m the remainder rounded likewise, l what is left, which fits exactly), and
+// a b is the sum of the six part products that matter,
+//   h h + h m + m h + h l + m m + l h,
+// each exact in float32 and accumulated in float32 by TDPBF16PS. The three
+// dropped products (m l, l m, l l) weigh at most about 2^-23 |a b| together,
+// on the order of float32's own rounding; six tile products still run several
+// times faster than float32 fused multiply-adds on the vector unit.
+//
+// Layout. A C block is 32 x 32 floats in four accumulator tiles (tmm0..3);
+// per 32-deep chunk of k, two A tiles (tmm4, 5: rows 0-15 and 16-31) and two
+// B tiles (tmm6, 7: columns 0-15 and 16-31) are loaded per part. Every tile
+// is 16 rows of 64 bytes stored contiguously (1 KiB):
+//   A tile: row r holds the 32 bfloat16 of k for that row;
+//   B tile: row i holds, for each of 16 columns, the pair (k = 2i, 2i + 1).
+// B is packed once (PackedB); A is split and packed at every call.
+// Rows, columns and k are padded with zeros to multiples of 32.
+//
+// Every element of C sums its products in the same order whatever m and the
+// block its row falls in, so results do not depend on the batch size.
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "backend/cpu/allocator.h"
+#include "backend/cpu/packed_gemm.h"
+#include "backend/cpu/vmath.h"
+
+namespace rill::detail::cpu {
+namespace {
+
+constexpr int64_t kBlock = 32;       // rows, columns and k per block
+constexpr int64_t kTile = 512;       // bfloat16 per tile (16 x 32)
+constexpr int64_t kPartTiles = 2;    // tiles per part per block and chunk
+constexpr int64_t kChunk = 3 * kPartTiles * kTile;  // one block's k chunk, 3 parts
+
+int64_t up32(int64_t x) { return (x + kBlock - 1) / kBlock * kBlock; }
+
+// Round-to-nearest-even bfloat16 bits of a finite float's bits, as a float's
+// bits (low half zero); truncated instead where rounding would overflow.
+inline uint32_t round_bf16(uint32_t bits) {
+  const uint32_t r = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+  return (r & 0x7F800000u) == 0x7F800000u ? (bits & 0xFFFF0000u) : r;
+}
+
+// x = h + m + l exactly, for finite x outside float32's subnormal range.
+// (Infinities and NaN never reach the tiles: an inf times a part that is 0
+// would make a NaN that float32 arithmetic does not; see gemm_bf16x3.)
+inline void split3(float x, uint16_t& h, uint16_t& m, uint16_t& l) {
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  const uint32_t hb = round_bf16(bits);
+  const float r = x - std::bit_cast<float>(hb);  // exact
+  const uint32_t mb = round_bf16(std::bit_cast<uint32_t>(r));
+  const float s = r - std::bit_cast<float>(mb);  // exact, at most 8 significant bits
+  h = static_cast<uint16_t>(hb >> 16);
+  m = static_cast<uint16_t>(mb >> 16);
+  l = static_cast<uint16_t>(std::bit_cast<uint32_t>(s) >> 16);
+}
+
+// split3 over a row, and whether the row is finite; compiled for wider
+// vector units too.
+RILL_VECTOR_CLONES
+bool split_row(const float* __restrict x, int64_t n, uint16_t* __restrict h,
+               uint16_t* __restrict m, uint16_t* __restrict l) {
+  uint32_t special = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    special |= static_cast<uint32_t>((std::bit_cast<uint32_t>(x[i]) & 0x7F800000u) == 0x7F800000u);
+    split3(x[i], h[i], m[i], l[i]);
+  }
+  return special == 0;
+}
+
+std::atomic<bool> g_forced{false};
+
+#if defined(__x86_64__)
+// CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE. Linux hands out tile
+// data only on request (arch_prctl ARCH_REQ_XCOMP_PERM, feature 18).
+bool amx_hardware() {
+  static const bool ok = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    if (!(d & (1u << 22)) || !(d & (1u << 24))) return false;
+    constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+  }();
+  return ok;
+}
+#else
+bool amx_hardware() { return false; }
+#endif
+
+// The part pairs, in the order they are accumulated, as (A part, B part).
+// Grouped by A part so each A tile pair is loaded once per chunk.
+
+// ---- a software model of the tile instructions (machines without AMX) ----
+
+struct Model {
+  float c[4][16][16];
+  const uint16_t* t[8];  // tmm4..7: where each tile was loaded from (contiguous)
+};
+
+inline float from_bf16(uint16_t v) {
+  // The tile unit treats subnormal inputs as zero.
+  if ((v & 0x7F80u) == 0 && (v & 0x7Fu) != 0) v &= 0x8000u;
+  return std::bit_cast<float>(static_cast<uint32_t>(v) << 16);
+}
+
+// c += a b for a 16 x 32 A tile and a B tile of 16 pairs x 16 columns: per
+// pair of k, both products are exact in float32 and added in order.
+void model_dp(float (&c)[16][16], const uint16_t* a, const uint16_t* b) {
+  for (int r = 0; r < 16; ++r) {
+    for (int j = 0; j < 16; ++j) {
+      float acc = c[r][j];
+      for (int i = 0; i < 16; ++i) {
+        acc += from_bf16(a[r * 32 + 2 * i]) * from_bf16(b[i * 32 + 2 * j]);
+        acc += from_bf16(a[r * 32 + 2 * i + 1]) * from_bf16(b[i * 32 + 2 * j + 1]);
+      }
+      // Subnormal results are flushed to zero.
+      if (std::abs(acc) < 1.17549435e-38f) acc = std::copysign(0.0f, acc);
+      c[r][j] = acc;
+    }
+  }
+}
+
+}  // namespace
+
+// ---- the kernel, twice: on the tile unit and on the model ----
+
+#define RILL_AMX_KERNEL kernel_model
+#define RILL_AMX_ATTR
+#define RILL_AMX_STATE Model st;
+#define RILL_AMX_BEGIN()
+#define RILL_AMX_END()
+#define TZERO(i) std::memset(st.c[i], 0, sizeof st.c[i])
+#define TLOAD(i, p) st.t[i] = (p)
+#define TDP(ci, ai, bi) model_dp(st.c[ci], st.t[ai], st.t[bi])
+#define TSTORE(i, p) \
+  for (int r = 0; r < 16; ++r) std::memcpy((p) + r * 32, st.c[i][r], 16 * sizeof(float))
+#include "backend/cpu/amx_kernel.inc"
+#undef RILL_AMX_KERNEL
+#undef RILL_AMX_ATTR
+#undef RILL_AMX_STATE
+#undef RILL_AMX_BEGIN
+#undef RILL_AMX_END
+#undef TZERO
+#undef TLOAD
+#undef TDP
+#undef TSTORE
+
+#if defined(__x86_64__)
+namespace {
+// Palette 1: eight tiles of 16 rows of 64 bytes.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+}  // namespace
+#define RILL_AMX_KERNEL kernel_tiles
+#define RILL_AMX_ATTR __attribute__((target("amx-tile,amx-bf16")))
+#define RILL_AMX_STATE
+#define RILL_AMX_BEGIN()          \
+  static const TileConfig kConfig; \
+  _tile_loadconfig(&kConfig)
+#define RILL_AMX_END() _tile_release()
+#define TZERO(i) _tile_zero(i)
+#define TLOAD(i, p) _tile_loadd(i, p, 64)
+#define TDP(ci, ai, bi) _tile_dpbf16ps(ci, ai, bi)
+#define TSTORE(i, p) _tile_stored(i, p, 128)
+#include "backend/cpu/amx_kernel.inc"
+#undef RILL_AMX_KERNEL
+#undef RILL_AMX_ATTR
+#undef RILL_AMX_STATE
+#undef RILL_AMX_BEGIN
+#undef RILL_AMX_END
+#undef TZERO
+#undef TLOAD
+#undef TDP
+#undef TSTORE
+#endif
+
+bool amx_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("RILL_CPU_AMX");
+    if (env && std::strcmp(env, "0") == 0) return false;
+    return amx_hardware();
+  }();
+  return on;
+}
+
+void force_bf16x3_for_testing(bool on) { g_forced.store(on, std::memory_order_relaxed); }
+
+// RILL_CPU_AMX=model: the tile kernel on its software model where the unit is
+// absent (slow; for checking the kernel's layout and numerics anywhere).
+bool bf16x3_chosen() {
+  static const bool model = [] {
+    const char* env = std::getenv("RILL_CPU_AMX");
+    return env && std::strcmp(env, "model") == 0;
+  }();
+  return amx_enabled() || model || g_forced.load(std::memory_order_relaxed);
+}
+
+size_t bf16x3_rhs_elements(int64_t k, int64_t n) {
+  return static_cast<size_t>(up32(n) / kBlock * (up32(k) / kBlock) * kChunk);
+}
+
+bool all_finite(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs) {
+  bool ok = true;
+  for (int64_t i = 0; i < k; ++i) {
+    for (int64_t j = 0; j < n; ++j) ok &= std::isfinite(b[i * rs + j * cs]);
+  }
+  return ok;
+}
+
+// B tile (column block jb, chunk c, part p, half h) at ((jb nc + c) 3 + p) 2 + h;
+// within it, element (k, column j) at (k / 2) 32 + 2 j + k % 2. b must be finite.
+void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs,
+                     uint16_t* tiles) {
+  const int64_t nc = up32(k) / kBlock, nb = up32(n) / kBlock;
+  std::memset(tiles, 0, bf16x3_rhs_elements(k, n) * sizeof(uint16_t));
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t c = i / kBlock, kk = i % kBlock;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t jb = j / kBlock, h = (j % kBlock) / 16, jj = j % 16;
+      uint16_t* base = tiles + ((jb * nc + c) * 3 * kPartTiles + h) * kTile +
+                       (kk / 2) * 32 + 2 * jj + kk % 2;
+      split3(b[i * rs + j * cs], base[0], base[kPartTiles * kTile], base[2 * kPartTiles * kTile]);
+    }
+  }
+  (void)nb;
+}
+
+// B's element (i, j) back from its tiles: h + m + l is exact in float32.
+float rhs_element(const PackedB& b, int64_t i, int64_t j) {
+  const int64_t nc = up32(b.k) / kBlock;
+  const int64_t c = i / kBlock, kk = i % kBlock, jb = j / kBlock, h = (j % kBlock) / 16;
+  const uint16_t* base = b.tiles + ((jb * nc + c) * 3 * kPartTiles + h) * kTile +
+                         (kk / 2) * 32 + 2 * (j % 16) + kk % 2;
+  auto f = [](uint16_t v) { return std::bit_cast<float>(static_cast<uint32_t>(v) << 16); };
+  return (f(base[0]) + f(base[kPartTiles * kTile])) + f(base[2 * kPartTiles * kTile]);
+}
+
+namespace {
+
+// A tile (row block ib, chunk c, part p, half h) at ((ib nc + c) 3 + p) 2 + h;
+// within it, element (row r, k) at r 32 + k. Rows holding an infinity or NaN
+// are packed as zeros and listed in `special`.
+void pack_lhs(int64_t m, const float* a, int64_t lda, int64_t k, uint16_t* tiles,
+              std::vector<int64_t>& special) {
+  const int64_t nc = up32(k) / kBlock, mp = up32(m);
+  std::vector<uint16_t> parts(static_cast<size_t>(3 * nc * kBlock));
+  for (int64_t r = 0; r < mp; ++r) {
+    uint16_t* ph = parts.data();
+    uint16_t* pm = ph + nc * kBlock;
+    uint16_t* pl = pm + nc * kBlock;
+    if (r < m && split_row(a + r * lda, k, ph, pm, pl)) {
+      for (int64_t i = k; i < nc * kBlock; ++i) ph[i] = pm[i] = pl[i] = 0;
+    } else {
+      if (r < m) special.push_back(r);
+      std::fill(parts.begin(), parts.end(), uint16_t(0));
+    }
+    const int64_t ib = r / kBlock, h = (r % kBlock) / 16, rr = r % 16;
+    for (int64_t c = 0; c < nc; ++c) {
+      uint16_t* dst = tiles + ((ib * nc + c) * 3 * kPartTiles + h) * kTile + rr * 32;
+      for (int p = 0; p < 3; ++p) {
+        std::memcpy(dst + p * kPartTiles * kTile, parts.data() + p * nc * kBlock + c * kBlock,
+                    kBlock * sizeof(uint16_t));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
+                 float beta, float* c, int64_t ldc) {
+  if (m <= 0 || b.n <= 0) return;
+  const int64_t nc = up32(b.k) / kBlock;
+  const size_t a_bytes = static_cast<size_t>(up32(m) / kBlock * nc * kChunk) * sizeof(uint16_t);
+  uint16_t* at = static_cast<uint16_t*>(allocate(std::max<size_t>(a_bytes, 64)));
+  struct Release {
+    void* p;
+    size_t n;
+    ~Release() { release(p, n); }
+  } guard{at, std::max<size_t>(a_bytes, 64)};
+  std::vector<int64_t> special;
+  pack_lhs(m, a, lda, b.k, at, special);
+  // Rows with an infinity or NaN get float32's own arithmetic, in k order,
+  // into a side buffer first (the kernel overwrites c, which beta reads).
+  std::vector<float> fixed(special.size() * static_cast<size_t>(b.n));
+  for (size_t s = 0; s < special.size(); ++s) {
+    const float* ar = a + special[s] * lda;
+    float* cr = c + special[s] * ldc;
+    for (int64_t j = 0; j < b.n; ++j) {
+      float acc = 0.0f;
+      for (int64_t i = 0; i < b.k; ++i) acc += ar[i] * rhs_element(b, i, j);
+      fixed[s * b.n + j] = beta == 0.0f ? alpha * acc : alpha * acc + beta * cr[j];
+    }
+  }
+#if defined(__x86_64__)
+  if (amx_hardware()) {
+    kernel_tiles(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
+  } else {
+    kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
+  }
+#else
+  kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
+#endif
+  for (size_t s = 0; s < special.size(); ++s) {
+    std::memcpy(c + special[s] * ldc, fixed.data() + s * b.n, b.n * sizeof(float));
+  }
+}
+
+}  // namespace rill::detail::cpu
