@@ -8,6 +8,10 @@
 //           thread (built when LibTorch is found)
 //   pairs   fma on CPU 0 and CPU j together, pinned, for each j: a CPU whose
 //           pair rate is well under twice one thread's shares a core with 0
+//   amx     (CPUs with AMX) one thread: bfloat16 tile products with operands
+//           held in tiles, reloaded from L1, and streamed from L2; then the
+//           tile product kernel per encoder shape, and with 32 columns (mostly
+//           the cost of splitting A)
 // Output: one line per (test, T): GFLOP/s per thread, and that over T=1's.
 //   cpu_scaling [--threads 1,2,4,8,16] [--seconds S] [--tests fma,packed,torch,pairs]
 #include <pthread.h>
@@ -119,6 +123,58 @@ __attribute__((target("avx512f"))) double fma_unit(int) {
 double fma_unit(int) { return 0; }
 #endif
 
+
+#if defined(__x86_64__)
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+
+// variant 0: operands stay in tiles; 1: four tiles reloaded from L1 before
+// every four products; 2: the same streaming through `span` bytes. Returns
+// bfloat16 flops done.
+__attribute__((target("amx-tile,amx-bf16"))) double amx_probe(int variant, const uint16_t* buf,
+                                                              size_t span_tiles, int64_t iters) {
+  static const TileConfig cfg;
+  _tile_loadconfig(&cfg);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, buf, 64);
+  _tile_loadd(5, buf + 512, 64);
+  _tile_loadd(6, buf + 1024, 64);
+  _tile_loadd(7, buf + 1536, 64);
+  size_t at = 0;
+  for (int64_t i = 0; i < iters; ++i) {
+    if (variant == 1) {
+      _tile_loadd(4, buf, 64);
+      _tile_loadd(5, buf + 512, 64);
+      _tile_loadd(6, buf + 1024, 64);
+      _tile_loadd(7, buf + 1536, 64);
+    } else if (variant == 2) {
+      const uint16_t* p = buf + at * 512;
+      _tile_loadd(4, p, 64);
+      _tile_loadd(5, p + 512, 64);
+      _tile_loadd(6, p + 1024, 64);
+      _tile_loadd(7, p + 1536, 64);
+      at = at + 4 >= span_tiles ? 0 : at + 4;
+    }
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  alignas(64) float out[256];
+  _tile_stored(0, out, 64);
+  _tile_release();
+  volatile float sink = out[0];
+  (void)sink;
+  return 4.0 * 16 * 16 * 32 * 2 * static_cast<double>(iters);
+}
+#endif
+
 struct PerThread {
   std::vector<float> a, c;
 };
@@ -140,7 +196,7 @@ void report(const char* test, const std::vector<int>& threads, double seconds,
 int main(int argc, char** argv) {
   std::vector<int> threads = {1, 2, 4, 8, 16};
   double seconds = 1.0;
-  std::string tests = "fma,packed,torch,pairs";
+  std::string tests = "fma,packed,torch,pairs,amx";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
       threads = parse_list(argv[++i]);
@@ -217,6 +273,32 @@ int main(int argc, char** argv) {
       }
       return f;
     });
+  }
+#endif
+
+
+#if defined(__x86_64__)
+  if (want("amx") && cpu::amx_enabled()) {
+    std::vector<uint16_t> buf(256 * 512);  // 256 tiles, 256 KiB
+    for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<uint16_t>(0x3F80 + (i % 7));
+    const char* names[] = {"in tiles", "from L1", "from L2 (256 KiB)"};
+    for (int v = 0; v < 3; ++v) {
+      double r = run_threads(1, seconds / 2, [&](int) { return amx_probe(v, buf.data(), 256, 4096); });
+      std::printf("amx      bf16 tile products, operands %-18s %8.1f GFLOP/s\n", names[v], r);
+    }
+    for (int cols : {0, 32}) {
+      for (size_t i = 0; i < std::size(kShapes); ++i) {
+        const Shape s = {kShapes[i].m, kShapes[i].k, cols ? cols : kShapes[i].n};
+        auto packed = cpu::pack_rhs(rhs[i].data(), s.k, s.n, kShapes[i].n, 1);
+        double r = run_threads(1, seconds / 4, [&](int) {
+          cpu::packed_gemm(s.m, mine[0].a.data(), s.k, *packed, 1.0f, 0.0f, mine[0].c.data(), s.n);
+          return 2.0 * s.m * s.k * s.n;
+        });
+        std::printf("amx      %lld x %lld x %lld: %8.1f GFLOP/s, %7.1f us per product\n",
+                    static_cast<long long>(s.m), static_cast<long long>(s.k),
+                    static_cast<long long>(s.n), r, 2.0 * s.m * s.k * s.n / r * 1e-3);
+      }
+    }
   }
 #endif
 

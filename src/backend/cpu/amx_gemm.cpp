@@ -254,29 +254,101 @@ float rhs_element(const PackedB& b, int64_t i, int64_t j) {
 
 namespace {
 
+// One row of A split into its tiles: `dst` is the row's place in chunk 0,
+// part 0's tile; chunk c, part p is kChunk c + kPartTiles kTile p further.
+// Zeros past k. Returns false if the row holds an infinity or NaN.
+bool split_row_portable(const float* x, int64_t k, int64_t nc, uint16_t* dst) {
+  std::vector<uint16_t> parts(static_cast<size_t>(3 * nc * kBlock), 0);
+  uint16_t* ph = parts.data();
+  uint16_t* pm = ph + nc * kBlock;
+  uint16_t* pl = pm + nc * kBlock;
+  if (!split_row(x, k, ph, pm, pl)) return false;
+  for (int64_t c = 0; c < nc; ++c) {
+    for (int p = 0; p < 3; ++p) {
+      std::memcpy(dst + c * kChunk + p * kPartTiles * kTile, parts.data() + p * nc * kBlock + c * kBlock,
+                  kBlock * sizeof(uint16_t));
+    }
+  }
+  return true;
+}
+
+#if defined(__x86_64__)
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own
+// placeholder operands (_mm512_undefined_*) when inlined under a target
+// attribute.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// round_bf16 on 16 lanes.
+__attribute__((target("avx512f"))) inline __m512i round_bf16_x16(__m512i bits) {
+  const __m512i exp = _mm512_set1_epi32(0x7F800000), hi = _mm512_set1_epi32(int(0xFFFF0000u));
+  __m512i t = _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)),
+                               _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1)));
+  t = _mm512_and_si512(t, hi);
+  const __mmask16 ovf = _mm512_cmpeq_epi32_mask(_mm512_and_si512(t, exp), exp);
+  return _mm512_mask_blend_epi32(ovf, t, _mm512_and_si512(bits, hi));
+}
+
+// The same with AVX-512, 16 floats at a time, the parts' high halves
+// narrowed to 16 bits in place.
+__attribute__((target("avx512f"))) bool split_row_avx512(const float* x, int64_t k, int64_t nc,
+                                                          uint16_t* dst) {
+  const __m512i exp = _mm512_set1_epi32(0x7F800000);
+  __mmask16 bad = 0;
+  for (int64_t c = 0; c < nc; ++c) {
+    for (int64_t half = 0; half < 2; ++half) {
+      const int64_t i0 = c * kBlock + half * 16, left = k - i0;
+      const __mmask16 in = left >= 16 ? __mmask16(0xFFFF)
+                           : left > 0 ? __mmask16((1u << left) - 1)
+                                      : __mmask16(0);
+      const __m512 v = _mm512_maskz_loadu_ps(in, x + i0);
+      const __m512i bits = _mm512_castps_si512(v);
+      bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp), exp);
+      const __m512i h = round_bf16_x16(bits);
+      const __m512 r = _mm512_sub_ps(v, _mm512_castsi512_ps(h));
+      const __m512i m = round_bf16_x16(_mm512_castps_si512(r));
+      const __m512 l = _mm512_sub_ps(r, _mm512_castsi512_ps(m));
+      uint16_t* out = dst + c * kChunk + half * 16;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                          _mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kPartTiles * kTile),
+                          _mm512_cvtepi32_epi16(_mm512_srli_epi32(m, 16)));
+      _mm256_storeu_si256(
+          reinterpret_cast<__m256i*>(out + 2 * kPartTiles * kTile),
+          _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(l), 16)));
+    }
+  }
+  return bad == 0;
+}
+#pragma GCC diagnostic pop
+#endif
+
 // A tile (row block ib, chunk c, part p, half h) at ((ib nc + c) 3 + p) 2 + h;
 // within it, element (row r, k) at r 32 + k. Rows holding an infinity or NaN
 // are packed as zeros and listed in `special`.
 void pack_lhs(int64_t m, const float* a, int64_t lda, int64_t k, uint16_t* tiles,
               std::vector<int64_t>& special) {
   const int64_t nc = up32(k) / kBlock, mp = up32(m);
-  std::vector<uint16_t> parts(static_cast<size_t>(3 * nc * kBlock));
+#if defined(__x86_64__)
+  static const bool wide = __builtin_cpu_supports("avx512f");
+#endif
   for (int64_t r = 0; r < mp; ++r) {
-    uint16_t* ph = parts.data();
-    uint16_t* pm = ph + nc * kBlock;
-    uint16_t* pl = pm + nc * kBlock;
-    if (r < m && split_row(a + r * lda, k, ph, pm, pl)) {
-      for (int64_t i = k; i < nc * kBlock; ++i) ph[i] = pm[i] = pl[i] = 0;
-    } else {
-      if (r < m) special.push_back(r);
-      std::fill(parts.begin(), parts.end(), uint16_t(0));
+    uint16_t* dst = tiles + ((r / kBlock) * nc * 3 * kPartTiles + (r % kBlock) / 16) * kTile +
+                    (r % 16) * 32;
+    bool ok = false;
+    if (r < m) {
+#if defined(__x86_64__)
+      ok = wide ? split_row_avx512(a + r * lda, k, nc, dst)
+                : split_row_portable(a + r * lda, k, nc, dst);
+#else
+      ok = split_row_portable(a + r * lda, k, nc, dst);
+#endif
+      if (!ok) special.push_back(r);
     }
-    const int64_t ib = r / kBlock, h = (r % kBlock) / 16, rr = r % 16;
-    for (int64_t c = 0; c < nc; ++c) {
-      uint16_t* dst = tiles + ((ib * nc + c) * 3 * kPartTiles + h) * kTile + rr * 32;
-      for (int p = 0; p < 3; ++p) {
-        std::memcpy(dst + p * kPartTiles * kTile, parts.data() + p * nc * kBlock + c * kBlock,
-                    kBlock * sizeof(uint16_t));
+    if (!ok) {
+      for (int64_t c = 0; c < nc; ++c) {
+        for (int p = 0; p < 3; ++p) {
+          std::memset(dst + c * kChunk + p * kPartTiles * kTile, 0, kBlock * sizeof(uint16_t));
+        }
       }
     }
   }
