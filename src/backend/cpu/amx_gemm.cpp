@@ -149,15 +149,6 @@ void model_dp(float (&c)[16][16], const uint16_t* a, const uint16_t* b) {
 #define TSTORE(i, p) \
   for (int r = 0; r < 16; ++r) std::memcpy((p) + r * 32, st.c[i][r], 16 * sizeof(float))
 #include "backend/cpu/amx_kernel.inc"
-#undef RILL_AMX_KERNEL
-#undef RILL_AMX_ATTR
-#undef RILL_AMX_STATE
-#undef RILL_AMX_BEGIN
-#undef RILL_AMX_END
-#undef TZERO
-#undef TLOAD
-#undef TDP
-#undef TSTORE
 
 #if defined(__x86_64__)
 namespace {
@@ -180,15 +171,6 @@ struct alignas(64) TileConfig {
 #define TDP(ci, ai, bi) _tile_dpbf16ps(ci, ai, bi)
 #define TSTORE(i, p) _tile_stored(i, p, 128)
 #include "backend/cpu/amx_kernel.inc"
-#undef RILL_AMX_KERNEL
-#undef RILL_AMX_ATTR
-#undef RILL_AMX_STATE
-#undef RILL_AMX_BEGIN
-#undef RILL_AMX_END
-#undef TZERO
-#undef TLOAD
-#undef TDP
-#undef TSTORE
 #endif
 
 bool amx_enabled() {
