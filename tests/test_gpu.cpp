@@ -604,6 +604,7 @@ TEST(Gpu, AttentionKernelsAgreeWithTheCpu) {
       {1, 2, 1, 8, 5000, 128}, {1, 1, 1, 8, 700, 256}, {1, 2, 2, 65, 130, 64},
       {2, 4, 2, 100, 37, 80},  {1, 2, 2, 129, 200, 96}, {1, 3, 1, 64, 64, 128},
       {1, 2, 2, 200, 150, 128}, {1, 2, 2, 9, 70, 128},  {2, 4, 2, 1, 2000, 128},
+      {1, 4, 2, 400, 450, 64},
   };
   uint64_t seed = 500;
   for (Dtype t : {float16, bfloat16, float32}) {
@@ -636,6 +637,24 @@ TEST(Gpu, AttentionKernelsAgreeWithTheCpu) {
       agree(what + " strided query", [&](StreamOrDevice s) {
         return fast::scaled_dot_product_attention(qt, k, v, scale, "", std::nullopt, s);
       }, tol);
+    }
+  }
+}
+
+// A negative softmax scale is valid, if rare; the Hopper kernel keeps its
+// maxima unscaled and leaves such calls to the portable kernels.
+TEST(Gpu, AttentionNegativeScale) {
+  REQUIRE_GPU();
+  for (Dtype t : {bfloat16, float16}) {
+    array q = rnd({1, 2, 300, 64}, t, 901), k = rnd({1, 2, 300, 64}, t, 902),
+          v = rnd({1, 2, 300, 64}, t, 903);
+    for (bool causal : {false, true}) {
+      agree(std::string("negative scale ") + dtype_name(t) + (causal ? " causal" : ""),
+            [&](StreamOrDevice s) {
+              return fast::scaled_dot_product_attention(q, k, v, -0.125f,
+                                                        causal ? "causal" : "", std::nullopt, s);
+            },
+            t == float16 ? 2e-3 : 8e-3);
     }
   }
 }

@@ -32,10 +32,14 @@
 namespace rill::detail::cu::sm90 {
 namespace {
 
-constexpr int kBM = 128;     // query rows per block (two consumer warpgroups)
+// Query rows per block: 64 per consumer warpgroup, kC of them (2, or 3 at
+// D = 64 with RILL_SDPA_SM90_GROUPS=3).
+template <int kC>
+constexpr int block_rows() { return 64 * kC; }
+template <int kC>
+constexpr int block_threads() { return 128 * (kC + 1); }
 constexpr int kBN = 128;     // keys per step
 constexpr int kStages = 2;   // K/V ring depth
-constexpr int kThreads = 384;
 constexpr int kPanel = 128;  // bytes of a swizzled tile line
 
 // ---- PTX wrappers ----
@@ -248,9 +252,9 @@ __device__ __forceinline__ float quad_sum(float v) {
 
 // Shared memory of a block: tiles 1024-byte aligned (the swizzle repeats
 // every 8 lines of 128 bytes), each a row of panels of 64 elements.
-template <int D>
+template <int D, int BM>
 struct Tiles {
-  alignas(1024) uint8_t q[kBM * D * 2];
+  alignas(1024) uint8_t q[BM * D * 2];
   alignas(1024) uint8_t k[kStages][kBN * D * 2];
   alignas(1024) uint8_t v[kStages][kBN * D * 2];
   uint64_t q_full;
@@ -280,9 +284,9 @@ __device__ __forceinline__ void pin(float (&r)[N]) {
 // 8 n + c and + 1 of each group of 8 (n counts the groups).
 // kPoly: every other group of 8 keys takes its exponentials from exp2_poly,
 // splitting them between the special-function unit and the FMA pipes.
-template <typename T, int D, bool kPoly>
+template <typename T, int D, bool kPoly, int kBM>
 struct Consumer {
-  Tiles<D>& t;
+  Tiles<D, kBM>& t;
   const Params& p;
   int g, m0;
   int lane, c;
@@ -291,7 +295,7 @@ struct Consumer {
   float o[D / 2];
   float mx[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
 
-  __device__ Consumer(Tiles<D>& tiles, const Params& params, int group, int row0)
+  __device__ Consumer(Tiles<D, kBM>& tiles, const Params& params, int group, int row0)
       : t(tiles), p(params), g(group), m0(row0) {
     const int tid = threadIdx.x % 128, warp = tid / 32;
     lane = tid % 32;
@@ -332,22 +336,22 @@ struct Consumer {
   // probabilities against the new running max; returns in alpha the factor
   // that rescales what was accumulated before.
   __device__ __forceinline__ void softmax(float (&sc)[kBN / 2], int j, float (&alpha)[2]) {
-    // Scale into the base-2 domain; mask keys past the end and, when causal,
-    // past each row's diagonal.
+    // Mask keys past the end and, when causal, past each row's diagonal. The
+    // maxima are kept unscaled (the scale is positive), so each exponent is
+    // one FMA: s * scale_log2 - max * scale_log2.
     const int k0 = j * kBN;
     const bool edge = k0 + kBN > p.Lk || (p.causal && k0 + kBN - 1 > m0 + 64 * g + p.off);
+    if (edge) {
 #pragma unroll
-    for (int n = 0; n < kBN / 8; ++n) {
+      for (int n = 0; n < kBN / 8; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = sc[4 * n + e] * p.scale_log2;
-        if (edge) {
+        for (int e = 0; e < 4; ++e) {
           const int key = k0 + 8 * n + c + (e & 1);
-          if (key >= p.Lk || (p.causal && key > qi[e >> 1] + p.off)) x = -INFINITY;
+          if (key >= p.Lk || (p.causal && key > qi[e >> 1] + p.off)) sc[4 * n + e] = -INFINITY;
         }
-        sc[4 * n + e] = x;
       }
     }
+    const float sl = p.scale_log2;
     float base[2];
 #pragma unroll
     for (int h2 = 0; h2 < 2; ++h2) {
@@ -357,8 +361,8 @@ struct Consumer {
         m = fmaxf(m, fmaxf(sc[4 * n + 2 * h2], sc[4 * n + 2 * h2 + 1]));
       }
       m = quad_max(m);
-      base[h2] = m == -INFINITY ? 0.0f : m;  // nothing seen yet: exponents stay -inf
-      alpha[h2] = exp2_approx(mx[h2] - base[h2]);
+      base[h2] = m == -INFINITY ? 0.0f : m * sl;  // nothing seen yet: exponents stay -inf
+      alpha[h2] = exp2_approx(fmaf(mx[h2], sl, -base[h2]));
       mx[h2] = m;
     }
     float part[2] = {0.0f, 0.0f};
@@ -366,7 +370,7 @@ struct Consumer {
     for (int n = 0; n < kBN / 8; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float x = sc[4 * n + e] - base[e >> 1];
+        const float x = fmaf(sc[4 * n + e], sl, -base[e >> 1]);
         const float pe = (kPoly && (n & 1)) ? exp2_poly(x) : exp2_approx(x);
         sc[4 * n + e] = pe;
         part[e >> 1] += pe;
@@ -501,12 +505,15 @@ struct Consumer {
 
 // kMode: 1 the plain schedule, 2 the overlapped one, 3 overlapped with half
 // the exponentials on the FMA pipes.
-template <typename T, int D, int kMode>
-__global__ void __launch_bounds__(kThreads, 1)
+template <typename T, int D, int kMode, int kC>
+__global__ void __launch_bounds__(block_threads<kC>(), 1)
     prefill(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
             const __grid_constant__ CUtensorMap tv, Params p, T* out) {
+  constexpr int kBM = block_rows<kC>();
+  // Registers per consumer thread: all but the producer's 24 of the 64 Ki.
+  constexpr int kRegs = kC == 2 ? 240 : 160;
   extern __shared__ uint8_t raw[];
-  Tiles<D>& t = *reinterpret_cast<Tiles<D>*>(
+  Tiles<D, kBM>& t = *reinterpret_cast<Tiles<D, kBM>*>(
       (reinterpret_cast<uintptr_t>(raw) + 1023) & ~static_cast<uintptr_t>(1023));
   constexpr int kPanels = D / 64;
   constexpr uint32_t kTileBytes = kBN * D * 2;
@@ -522,9 +529,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int s = 0; s < kStages; ++s) {
       bar_init(&t.k_full[s], 1);
       bar_init(&t.v_full[s], 1);
-      bar_init(&t.empty[s], 8);  // one arrival per consumer warp
-      bar_init(&t.k_empty[s], 8);
-      bar_init(&t.v_empty[s], 8);
+      bar_init(&t.empty[s], 4 * kC);  // one arrival per consumer warp
+      bar_init(&t.k_empty[s], 4 * kC);
+      bar_init(&t.v_empty[s], 4 * kC);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
@@ -553,8 +560,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
-    Consumer<T, D, kMode == 3> cons(t, p, wg - 1, m0);
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs) : "memory");
+    Consumer<T, D, kMode == 3, kBM> cons(t, p, wg - 1, m0);
     if constexpr (kMode >= 2) {
       cons.run_overlapped(blocks);
     } else {
@@ -611,9 +618,10 @@ bool aligned_strides(const int64_t (&st)[4], int64_t L, int64_t H, int64_t B) {
          (B == 1 || st[0] % 8 == 0) && st[2] > 0 && st[2] < (int64_t(1) << 36) && L > 0;
 }
 
-template <typename T, int D, int kMode>
+template <typename T, int D, int kMode, int kC>
 void launch(const void* q, const void* k, const void* v, void* out, const AttentionArgs& a,
             cudaStream_t s) {
+  constexpr int kBM = block_rows<kC>();
   const DT t = is_bf16<T> ? DT::bf16 : DT::f16;
   const CUtensorMap tq = map_for(t, q, D, a.Lq, a.Hq, a.B, a.qs, kBM);
   const CUtensorMap tk = map_for(t, k, D, a.Lk, a.Hkv, a.B, a.ks, kBN);
@@ -626,14 +634,14 @@ void launch(const void* q, const void* k, const void* v, void* out, const Attent
   p.off = static_cast<int>(a.Lk - a.Lq);
   p.causal = a.causal ? 1 : 0;
   p.scale_log2 = a.scale * 1.4426950408889634f;
-  const size_t smem = sizeof(Tiles<D>) + 1024;
-  auto kernel = prefill<T, D, kMode>;
+  const size_t smem = sizeof(Tiles<D, kBM>) + 1024;
+  auto kernel = prefill<T, D, kMode, kC>;
   check_call(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(smem)),
              "cudaFuncSetAttribute (attention, sm_90a)");
   dim3 grid(static_cast<unsigned>((a.Lq + kBM - 1) / kBM), static_cast<unsigned>(a.Hq),
             static_cast<unsigned>(a.B));
-  kernel<<<grid, kThreads, smem, s>>>(tq, tk, tv, p, static_cast<T*>(out));
+  kernel<<<grid, block_threads<kC>(), smem, s>>>(tq, tk, tv, p, static_cast<T*>(out));
   check_launch("scaled_dot_product_attention (sm_90a)");
 }
 
@@ -657,7 +665,9 @@ bool enabled() { return mode() != 0; }
 
 bool fits(DT t, const void* q, const void* k, const void* v, const void* out,
           const AttentionArgs& a) {
-  if (!enabled() || (t != DT::f16 && t != DT::bf16) || a.D != a.Dv ||
+  // The softmax keeps maxima unscaled: a positive, finite scale only.
+  if (!enabled() || !(a.scale > 0.0f) || !(a.scale < INFINITY) ||
+      (t != DT::f16 && t != DT::bf16) || a.D != a.Dv ||
       (a.D != 64 && a.D != 128) || a.mask != nullptr || a.Lq <= 8 || a.Lk <= 0 ||
       (a.causal && a.Lq > a.Lk) || a.Hkv <= 0 || a.Hq % a.Hkv != 0 || a.Hq > 65535 ||
       a.B > 65535 || a.Lq > (int64_t(1) << 30) || a.Lk > (int64_t(1) << 30)) {
@@ -682,15 +692,28 @@ bool fits(DT t, const void* q, const void* k, const void* v, const void* out,
 
 namespace {
 
+// RILL_SDPA_SM90_GROUPS=3: three consumer warpgroups (192 query rows per
+// block, 160 registers each) at D = 64; D = 128 needs more registers than
+// three can have.
+int groups64() {
+  static const int g = [] {
+    const char* e = std::getenv("RILL_SDPA_SM90_GROUPS");
+    return e && std::strcmp(e, "3") == 0 ? 3 : 2;
+  }();
+  return g;
+}
+
 template <int kMode>
 void run_mode(DT t, const void* q, const void* k, const void* v, void* out,
               const AttentionArgs& a, cudaStream_t s) {
   if (t == DT::bf16) {
-    a.D == 64 ? launch<__nv_bfloat16, 64, kMode>(q, k, v, out, a, s)
-              : launch<__nv_bfloat16, 128, kMode>(q, k, v, out, a, s);
+    if (a.D == 128) return launch<__nv_bfloat16, 128, kMode, 2>(q, k, v, out, a, s);
+    groups64() == 3 ? launch<__nv_bfloat16, 64, kMode, 3>(q, k, v, out, a, s)
+                    : launch<__nv_bfloat16, 64, kMode, 2>(q, k, v, out, a, s);
   } else {
-    a.D == 64 ? launch<__half, 64, kMode>(q, k, v, out, a, s)
-              : launch<__half, 128, kMode>(q, k, v, out, a, s);
+    if (a.D == 128) return launch<__half, 128, kMode, 2>(q, k, v, out, a, s);
+    groups64() == 3 ? launch<__half, 64, kMode, 3>(q, k, v, out, a, s)
+                    : launch<__half, 64, kMode, 2>(q, k, v, out, a, s);
   }
 }
 

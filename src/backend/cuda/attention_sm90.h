@@ -13,10 +13,12 @@ namespace rill::detail::cu::sm90 {
 // Its default is the overlapped schedule (the next block's S = Q K^T and the
 // last block's P V on the tensor cores while the softmax runs);
 // RILL_SDPA_SM90=1 picks the plain one and 3 the overlapped one with half the
-// exponentials on the FMA pipes (both slower on an H200, bench/ATTENTION.md).
+// exponentials on the FMA pipes (both slower on an H200, bench/ATTENTION.md);
+// RILL_SDPA_SM90_GROUPS=3 gives D = 64 three consumer warpgroups.
 bool enabled();
 // Whether it takes these arguments on the current device: compute capability
-// 9.0, float16 / bfloat16, D = Dv in {64, 128}, no mask array, Lq > 8 (the
+// 9.0, a positive finite scale, float16 / bfloat16, D = Dv in {64, 128}, no
+// mask array, Lq > 8 (the
 // split kernel decodes), causal only with Lq <= Lk, unit inner strides and
 // rows 16-byte aligned.
 bool fits(DT t, const void* q, const void* k, const void* v, const void* out,
