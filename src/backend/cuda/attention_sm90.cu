@@ -1,21 +1,24 @@
 // Prefill attention for Hopper (sm_90a): the tensor cores' warpgroup matrix
 // instructions (wgmma) fed by the tensor-memory copy engine (TMA).
 //
-// A block owns 128 query rows of one (batch, head) and has three warpgroups:
-// the first only loads (one thread issues TMA copies of Q once and of K and V
-// block after block into a two-stage ring, each stage guarded by "full" and
-// "empty" barriers); the other two each own 64 query rows and run, per block
-// of 128 keys: S = Q K^T (wgmma, both operands in shared memory), the online
-// softmax in registers (base-2 exponentials, running max and sum per row),
-// P rounded to the input type and kept in registers as the A operand of
-// O += P V (wgmma, V in shared memory read transposed); in the overlapped
-// schedule (the default; RILL_SDPA_SM90=1 picks the plain one) a block's S
-// and the previous block's P V are in flight together while the softmax runs. Shared memory tiles
-// use the 128-byte swizzle the copy engine writes and the matrix instructions
-// read; a tile row of 64 elements is one 128-byte "panel" line.
+// A block owns 64 kC query rows of one (batch, head) (kC = 3 consumer
+// warpgroups at D = 64, 2 at D = 128) and has kC + 1 warpgroups: the first
+// only loads (one thread issues TMA copies of Q once and of K and V block
+// after block into a two-stage ring, each stage guarded by "full" and
+// "empty" barriers); the others each own 64 query rows and run, per block of
+// 128 keys: S = Q K^T (wgmma, both operands in shared memory), the online
+// softmax in registers (base-2 exponentials of one FMA each, running max and
+// sum per row), P rounded to the input type and kept in registers as the A
+// operand of O += P V (wgmma, V in shared memory read transposed); in the
+// overlapped schedule (the default; RILL_SDPA_SM90=1 picks the plain one) a
+// block's S and the previous block's P V are in flight together while the
+// softmax runs. Shared memory tiles use the 128-byte swizzle the copy engine
+// writes and the matrix instructions read; a tile row of 64 elements is one
+// 128-byte "panel" line.
 //
 // Taken by fast::scaled_dot_product_attention on compute capability 9.0 for
-// float16 / bfloat16, head dims 64 and 128 (D = Dv), no mask array, Lq > 8,
+// float16 / bfloat16, head dims 64 and 128 (D = Dv), a positive finite
+// scale, no mask array, Lq > 8,
 // rows 16-byte aligned with unit inner stride; everything else keeps the
 // other kernels (attention.cu). Compiled for sm_90a only.
 #include <cuda.h>
@@ -32,8 +35,8 @@
 namespace rill::detail::cu::sm90 {
 namespace {
 
-// Query rows per block: 64 per consumer warpgroup, kC of them (2, or 3 at
-// D = 64 with RILL_SDPA_SM90_GROUPS=3).
+// Query rows per block: 64 per consumer warpgroup, kC of them (3 at D = 64,
+// 2 at D = 128, whose accumulators need more registers than three can have).
 template <int kC>
 constexpr int block_rows() { return 64 * kC; }
 template <int kC>
@@ -692,13 +695,12 @@ bool fits(DT t, const void* q, const void* k, const void* v, const void* out,
 
 namespace {
 
-// RILL_SDPA_SM90_GROUPS=3: three consumer warpgroups (192 query rows per
-// block, 160 registers each) at D = 64; D = 128 needs more registers than
-// three can have.
+// Consumer warpgroups at D = 64: three (192 query rows per block, 160
+// registers each; 1.2x two on an H200), or two with RILL_SDPA_SM90_GROUPS=2.
 int groups64() {
   static const int g = [] {
     const char* e = std::getenv("RILL_SDPA_SM90_GROUPS");
-    return e && std::strcmp(e, "3") == 0 ? 3 : 2;
+    return e && std::strcmp(e, "2") == 0 ? 2 : 3;
   }();
   return g;
 }

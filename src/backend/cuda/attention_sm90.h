@@ -14,7 +14,7 @@ namespace rill::detail::cu::sm90 {
 // last block's P V on the tensor cores while the softmax runs);
 // RILL_SDPA_SM90=1 picks the plain one and 3 the overlapped one with half the
 // exponentials on the FMA pipes (both slower on an H200, bench/ATTENTION.md);
-// RILL_SDPA_SM90_GROUPS=3 gives D = 64 three consumer warpgroups.
+// at D = 64 it runs three consumer warpgroups (RILL_SDPA_SM90_GROUPS=2: two).
 bool enabled();
 // Whether it takes these arguments on the current device: compute capability
 // 9.0, a positive finite scale, float16 / bfloat16, D = Dv in {64, 128}, no
