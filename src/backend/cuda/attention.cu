@@ -700,9 +700,7 @@ __host__ __device__ inline Part part_of(float* scratch, const AttentionArgs& a, 
   return {scratch, scratch + 2 * rows};
 }
 
-// kPipe: the next step's key and value rows are loaded (kept in the input
-// type) while this step's are used, so each warp has two steps in flight.
-template <typename T, int E, int kMaxQ, int kGroup = dec::kGroup, bool kPipe = false>
+template <typename T, int E, int kMaxQ, int kGroup = dec::kGroup>
 __global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T* k, const T* v,
                                                            float* scratch, AttentionArgs a,
                                                            int splits, int64_t chunk) {
@@ -738,40 +736,16 @@ __global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T*
     }
   }
 
-  using Row = Vec<T, E>;
-  // Raw rows of the step starting at key j0; rows past j_end are zeros.
-  auto fetch = [&](int64_t j0, Row (&kr)[kGroup], Row (&vr)[kGroup]) {
+  for (int64_t j = j_begin + warp * kGroup; j < j_end; j += kWarps * kGroup) {
+    float kf[kGroup][E], vf[kGroup][E];
 #pragma unroll
     for (int g = 0; g < kGroup; ++g) {
-      if (j0 + g < j_end) {
-        kr[g] = *reinterpret_cast<const Row*>(kb + (j0 + g) * a.ks[2]);
-        vr[g] = *reinterpret_cast<const Row*>(vb + (j0 + g) * a.vs[2]);
+      if (j + g < j_end) {
+        load<T, E>(kb + (j + g) * a.ks[2], kf[g]);
+        load<T, E>(vb + (j + g) * a.vs[2], vf[g]);
       } else {
 #pragma unroll
-        for (int e = 0; e < E; ++e) kr[g].v[e] = vr[g].v[e] = narrow<T>(0.0f);
-      }
-    }
-  };
-  Row kc[kGroup], vc[kGroup];
-  if constexpr (kPipe) {
-    if (j_begin + warp * kGroup < j_end) fetch(j_begin + warp * kGroup, kc, vc);
-  }
-  for (int64_t j = j_begin + warp * kGroup; j < j_end; j += kWarps * kGroup) {
-    float kf[kPipe ? 1 : kGroup][E], vf[kPipe ? 1 : kGroup][E];
-    Row kn[kGroup], vn[kGroup];
-    const bool more = kPipe && j + kWarps * kGroup < j_end;
-    if constexpr (kPipe) {
-      if (more) fetch(j + kWarps * kGroup, kn, vn);
-    } else {
-#pragma unroll
-      for (int g = 0; g < kGroup; ++g) {
-        if (j + g < j_end) {
-          load<T, E>(kb + (j + g) * a.ks[2], kf[g]);
-          load<T, E>(vb + (j + g) * a.vs[2], vf[g]);
-        } else {
-#pragma unroll
-          for (int e = 0; e < E; ++e) kf[g][e] = vf[g][e] = 0.0f;
-        }
+        for (int e = 0; e < E; ++e) kf[g][e] = vf[g][e] = 0.0f;
       }
     }
 #pragma unroll
@@ -782,15 +756,7 @@ __global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T*
       for (int g = 0; g < kGroup; ++g) {
         float dot = 0.0f;
 #pragma unroll
-        for (int e = 0; e < E; ++e) {
-          float kv;
-          if constexpr (kPipe) {
-            kv = static_cast<float>(widen(kc[g].v[e]));
-          } else {
-            kv = kf[g][e];
-          }
-          dot += qv[i][e] * kv;
-        }
+        for (int e = 0; e < E; ++e) dot += qv[i][e] * kf[g][e];
         s[g] = dot;
       }
 #pragma unroll
@@ -829,25 +795,10 @@ __global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T*
       for (int e = 0; e < E; ++e) {
         float acc = o[i][e] * corr;
 #pragma unroll
-        for (int g = 0; g < kGroup; ++g) {
-          if constexpr (kPipe) {
-            acc += s[g] * static_cast<float>(widen(vc[g].v[e]));
-          } else {
-            acc += s[g] * vf[g][e];
-          }
-        }
+        for (int g = 0; g < kGroup; ++g) acc += s[g] * vf[g][e];
         o[i][e] = acc;
       }
       m[i] = mn;
-    }
-    if constexpr (kPipe) {
-      if (more) {
-#pragma unroll
-        for (int g = 0; g < kGroup; ++g) {
-          kc[g] = kn[g];
-          vc[g] = vn[g];
-        }
-      }
     }
   }
   // Combine the warps, then leave the block's partial result.
@@ -922,16 +873,14 @@ inline int sm_count() {
   return n;
 }
 
-// RILL_SDPA_DECODE: 2, the one-query kernel loads 8 keys per warp per step
-// (17% slower on an H200); 3, it loads the next step's rows while using this
-// step's (not yet measured); otherwise neither.
-inline int decode_mode() {
-  static const int m = [] {
+// RILL_SDPA_DECODE=2: the one-query kernel loads 8 keys per warp per step
+// (not yet measured; off by default).
+inline bool wide_decode() {
+  static const bool on = [] {
     const char* e = std::getenv("RILL_SDPA_DECODE");
-    if (e != nullptr && std::strcmp(e, "2") == 0) return 2;
-    return e != nullptr && std::strcmp(e, "3") == 0 ? 3 : 1;
+    return e != nullptr && std::strcmp(e, "2") == 0;
   }();
-  return m;
+  return on;
 }
 
 // The split: enough blocks to fill the chip a few times over, chunks of at
@@ -969,11 +918,9 @@ void run(const void* q, const void* k, const void* v, void* out, float* scratch,
   dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(a.Hq),
             static_cast<unsigned>(a.B));
   // One query (the common decode step) keeps a fraction of the registers;
-  // RILL_SDPA_DECODE=2 and 3 spend them on more rows in flight per warp.
-  auto kern = a.Lq != 1            ? split_kernel<T, E, kMaxQueries>
-              : decode_mode() == 2 ? split_kernel<T, E, 1, 8>
-              : decode_mode() == 3 ? split_kernel<T, E, 1, dec::kGroup, true>
-                                   : split_kernel<T, E, 1>;
+  // RILL_SDPA_DECODE=2 spends them on twice the rows in flight per warp.
+  auto kern = a.Lq == 1 ? (wide_decode() ? split_kernel<T, E, 1, 8> : split_kernel<T, E, 1>)
+                        : split_kernel<T, E, kMaxQueries>;
   kern<<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), static_cast<const T*>(k),
                                     static_cast<const T*>(v), scratch, a, splits, chunk);
   check_launch("scaled_dot_product_attention (decode)");
