@@ -883,9 +883,21 @@ inline bool wide_decode() {
   return on;
 }
 
+// RILL_SDPA_DECODE_SPLITS=N: N chunks of keys per head (for measuring how
+// the split count matters); 0 or unset: splits_for's choice.
+inline int forced_splits() {
+  static const int n = [] {
+    const char* e = std::getenv("RILL_SDPA_DECODE_SPLITS");
+    const long v = e ? std::strtol(e, nullptr, 10) : 0;
+    return v > 0 && v <= 4096 ? static_cast<int>(v) : 0;
+  }();
+  return n;
+}
+
 // The split: enough blocks to fill the chip a few times over, chunks of at
 // least 256 keys.
 inline int splits_for(const AttentionArgs& a) {
+  if (const int n = forced_splits()) return static_cast<int>(n < a.Lk ? n : a.Lk);
   const int64_t heads = a.B * a.Hq;
   const int64_t want = (4 * int64_t(sm_count()) + heads - 1) / heads;
   const int64_t most = (a.Lk + 255) / 256;
