@@ -1225,6 +1225,23 @@ TEST(Matmul, Bf16x3TileKernel) {
     std::vector<double> all = to_doubles(first), one = to_doubles(row);
     EXPECT_EQ(std::vector<double>(all.end() - n, all.end()), one) << d << ": last row alone";
   }
+  // The two ways of packing B (rows of unit stride with AVX-512; any strides
+  // element by element) write the same tiles, padding included.
+  for (auto [k, n] : std::vector<std::pair<int, int>>{{33, 40}, {64, 16}, {300, 70}, {7, 100}}) {
+    std::vector<float> b(static_cast<size_t>(k) * n), bt(b.size());
+    for (int i = 0; i < k; ++i) {
+      for (int j = 0; j < n; ++j) {
+        const float x = std::ldexp(std::sin(0.37f * static_cast<float>(i * n + j)) + 0.01f,
+                                   (i * 7 + j * 3) % 41 - 20);
+        b[static_cast<size_t>(i) * n + j] = bt[static_cast<size_t>(j) * k + i] = x;
+      }
+    }
+    std::vector<uint16_t> rows(detail::cpu::bf16x3_rhs_elements(k, n), 0xFFFF);
+    std::vector<uint16_t> any(rows.size(), 0x1234);
+    detail::cpu::pack_rhs_bf16x3(b.data(), k, n, n, 1, rows.data());
+    detail::cpu::pack_rhs_bf16x3(bt.data(), k, n, 1, k, any.data());
+    EXPECT_EQ(rows, any) << k << "x" << n;
+  }
   // Infinities and NaN: float32's results, not NaN from inf times a zero part.
   {
     const float inf = std::numeric_limits<float>::infinity();

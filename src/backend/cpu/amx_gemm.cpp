@@ -208,8 +208,9 @@ bool all_finite(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs) {
 
 // B tile (column block jb, chunk c, part p, half h) at ((jb nc + c) 3 + p) 2 + h;
 // within it, element (k, column j) at (k / 2) 32 + 2 j + k % 2. b must be finite.
-void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs,
-                     uint16_t* tiles) {
+namespace {
+void pack_rhs_portable(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs,
+                       uint16_t* tiles) {
   const int64_t nc = up32(k) / kBlock, nb = up32(n) / kBlock;
   std::memset(tiles, 0, bf16x3_rhs_elements(k, n) * sizeof(uint16_t));
   for (int64_t i = 0; i < k; ++i) {
@@ -223,6 +224,7 @@ void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t c
   }
   (void)nb;
 }
+}  // namespace
 
 // B's element (i, j) back from its tiles: h + m + l is exact in float32.
 float rhs_element(const PackedB& b, int64_t i, int64_t j) {
@@ -270,8 +272,24 @@ __attribute__((target("avx512f"))) inline __m512i round_bf16_x16(__m512i bits) {
   return _mm512_mask_blend_epi32(ovf, t, _mm512_and_si512(bits, hi));
 }
 
-// The same with AVX-512, 16 floats at a time, the parts' high halves
-// narrowed to 16 bits in place.
+// split3 of 16 finite floats: the parts as floats' bits (low halves zero).
+__attribute__((target("avx512f"))) inline void split_x16(__m512 v, __m512i& h, __m512i& m,
+                                                          __m512i& l) {
+  h = round_bf16_x16(_mm512_castps_si512(v));
+  const __m512 r = _mm512_sub_ps(v, _mm512_castsi512_ps(h));
+  m = round_bf16_x16(_mm512_castps_si512(r));
+  l = _mm512_castps_si512(_mm512_sub_ps(r, _mm512_castsi512_ps(m)));
+}
+
+// Two rows' parts as one tile row: row 2i's in the low half of each 32-bit
+// lane, row 2i + 1's in the high half.
+__attribute__((target("avx512f"))) inline __m512i pair_rows(__m512i even, __m512i odd) {
+  return _mm512_or_si512(_mm512_srli_epi32(even, 16),
+                         _mm512_and_si512(odd, _mm512_set1_epi32(int(0xFFFF0000u))));
+}
+
+// split_row_portable with AVX-512, 16 floats at a time, the parts' high
+// halves narrowed to 16 bits in place.
 __attribute__((target("avx512f"))) bool split_row_avx512(const float* x, int64_t k, int64_t nc,
                                                           uint16_t* dst) {
   const __m512i exp = _mm512_set1_epi32(0x7F800000);
@@ -285,10 +303,8 @@ __attribute__((target("avx512f"))) bool split_row_avx512(const float* x, int64_t
       const __m512 v = _mm512_maskz_loadu_ps(in, x + i0);
       const __m512i bits = _mm512_castps_si512(v);
       bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp), exp);
-      const __m512i h = round_bf16_x16(bits);
-      const __m512 r = _mm512_sub_ps(v, _mm512_castsi512_ps(h));
-      const __m512i m = round_bf16_x16(_mm512_castps_si512(r));
-      const __m512 l = _mm512_sub_ps(r, _mm512_castsi512_ps(m));
+      __m512i h, m, l;
+      split_x16(v, h, m, l);
       uint16_t* out = dst + c * kChunk + half * 16;
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
                           _mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
@@ -296,13 +312,62 @@ __attribute__((target("avx512f"))) bool split_row_avx512(const float* x, int64_t
                           _mm512_cvtepi32_epi16(_mm512_srli_epi32(m, 16)));
       _mm256_storeu_si256(
           reinterpret_cast<__m256i*>(out + 2 * kPartTiles * kTile),
-          _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(l), 16)));
+          _mm512_cvtepi32_epi16(_mm512_srli_epi32(l, 16)));
     }
   }
   return bad == 0;
 }
+
+// B's tiles for a matrix with unit column stride, one tile row (a pair of
+// k for 16 columns, 64 bytes) per part at a time: the pair's two parts are
+// the low and high halves of each 32-bit lane. Writes every element of the
+// tiles, padding included.
+__attribute__((target("avx512f"))) void pack_rhs_rows_avx512(const float* b, int64_t k,
+                                                              int64_t n, int64_t rs,
+                                                              uint16_t* tiles) {
+  const int64_t nc = up32(k) / kBlock, nb = up32(n) / kBlock;
+  for (int64_t jb = 0; jb < nb; ++jb) {
+    for (int64_t half = 0; half < 2; ++half) {
+      const int64_t j0 = jb * kBlock + half * 16, left = n - j0;
+      const __mmask16 cols = left >= 16 ? __mmask16(0xFFFF)
+                             : left > 0 ? __mmask16((1u << left) - 1)
+                                        : __mmask16(0);
+      for (int64_t c = 0; c < nc; ++c) {
+        uint16_t* dst = tiles + ((jb * nc + c) * 3 * kPartTiles + half) * kTile;
+        for (int64_t pr = 0; pr < 16; ++pr, dst += 32) {
+          const int64_t i = c * kBlock + 2 * pr;
+          const __m512 x0 = i < k ? _mm512_maskz_loadu_ps(cols, b + i * rs + j0) : _mm512_setzero_ps();
+          const __m512 x1 =
+              i + 1 < k ? _mm512_maskz_loadu_ps(cols, b + (i + 1) * rs + j0) : _mm512_setzero_ps();
+          __m512i h0, m0, l0, h1, m1, l1;
+          split_x16(x0, h0, m0, l0);
+          split_x16(x1, h1, m1, l1);
+          _mm512_storeu_si512(dst, pair_rows(h0, h1));
+          _mm512_storeu_si512(dst + kPartTiles * kTile, pair_rows(m0, m1));
+          _mm512_storeu_si512(dst + 2 * kPartTiles * kTile, pair_rows(l0, l1));
+        }
+      }
+    }
+  }
+}
 #pragma GCC diagnostic pop
 #endif
+
+}  // namespace
+
+void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs,
+                     uint16_t* tiles) {
+#if defined(__x86_64__)
+  static const bool wide = __builtin_cpu_supports("avx512f");
+  if (wide && cs == 1) {
+    pack_rhs_rows_avx512(b, k, n, rs, tiles);
+    return;
+  }
+#endif
+  pack_rhs_portable(b, k, n, rs, cs, tiles);
+}
+
+namespace {
 
 // A tile (row block ib, chunk c, part p, half h) at ((ib nc + c) 3 + p) 2 + h;
 // within it, element (row r, k) at r 32 + k. Rows holding an infinity or NaN
