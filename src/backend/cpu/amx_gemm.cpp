@@ -281,6 +281,11 @@ __attribute__((target("avx512f"))) inline void split_x16(__m512 v, __m512i& h, _
   l = _mm512_castps_si512(_mm512_sub_ps(r, _mm512_castsi512_ps(m)));
 }
 
+// The first `left` of 16 lanes (none if left <= 0).
+inline __mmask16 first_lanes(int64_t left) {
+  return left >= 16 ? __mmask16(0xFFFF) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
+}
+
 // Two rows' parts as one tile row: row 2i's in the low half of each 32-bit
 // lane, row 2i + 1's in the high half.
 __attribute__((target("avx512f"))) inline __m512i pair_rows(__m512i even, __m512i odd) {
@@ -296,11 +301,8 @@ __attribute__((target("avx512f"))) bool split_row_avx512(const float* x, int64_t
   __mmask16 bad = 0;
   for (int64_t c = 0; c < nc; ++c) {
     for (int64_t half = 0; half < 2; ++half) {
-      const int64_t i0 = c * kBlock + half * 16, left = k - i0;
-      const __mmask16 in = left >= 16 ? __mmask16(0xFFFF)
-                           : left > 0 ? __mmask16((1u << left) - 1)
-                                      : __mmask16(0);
-      const __m512 v = _mm512_maskz_loadu_ps(in, x + i0);
+      const int64_t i0 = c * kBlock + half * 16;
+      const __m512 v = _mm512_maskz_loadu_ps(first_lanes(k - i0), x + i0);
       const __m512i bits = _mm512_castps_si512(v);
       bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp), exp);
       __m512i h, m, l;
@@ -328,10 +330,8 @@ __attribute__((target("avx512f"))) void pack_rhs_rows_avx512(const float* b, int
   const int64_t nc = up32(k) / kBlock, nb = up32(n) / kBlock;
   for (int64_t jb = 0; jb < nb; ++jb) {
     for (int64_t half = 0; half < 2; ++half) {
-      const int64_t j0 = jb * kBlock + half * 16, left = n - j0;
-      const __mmask16 cols = left >= 16 ? __mmask16(0xFFFF)
-                             : left > 0 ? __mmask16((1u << left) - 1)
-                                        : __mmask16(0);
+      const int64_t j0 = jb * kBlock + half * 16;
+      const __mmask16 cols = first_lanes(n - j0);
       for (int64_t c = 0; c < nc; ++c) {
         uint16_t* dst = tiles + ((jb * nc + c) * 3 * kPartTiles + half) * kTile;
         for (int64_t pr = 0; pr < 16; ++pr, dst += 32) {
