@@ -5,8 +5,9 @@
 //   h h + h m + m h + h l + m m + l h,
 // each exact in float32 and accumulated in float32 by TDPBF16PS. The three
 // dropped products (m l, l m, l l) weigh at most about 2^-23 |a b| together,
-// on the order of float32's own rounding; six tile products still run several
-// times faster than float32 fused multiply-adds on the vector unit.
+// on the order of float32's own rounding. The tile unit's bfloat16 peak is
+// 16 times the vector unit's float32 one, which leaves room for six
+// products; what they gain in practice is in bench/RESULTS.md.
 //
 // Layout. A C block is 32 x 32 floats in four accumulator tiles (tmm0..3);
 // per 32-deep chunk of k, two A tiles (tmm4, 5: rows 0-15 and 16-31) and two
@@ -100,9 +101,6 @@ bool amx_hardware() {
 #else
 bool amx_hardware() { return false; }
 #endif
-
-// The part pairs, in the order they are accumulated, as (A part, B part).
-// Grouped by A part so each A tile pair is loaded once per chunk.
 
 // ---- a software model of the tile instructions (machines without AMX) ----
 

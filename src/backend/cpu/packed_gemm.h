@@ -53,12 +53,12 @@ void packed_gemm(int64_t m, const float* a, int64_t lda, const PackedB& b, float
 // ---- the tile kernel (amx_gemm.cpp) ----
 
 // Whether float32 products use the tile unit: the CPU has AMX-BF16, the
-// kernel let this process use tile data, and RILL_CPU_AMX is not 0.
+// operating system lets this process use tile data, and RILL_CPU_AMX is not 0.
 bool amx_enabled();
 // Tests: pack for the tile kernel even where the unit is absent (the kernel
 // then runs on an exact software model of the tile instructions).
 void force_bf16x3_for_testing(bool on);
-bool bf16x3_chosen();  // amx_enabled() or forced
+bool bf16x3_chosen();  // amx_enabled(), forced, or RILL_CPU_AMX=model
 size_t bf16x3_rhs_elements(int64_t k, int64_t n);
 // Whether every b[i * rs + j * cs] is finite: only finite matrices are split.
 bool all_finite(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs);
