@@ -51,8 +51,10 @@ double time_median(const std::function<array()>& f, int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // `bench_gpu sdpa`: the attention figures only.
-  const bool sdpa_only = argc > 1 && std::string(argv[1]) == "sdpa";
+  // `bench_gpu sdpa`: the attention figures only; `bench_gpu decode`: the
+  // copy and the decode figures only.
+  const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
+  const bool sdpa_only = decode_only || (argc > 1 && std::string(argv[1]) == "sdpa");
   if (!is_available(kGpu)) {
     std::printf("bench_gpu: no GPU\n");
     return 0;
@@ -81,13 +83,18 @@ int main(int argc, char** argv) {
   }
   double t = 0;
   const double gb = 1e-9;
-  if (!sdpa_only) {
+  if (!sdpa_only || decode_only) {
     const int n = 1 << 28;  // 1 GiB of float32
+    array x = noise({n}, float32, 1);
+    eval({x});
+    t = time_median([&] { return multiply(x, array(1.0f), g); }, 20);
+    std::printf("m4_scale %.1f GB/s\n", 2.0 * n * 4 * gb / t);
+  }
+  if (!sdpa_only) {
+    const int n = 1 << 28;
     array x = noise({n}, float32, 1);
     array y = noise({n}, float32, 2);
     eval({x, y});
-    t = time_median([&] { return multiply(x, array(1.0f), g); }, 20);
-    std::printf("m4_scale %.1f GB/s\n", 2.0 * n * 4 * gb / t);
     t = time_median([&] { return add(x, y, g); }, 20);
     std::printf("m4_add %.1f GB/s\n", 3.0 * n * 4 * gb / t);
     t = time_median([&] { return sum(x, g); }, 20);
@@ -116,6 +123,7 @@ int main(int argc, char** argv) {
     int B, H, L, D;
   };
   for (Shape4 s : {Shape4{8, 16, 4096, 128}, Shape4{16, 16, 2048, 64}}) {
+    if (decode_only) break;
     array q = noise({s.B, s.H, s.L, s.D}, bfloat16, 5);
     array k = noise({s.B, s.H, s.L, s.D}, bfloat16, 6);
     array v = noise({s.B, s.H, s.L, s.D}, bfloat16, 7);
@@ -146,5 +154,15 @@ int main(int argc, char** argv) {
     return fast::scaled_dot_product_attention(q, k, v, 0.088f, "", std::nullopt, g);
   }, 10);
   std::printf("sdpa_decode_32_32_8192_128 %.1f GB/s\n", 2.0 * 32 * 32 * 8192.0 * 128 * 2 * gb / t);
+  // Grouped heads (32 query heads over 8 key/value heads): K and V are read
+  // once per key/value head, so the bytes are a quarter of the above.
+  array kg = noise({32, 8, 8192, 128}, bfloat16, 11);
+  array vg = noise({32, 8, 8192, 128}, bfloat16, 12);
+  eval({kg, vg});
+  t = time_median([&] {
+    return fast::scaled_dot_product_attention(q, kg, vg, 0.088f, "", std::nullopt, g);
+  }, 10);
+  std::printf("sdpa_decode_gqa4_32_32_8192_128 %.1f GB/s\n",
+              2.0 * 32 * 8 * 8192.0 * 128 * 2 * gb / t);
   return 0;
 }

@@ -81,6 +81,11 @@ def main():
     v = torch.randn(32, 32, 8192, 128, device=dev, dtype=torch.bfloat16)
     t = median(lambda: F.scaled_dot_product_attention(q, k, v), 10)
     print(f"sdpa_decode_32_32_8192_128 {2 * 32 * 32 * 8192 * 128 * 2 / t * 1e-9:.1f} GB/s")
+    # Grouped heads: 32 query heads over 8 key/value heads (K and V bytes counted once).
+    k = torch.randn(32, 8, 8192, 128, device=dev, dtype=torch.bfloat16)
+    v = torch.randn(32, 8, 8192, 128, device=dev, dtype=torch.bfloat16)
+    t = median(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True), 10)
+    print(f"sdpa_decode_gqa4_32_32_8192_128 {2 * 32 * 8 * 8192 * 128 * 2 / t * 1e-9:.1f} GB/s")
 
 
 if __name__ == "__main__":

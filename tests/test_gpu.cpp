@@ -591,9 +591,11 @@ TEST(Gpu, AttentionAgainstComposedReference) {
 }
 
 // Each attention kernel (the register-tiled tensor-core one for D in
-// {64, 80, 96, 128}, the split decoding one for Lq <= 8, the general ones for
-// the rest) against the CPU's, on shapes with ragged tiles, causal rows that
-// see nothing, grouped heads and masks.
+// {64, 80, 96, 128}, the split decoding ones for Lq <= 8: on the tensor cores
+// for half types at D 64 and 128, with one block taking up to 16 rows of
+// grouped heads, and on the FMA pipes otherwise; the general ones for the
+// rest) against the CPU's, on shapes with ragged tiles, causal rows that see
+// nothing, grouped heads and masks.
 TEST(Gpu, AttentionKernelsAgreeWithTheCpu) {
   REQUIRE_GPU();
   struct S {
@@ -604,7 +606,8 @@ TEST(Gpu, AttentionKernelsAgreeWithTheCpu) {
       {1, 2, 1, 8, 5000, 128}, {1, 1, 1, 8, 700, 256}, {1, 2, 2, 65, 130, 64},
       {2, 4, 2, 100, 37, 80},  {1, 2, 2, 129, 200, 96}, {1, 3, 1, 64, 64, 128},
       {1, 2, 2, 200, 150, 128}, {1, 2, 2, 9, 70, 128},  {2, 4, 2, 1, 2000, 128},
-      {1, 4, 2, 400, 450, 64},
+      {1, 4, 2, 400, 450, 64},  {1, 6, 2, 5, 777, 128}, {1, 6, 1, 2, 3000, 64},
+      {2, 8, 2, 8, 1500, 64},
   };
   uint64_t seed = 500;
   for (Dtype t : {float16, bfloat16, float32}) {
