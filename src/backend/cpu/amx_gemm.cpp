@@ -85,6 +85,16 @@ bool split_row(const float* __restrict x, int64_t n, uint16_t* __restrict h,
 
 std::atomic<bool> g_forced{false};
 
+// RILL_CPU_AMX_PREFETCH=0: no software prefetch of the next weights (for
+// measuring what it gains).
+bool prefetch_weights() {
+  static const bool on = [] {
+    const char* env = std::getenv("RILL_CPU_AMX_PREFETCH");
+    return !(env && std::strcmp(env, "0") == 0);
+  }();
+  return on;
+}
+
 #if defined(__x86_64__)
 // CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE. Linux hands out tile
 // data only on request (arch_prctl ARCH_REQ_XCOMP_PERM, feature 18).
@@ -93,6 +103,7 @@ bool amx_hardware() {
     unsigned a = 0, b = 0, c = 0, d = 0;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
     if (!(d & (1u << 22)) || !(d & (1u << 24))) return false;
+    if (!__builtin_cpu_supports("avx512f")) return false;
     constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
     return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
   }();
@@ -146,6 +157,7 @@ void model_dp(float (&c)[16][16], const uint16_t* a, const uint16_t* b) {
 #define TDP(ci, ai, bi) model_dp(st.c[ci], st.t[ai], st.t[bi])
 #define TSTORE(i, p) \
   for (int r = 0; r < 16; ++r) std::memcpy((p) + r * 32, st.c[i][r], 16 * sizeof(float))
+#define PREFETCH(p) (void)(p)
 #include "backend/cpu/amx_kernel.inc"
 
 #if defined(__x86_64__)
@@ -158,7 +170,8 @@ struct alignas(64) TileConfig {
 };
 }  // namespace
 #define RILL_AMX_KERNEL kernel_tiles
-#define RILL_AMX_ATTR __attribute__((target("amx-tile,amx-bf16")))
+// AVX-512 for the C block's epilogue (every CPU with the tile unit has it).
+#define RILL_AMX_ATTR __attribute__((target("amx-tile,amx-bf16,avx512f")))
 #define RILL_AMX_STATE
 #define RILL_AMX_BEGIN()          \
   static const TileConfig kConfig; \
@@ -168,6 +181,7 @@ struct alignas(64) TileConfig {
 #define TLOAD(i, p) _tile_loadd(i, p, 64)
 #define TDP(ci, ai, bi) _tile_dpbf16ps(ci, ai, bi)
 #define TSTORE(i, p) _tile_stored(i, p, 128)
+#define PREFETCH(p) _mm_prefetch((p), _MM_HINT_T1)
 #include "backend/cpu/amx_kernel.inc"
 #endif
 
@@ -428,12 +442,12 @@ void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float
   }
 #if defined(__x86_64__)
   if (amx_hardware()) {
-    kernel_tiles(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
+    kernel_tiles(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc, prefetch_weights());
   } else {
-    kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
+    kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc, prefetch_weights());
   }
 #else
-  kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
+  kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc, prefetch_weights());
 #endif
   for (size_t s = 0; s < special.size(); ++s) {
     std::memcpy(c + special[s] * ldc, fixed.data() + s * b.n, b.n * sizeof(float));
