@@ -85,16 +85,6 @@ bool split_row(const float* __restrict x, int64_t n, uint16_t* __restrict h,
 
 std::atomic<bool> g_forced{false};
 
-// RILL_CPU_AMX_PREFETCH=0: no software prefetch of the next weights (for
-// measuring what it gains).
-bool prefetch_weights() {
-  static const bool on = [] {
-    const char* env = std::getenv("RILL_CPU_AMX_PREFETCH");
-    return !(env && std::strcmp(env, "0") == 0);
-  }();
-  return on;
-}
-
 #if defined(__x86_64__)
 // CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE. Linux hands out tile
 // data only on request (arch_prctl ARCH_REQ_XCOMP_PERM, feature 18).
@@ -157,7 +147,6 @@ void model_dp(float (&c)[16][16], const uint16_t* a, const uint16_t* b) {
 #define TDP(ci, ai, bi) model_dp(st.c[ci], st.t[ai], st.t[bi])
 #define TSTORE(i, p) \
   for (int r = 0; r < 16; ++r) std::memcpy((p) + r * 32, st.c[i][r], 16 * sizeof(float))
-#define PREFETCH(p) (void)(p)
 #include "backend/cpu/amx_kernel.inc"
 
 #if defined(__x86_64__)
@@ -181,7 +170,6 @@ struct alignas(64) TileConfig {
 #define TLOAD(i, p) _tile_loadd(i, p, 64)
 #define TDP(ci, ai, bi) _tile_dpbf16ps(ci, ai, bi)
 #define TSTORE(i, p) _tile_stored(i, p, 128)
-#define PREFETCH(p) _mm_prefetch((p), _MM_HINT_T1)
 #include "backend/cpu/amx_kernel.inc"
 #endif
 
@@ -442,12 +430,12 @@ void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float
   }
 #if defined(__x86_64__)
   if (amx_hardware()) {
-    kernel_tiles(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc, prefetch_weights());
+    kernel_tiles(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
   } else {
-    kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc, prefetch_weights());
+    kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
   }
 #else
-  kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc, prefetch_weights());
+  kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
 #endif
   for (size_t s = 0; s < special.size(); ++s) {
     std::memcpy(c + special[s] * ldc, fixed.data() + s * b.n, b.n * sizeof(float));
