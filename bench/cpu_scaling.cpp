@@ -6,6 +6,9 @@
 //           packed right-hand matrix shared by every thread (as the weights are)
 //   torch   at::addmm on the same shapes, LibTorch's intra-op pool at one
 //           thread (built when LibTorch is found)
+//   blas    the CPU attention's two block products through BLAS (as W1 calls
+//           them: 128 x 128 scores over 64 features, then 128 x 64 outputs over
+//           128 keys, single-threaded BLAS), each thread its own operands
 //   pairs   fma on CPU 0 and CPU j together, pinned, for each j: a CPU whose
 //           pair rate is well under twice one thread's shares a core with 0
 //   amx     (CPUs with AMX) one thread: bfloat16 tile products with operands
@@ -13,7 +16,8 @@
 //           tile product kernel per encoder shape, and with 32 columns (mostly
 //           the cost of splitting A)
 // Output: one line per (test, T): GFLOP/s per thread, and that over T=1's.
-//   cpu_scaling [--threads 1,2,4,8,16] [--seconds S] [--tests fma,packed,torch,pairs]
+//   cpu_scaling [--threads 1,2,4,8,16] [--seconds S] [--tests fma,blas,packed,torch,pairs,amx]
+#include <cblas.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -270,7 +274,7 @@ void report(const char* test, const std::vector<int>& threads, double seconds,
 int main(int argc, char** argv) {
   std::vector<int> threads = {1, 2, 4, 8, 16};
   double seconds = 1.0;
-  std::string tests = "fma,packed,torch,pairs,amx";
+  std::string tests = "fma,blas,packed,torch,pairs,amx";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
       threads = parse_list(argv[++i]);
@@ -281,7 +285,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: cpu_scaling [--threads 1,2,4] [--seconds S] "
-                   "[--tests fma,packed,torch,pairs]\n");
+                   "[--tests fma,blas,packed,torch,pairs,amx]\n");
       return 2;
     }
   }
@@ -304,6 +308,27 @@ int main(int argc, char** argv) {
     p.a.resize(128 * 1024);
     p.c.resize(128 * 1024);
     for (float& x : p.a) x = dist(rng);
+  }
+
+  if (want("blas")) {
+    openblas_set_num_threads(1);
+    std::vector<std::vector<float>> qkv(max_t), sp(max_t), out(max_t);
+    for (int t = 0; t < max_t; ++t) {
+      qkv[t].resize(3 * 128 * 64);
+      for (float& x : qkv[t]) x = dist(rng);
+      sp[t].resize(128 * 128);
+      out[t].resize(128 * 64);
+    }
+    report("blas", threads, seconds, [&](int t) {
+      const float* q = qkv[t].data();
+      const float* k = q + 128 * 64;
+      const float* v = k + 128 * 64;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 128, 128, 64, 0.125f, q, 64, k, 64,
+                  0.0f, sp[t].data(), 128);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 128, 64, 128, 1.0f, sp[t].data(), 128,
+                  v, 64, 0.0f, out[t].data(), 64);
+      return 2.0 * 2.0 * 128 * 128 * 64;
+    });
   }
 
   if (want("packed") && cpu::packed_gemm_supported()) {

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "backend/cpu/fast_kernels.h"
 #include "ops_helpers.h"
 
 namespace rill {
@@ -437,6 +438,23 @@ const std::vector<Attn> kShapes = {
 };
 
 TEST(Attention, MatchesReferenceAcrossShapesFloat32) {
+  uint32_t seed = 10;
+  for (const Attn& a : kShapes) {
+    Inputs in = make_inputs(a, float32, seed += 3);
+    for (bool causal : {false, true}) {
+      SCOPED_TRACE(str(a) + (causal ? " causal" : ""));
+      EXPECT_TRUE(attention_matches(a, in, float32, causal));
+    }
+  }
+}
+
+// The same through BLAS, the float32 block products' other path (CPUs without
+// AVX-512 take it; elsewhere the register-blocked kernel does).
+TEST(Attention, MatchesReferenceWithBlasProducts) {
+  struct Force {
+    Force() { detail::cpu::attention_products_on_blas_for_testing(true); }
+    ~Force() { detail::cpu::attention_products_on_blas_for_testing(false); }
+  } force;
   uint32_t seed = 10;
   for (const Attn& a : kShapes) {
     Inputs in = make_inputs(a, float32, seed += 3);

@@ -31,5 +31,8 @@ void rope(const Node& x, const Node* offset, const Node* freqs, const RopeParams
 // see no key give zeros.
 void scaled_dot_product_attention(const Node& q, const Node& k, const Node& v,
                                   const Node* mask, float scale, bool causal, Node& out);
+// Tests: float32 block products through BLAS even where the AVX-512 kernel
+// would take them (RILL_CPU_ATTENTION_BLAS=1 does the same for a process).
+void attention_products_on_blas_for_testing(bool on);
 
 }  // namespace rill::detail::cpu
