@@ -437,7 +437,7 @@ const std::vector<Attn> kShapes = {
     {1, 3, 3, 130, 129, 8, 16},
 };
 
-TEST(Attention, MatchesReferenceAcrossShapesFloat32) {
+void expect_float32_shapes_match() {
   uint32_t seed = 10;
   for (const Attn& a : kShapes) {
     Inputs in = make_inputs(a, float32, seed += 3);
@@ -448,6 +448,8 @@ TEST(Attention, MatchesReferenceAcrossShapesFloat32) {
   }
 }
 
+TEST(Attention, MatchesReferenceAcrossShapesFloat32) { expect_float32_shapes_match(); }
+
 // The same through BLAS, the float32 block products' other path (CPUs without
 // AVX-512 take it; elsewhere the register-blocked kernel does).
 TEST(Attention, MatchesReferenceWithBlasProducts) {
@@ -455,14 +457,7 @@ TEST(Attention, MatchesReferenceWithBlasProducts) {
     Force() { detail::cpu::attention_products_on_blas_for_testing(true); }
     ~Force() { detail::cpu::attention_products_on_blas_for_testing(false); }
   } force;
-  uint32_t seed = 10;
-  for (const Attn& a : kShapes) {
-    Inputs in = make_inputs(a, float32, seed += 3);
-    for (bool causal : {false, true}) {
-      SCOPED_TRACE(str(a) + (causal ? " causal" : ""));
-      EXPECT_TRUE(attention_matches(a, in, float32, causal));
-    }
-  }
+  expect_float32_shapes_match();
 }
 
 TEST(Attention, HalfTypesAndFloat64) {
