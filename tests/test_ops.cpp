@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -1199,6 +1200,64 @@ TEST(Matmul, PackedRightOperandSharedByThreads) {
 // products accumulated in float32, so within float32's accumulation bound.
 // Shapes leave remainders of 32 in m, k and n; rows with an infinity or NaN
 // take float32 arithmetic; a matrix with one is packed for the vector kernel.
+// A's rows split into tiles both ways (element by element; AVX-512) give the
+// same tiles bit for bit, padding included, and the same rows marked as
+// holding an infinity or NaN, over every float32 magnitude: zeros,
+// subnormals, tiny normals, values near the largest float (where rounding
+// to bfloat16 would overflow).
+TEST(Matmul, Bf16x3RowSplitsAgree) {
+  struct Reset {
+    ~Reset() { detail::cpu::set_lhs_split_for_testing(-1); }
+  } reset;
+  const int64_t m = 45, k = 70, lda = 75;
+  std::vector<float> a(static_cast<size_t>(m * lda), 0.0f);
+  uint32_t state = 12345;
+  auto next = [&] {
+    state = state * 1664525u + 1013904223u;
+    return state;
+  };
+  for (int64_t r = 0; r < m; ++r) {
+    for (int64_t i = 0; i < k; ++i) {
+      float& x = a[static_cast<size_t>(r * lda + i)];
+      const uint32_t u = next();
+      switch (r % 6) {
+        case 0: x = static_cast<float>(static_cast<int32_t>(u)) * 1e-9f; break;
+        case 1: {  // any finite bit pattern
+          uint32_t bits = u;
+          if ((bits & 0x7F800000u) == 0x7F800000u) bits &= 0xFF7FFFFFu;
+          x = std::bit_cast<float>(bits);
+          break;
+        }
+        case 2: x = (u % 3 == 0) ? 0.0f : std::ldexp(1.0f + (u % 1000) * 1e-3f, -100 - int(u % 3)); break;
+        case 3: x = std::ldexp(1.0f + (u % 1000) * 1e-3f, 126 + int(u % 2)); break;
+        case 4: {  // subnormal, or normal below 2^-100
+          const uint32_t sign = u & 0x80000000u;
+          x = (u & 1) ? std::bit_cast<float>(sign | ((u >> 1) & 0x007FFFFFu))
+                      : std::ldexp(1.0f + static_cast<float>((u >> 8) % 1000) * 1e-3f,
+                                   -126 + static_cast<int>((u >> 20) % 26));
+          break;
+        }
+        default: x = static_cast<float>(u % 100) - 50.0f; break;
+      }
+    }
+  }
+  a[static_cast<size_t>(5 * lda + 3)] = std::numeric_limits<float>::infinity();
+  a[static_cast<size_t>(11 * lda + 69)] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<uint16_t> reference;
+  ASSERT_TRUE(detail::cpu::set_lhs_split_for_testing(0));
+  const std::vector<int64_t> special = detail::cpu::pack_lhs_for_testing(m, a.data(), lda, k, reference);
+  EXPECT_EQ(special, (std::vector<int64_t>{5, 11}));
+  int ran = 0;
+  for (int how : {1}) {
+    if (!detail::cpu::set_lhs_split_for_testing(how)) continue;
+    ++ran;
+    std::vector<uint16_t> tiles;
+    EXPECT_EQ(detail::cpu::pack_lhs_for_testing(m, a.data(), lda, k, tiles), special) << how;
+    EXPECT_EQ(tiles, reference) << "split " << how;
+  }
+  if (ran == 0) GTEST_SKIP() << "only the element-by-element split runs on this CPU";
+}
+
 TEST(Matmul, Bf16x3TileKernel) {
   if (!detail::cpu::packed_gemm_supported()) GTEST_SKIP() << "no packed kernel on this CPU";
   struct Force {

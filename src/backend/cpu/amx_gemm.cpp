@@ -293,31 +293,39 @@ __attribute__((target("avx512f"))) inline __m512i pair_rows(__m512i even, __m512
                          _mm512_and_si512(odd, _mm512_set1_epi32(int(0xFFFF0000u))));
 }
 
-// split_row_portable with AVX-512, 16 floats at a time, the parts' high
-// halves narrowed to 16 bits in place.
-__attribute__((target("avx512f"))) bool split_row_avx512(const float* x, int64_t k, int64_t nc,
-                                                          uint16_t* dst) {
+// split_row_portable with AVX-512 for up to 16 rows (one tile's rows, row
+// stride lda), 16 floats at a time, the parts' high halves narrowed to 16
+// bits in place; a chunk of every row before the next chunk, so that each
+// tile's lines are written one after another. `dst`: the first row's place
+// in chunk 0, part 0's tile. Returns the rows holding an infinity or NaN, as
+// a mask.
+__attribute__((target("avx512f"))) uint32_t split_rows_avx512(const float* x, int64_t lda,
+                                                              int rows, int64_t k, int64_t nc,
+                                                              uint16_t* dst) {
   const __m512i exp = _mm512_set1_epi32(0x7F800000);
-  __mmask16 bad = 0;
+  uint32_t bad_rows = 0;
   for (int64_t c = 0; c < nc; ++c) {
-    for (int64_t half = 0; half < 2; ++half) {
-      const int64_t i0 = c * kBlock + half * 16;
-      const __m512 v = _mm512_maskz_loadu_ps(first_lanes(k - i0), x + i0);
-      const __m512i bits = _mm512_castps_si512(v);
-      bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp), exp);
-      __m512i h, m, l;
-      split_x16(v, h, m, l);
-      uint16_t* out = dst + c * kChunk + half * 16;
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
-                          _mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kPartTiles * kTile),
-                          _mm512_cvtepi32_epi16(_mm512_srli_epi32(m, 16)));
-      _mm256_storeu_si256(
-          reinterpret_cast<__m256i*>(out + 2 * kPartTiles * kTile),
-          _mm512_cvtepi32_epi16(_mm512_srli_epi32(l, 16)));
+    for (int r = 0; r < rows; ++r) {
+      __mmask16 bad = 0;
+      for (int64_t half = 0; half < 2; ++half) {
+        const int64_t i0 = c * kBlock + half * 16;
+        const __m512 v = _mm512_maskz_loadu_ps(first_lanes(k - i0), x + r * lda + i0);
+        const __m512i bits = _mm512_castps_si512(v);
+        bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp), exp);
+        __m512i h, m, l;
+        split_x16(v, h, m, l);
+        uint16_t* out = dst + c * kChunk + r * 32 + half * 16;
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kPartTiles * kTile),
+                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(m, 16)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * kPartTiles * kTile),
+                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(l, 16)));
+      }
+      if (bad) bad_rows |= 1u << r;
     }
   }
-  return bad == 0;
+  return bad_rows;
 }
 
 // B's tiles for a matrix with unit column stride, one tile row (a pair of
@@ -372,29 +380,51 @@ namespace {
 // A tile (row block ib, chunk c, part p, half h) at ((ib nc + c) 3 + p) 2 + h;
 // within it, element (row r, k) at r 32 + k. Rows holding an infinity or NaN
 // are packed as zeros and listed in `special`.
+// Which row split pack_lhs uses: 0 element by element, 1 AVX-512 (where the
+// CPU has it); set_lhs_split_for_testing overrides the choice.
+std::atomic<int> g_lhs_split{-1};
+
+int lhs_split() {
+  const int forced = g_lhs_split.load(std::memory_order_relaxed);
+  if (forced >= 0) return forced;
+#if defined(__x86_64__)
+  static const int best = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  return best;
+#else
+  return 0;
+#endif
+}
+
 void pack_lhs(int64_t m, const float* a, int64_t lda, int64_t k, uint16_t* tiles,
               std::vector<int64_t>& special) {
   const int64_t nc = up32(k) / kBlock, mp = up32(m);
 #if defined(__x86_64__)
-  static const bool wide = __builtin_cpu_supports("avx512f");
+  const int how = lhs_split();
 #endif
-  for (int64_t r = 0; r < mp; ++r) {
-    uint16_t* dst = tiles + ((r / kBlock) * nc * 3 * kPartTiles + (r % kBlock) / 16) * kTile +
-                    (r % 16) * 32;
-    bool ok = false;
-    if (r < m) {
+  // Sixteen rows (one tile's) at a time.
+  for (int64_t g = 0; g < mp; g += 16) {
+    uint16_t* dst = tiles + ((g / kBlock) * nc * 3 * kPartTiles + (g % kBlock) / 16) * kTile;
+    const int rows = static_cast<int>(std::clamp<int64_t>(m - g, 0, 16));
+    uint32_t bad = 0;
 #if defined(__x86_64__)
-      ok = wide ? split_row_avx512(a + r * lda, k, nc, dst)
-                : split_row_portable(a + r * lda, k, nc, dst);
-#else
-      ok = split_row_portable(a + r * lda, k, nc, dst);
+    if (how == 1 && rows > 0) {
+      bad = split_rows_avx512(a + g * lda, lda, rows, k, nc, dst);
+    } else
 #endif
-      if (!ok) special.push_back(r);
+    {
+      for (int r = 0; r < rows; ++r) {
+        if (!split_row_portable(a + (g + r) * lda, k, nc, dst + r * 32)) bad |= 1u << r;
+      }
     }
-    if (!ok) {
+    // Rows with an infinity or NaN, and padding rows, as zeros.
+    for (int r = 0; r < 16; ++r) {
+      const bool real = r < rows;
+      if (real && !((bad >> r) & 1u)) continue;
+      if (real) special.push_back(g + r);
       for (int64_t c = 0; c < nc; ++c) {
         for (int p = 0; p < 3; ++p) {
-          std::memset(dst + c * kChunk + p * kPartTiles * kTile, 0, kBlock * sizeof(uint16_t));
+          std::memset(dst + r * 32 + c * kChunk + p * kPartTiles * kTile, 0,
+                      kBlock * sizeof(uint16_t));
         }
       }
     }
@@ -402,6 +432,26 @@ void pack_lhs(int64_t m, const float* a, int64_t lda, int64_t k, uint16_t* tiles
 }
 
 }  // namespace
+
+bool set_lhs_split_for_testing(int how) {
+  if (how > 1) return false;
+#if defined(__x86_64__)
+  if (how == 1 && !__builtin_cpu_supports("avx512f")) return false;
+#else
+  if (how > 0) return false;
+#endif
+  g_lhs_split.store(how, std::memory_order_relaxed);
+  return true;
+}
+
+std::vector<int64_t> pack_lhs_for_testing(int64_t m, const float* a, int64_t lda, int64_t k,
+                                          std::vector<uint16_t>& tiles) {
+  const int64_t nc = up32(k) / kBlock;
+  tiles.assign(static_cast<size_t>(up32(m) / kBlock * nc * kChunk), 0xFFFF);
+  std::vector<int64_t> special;
+  pack_lhs(m, a, lda, k, tiles.data(), special);
+  return special;
+}
 
 void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
                  float beta, float* c, int64_t ldc) {

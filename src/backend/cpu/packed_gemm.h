@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace rill::detail::cpu {
 
@@ -66,5 +67,13 @@ void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t c
                      uint16_t* tiles);
 void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
                  float beta, float* c, int64_t ldc);
+// Tests: the way A's rows are split (0 element by element, 1 AVX-512; -1 the
+// CPU's best). Returns false, changing nothing, when this CPU lacks the
+// instructions.
+bool set_lhs_split_for_testing(int how);
+// A (m x k) split into its tiles as the kernel reads them (every element of
+// the padded tiles written); returns the rows holding an infinity or NaN.
+std::vector<int64_t> pack_lhs_for_testing(int64_t m, const float* a, int64_t lda, int64_t k,
+                                          std::vector<uint16_t>& tiles);
 
 }  // namespace rill::detail::cpu
