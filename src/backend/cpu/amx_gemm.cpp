@@ -377,9 +377,6 @@ void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t c
 
 namespace {
 
-// A tile (row block ib, chunk c, part p, half h) at ((ib nc + c) 3 + p) 2 + h;
-// within it, element (row r, k) at r 32 + k. Rows holding an infinity or NaN
-// are packed as zeros and listed in `special`.
 // Which row split pack_lhs uses: 0 element by element, 1 AVX-512 (where the
 // CPU has it); set_lhs_split_for_testing overrides the choice.
 std::atomic<int> g_lhs_split{-1};
@@ -395,6 +392,9 @@ int lhs_split() {
 #endif
 }
 
+// A tile (row block ib, chunk c, part p, half h) at ((ib nc + c) 3 + p) 2 + h;
+// within it, element (row r, k) at r 32 + k. Rows holding an infinity or NaN
+// are packed as zeros and listed in `special`.
 void pack_lhs(int64_t m, const float* a, int64_t lda, int64_t k, uint16_t* tiles,
               std::vector<int64_t>& special) {
   const int64_t nc = up32(k) / kBlock, mp = up32(m);
