@@ -1166,7 +1166,16 @@ TEST(Matmul, PackedRightOperandEveryLayout) {
     }
     // addmm: alpha on the product, beta on the bias once (k spans slices).
     StreamContext on_cpu(cpu);
-    check_addmm(random_array({n}, float32, 306), a, w, 2.0f, 0.5f, d + " addmm");
+    array bias = random_array({n}, float32, 306);
+    check_addmm(bias, a, w, 2.0f, 0.5f, d + " addmm");
+    check_addmm(random_array({m, 1}, float32, 307), a, w, 2.0f, 0.5f, d + " column addend");
+    check_addmm(bias, random_array({2, 3, m, k}, float32, 304), w, 1.0f, 1.0f,
+                d + " stacked rows");
+    // A row bias is added in the kernel, never copied out per row; a full
+    // addend holding the same rows is read from the output: the same bits.
+    array full = copy(broadcast_to(bias, {m, n}));
+    EXPECT_EQ(to_doubles(addmm(bias, a, w, 2.0f, 0.5f)), to_doubles(addmm(full, a, w, 2.0f, 0.5f)))
+        << d << ": row bias and full addend differ";
   }
 }
 
@@ -1273,7 +1282,11 @@ TEST(Matmul, Bf16x3TileKernel) {
     array a = random_array({m, k}, float32, 401 + m);
     check_matmul(a, w, d);
     check_matmul(a, transpose(random_array({n, k}, float32, 402), cpu), d + " b^T");
-    check_addmm(random_array({n}, float32, 403), a, w, 2.0f, 0.5f, d + " addmm");
+    array bias = random_array({n}, float32, 403);
+    check_addmm(bias, a, w, 2.0f, 0.5f, d + " addmm");
+    EXPECT_EQ(to_doubles(addmm(bias, a, w, 2.0f, 0.5f)),
+              to_doubles(addmm(copy(broadcast_to(bias, {m, n})), a, w, 2.0f, 0.5f)))
+        << d << ": row bias and full addend differ";
     array first = matmul(a, w), again = matmul(a, w);
     EXPECT_EQ(to_doubles(first), to_doubles(again)) << d << ": kept copy differs";
     const detail::cpu::PackedB* kept = w.node()->buffer->packed_rhs.load();

@@ -454,7 +454,7 @@ std::vector<int64_t> pack_lhs_for_testing(int64_t m, const float* a, int64_t lda
 }
 
 void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
-                 float beta, float* c, int64_t ldc) {
+                 float beta, float* c, int64_t ldc, const float* addend) {
   if (m <= 0 || b.n <= 0) return;
   const int64_t nc = up32(b.k) / kBlock;
   const size_t a_bytes = static_cast<size_t>(up32(m) / kBlock * nc * kChunk) * sizeof(uint16_t);
@@ -471,7 +471,7 @@ void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float
   std::vector<float> fixed(special.size() * static_cast<size_t>(b.n));
   for (size_t s = 0; s < special.size(); ++s) {
     const float* ar = a + special[s] * lda;
-    float* cr = c + special[s] * ldc;
+    const float* cr = addend ? addend : c + special[s] * ldc;
     for (int64_t j = 0; j < b.n; ++j) {
       float acc = 0.0f;
       for (int64_t i = 0; i < b.k; ++i) acc += ar[i] * rhs_element(b, i, j);
@@ -480,12 +480,12 @@ void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float
   }
 #if defined(__x86_64__)
   if (amx_hardware()) {
-    kernel_tiles(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
+    kernel_tiles(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc, addend);
   } else {
-    kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
+    kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc, addend);
   }
 #else
-  kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc);
+  kernel_model(m, b.n, nc, at, b.tiles, alpha, beta, c, ldc, addend);
 #endif
   for (size_t s = 0; s < special.size(); ++s) {
     std::memcpy(c + special[s] * ldc, fixed.data() + s * b.n, b.n * sizeof(float));

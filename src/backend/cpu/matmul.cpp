@@ -125,9 +125,9 @@ int64_t stacked_rows(const Shape& batch, const Operand& a, const Operand& b,
 // broadcast over it) and whose left rows have unit column stride go to the
 // packed kernel: B is packed once per node and kept from its second use on
 // (first uses pack into a temporary, so results never depend on caching).
-// Returns false where the kernel does not apply.
+// Returns false where the kernel does not apply. `addend`: see packed_gemm.
 bool packed_product(const Node& an, const Node& bn, Node& out, const Shape& batch,
-                    float alpha, float beta) {
+                    float alpha, float beta, const float* addend = nullptr) {
   const Operand a = operand(an), b = operand(bn);
   const int64_t k = a.cols, n = b.cols;
   if (!packed_gemm_supported() || k < 16 || n < 16) return false;
@@ -162,7 +162,7 @@ bool packed_product(const Node& an, const Node& bn, Node& out, const Shape& batc
       temp.release();  // the buffer owns it now
     }
   }
-  packed_gemm(rows, pa, lda, *packed, alpha, beta, po, n);
+  packed_gemm(rows, pa, lda, *packed, alpha, beta, po, n, addend);
   return true;
 }
 
@@ -281,6 +281,23 @@ void matmul(const Node& a, const Node& b, Node& out) {
 void addmm(const Node& c, const Node& a, const Node& b, float alpha, float beta,
            Node& out) {
   allocate(out);
+  // A linear layer's bias: one row broadcast over every other dim. The packed
+  // kernel adds it as it writes each block, instead of a copy of it per row
+  // that the kernel then reads back.
+  if (beta != 0.0f && out.dtype == float32 && c.dtype == float32 && out.size > 0 &&
+      c.shape == out.shape) {
+    const size_t nd = c.shape.size();
+    bool row = c.strides[nd - 1] == 1 || c.shape[nd - 1] == 1;
+    for (size_t d = 0; d + 1 < nd; ++d) row = row && (c.strides[d] == 0 || c.shape[d] == 1);
+    const int64_t k = a.shape[nd - 1];
+    if (row && k > 0 && out.shape[nd - 2] <= kMaxBlasInt && out.shape[nd - 1] <= kMaxBlasInt &&
+        k <= kMaxBlasInt) {
+      const Shape batch(out.shape.begin(), out.shape.end() - 2);
+      if (packed_product(a, b, out, batch, alpha, beta, static_cast<const float*>(c.data()))) {
+        return;
+      }
+    }
+  }
   if (beta != 0.0f) copy_into(c, out);
   product(a, b, out, alpha, beta);
 }

@@ -82,11 +82,13 @@ constexpr int kRows = 12;   // rows of A per kernel call
 constexpr int64_t kDepth = 256;  // k per slice: a 32 KiB slice of a panel
 
 // c[0..MR) x [0..cols) (+)= alpha * a[0..MR) x [0..kc) * bp[0..kc) x [0..32).
-// first: the slice that starts k (beta applies); else add to c.
+// first: the slice that starts k (beta applies, to c or to `addend`, one row
+// for every row); else add to c.
 template <int MR>
 __attribute__((target("avx512f"))) void kernel(int64_t kc, const float* a, int64_t lda,
                                                const float* bp, float* c, int64_t ldc,
-                                               int cols, float alpha, float beta, bool first) {
+                                               int cols, float alpha, float beta, bool first,
+                                               const float* addend) {
   __m512 acc[MR][2];
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -113,8 +115,9 @@ __attribute__((target("avx512f"))) void kernel(int64_t kc, const float* a, int64
       x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
       x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
     } else if (beta != 0.0f) {
-      x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), x0);
-      x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), x1);
+      const float* add = addend ? addend : cr;
+      x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, add), x0);
+      x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, add + 16), x1);
     }
     _mm512_mask_storeu_ps(cr, m0, x0);
     _mm512_mask_storeu_ps(cr + 16, m1, x1);
@@ -122,7 +125,7 @@ __attribute__((target("avx512f"))) void kernel(int64_t kc, const float* a, int64
 }
 
 using Kernel = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, int, float,
-                        float, bool);
+                        float, bool, const float*);
 constexpr Kernel kKernels[kRows + 1] = {nullptr,    kernel<1>,  kernel<2>,  kernel<3>, kernel<4>,
                                         kernel<5>,  kernel<6>,  kernel<7>,  kernel<8>, kernel<9>,
                                         kernel<10>, kernel<11>, kernel<12>};
@@ -130,9 +133,9 @@ constexpr Kernel kKernels[kRows + 1] = {nullptr,    kernel<1>,  kernel<2>,  kern
 }  // namespace
 
 void packed_gemm(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
-                 float beta, float* c, int64_t ldc) {
+                 float beta, float* c, int64_t ldc, const float* addend) {
   if (b.format == PackedB::Format::bf16x3_tiles) {
-    gemm_bf16x3(m, a, lda, b, alpha, beta, c, ldc);
+    gemm_bf16x3(m, a, lda, b, alpha, beta, c, ldc, addend);
     return;
   }
   constexpr int64_t P = PackedB::kPanel;
@@ -144,7 +147,7 @@ void packed_gemm(int64_t m, const float* a, int64_t lda, const PackedB& b, float
       for (int64_t i = 0; i < m; i += kRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i));
         kKernels[rows](kc, a + i * lda + k0, lda, bp, c + i * ldc + panel * P, ldc, cols, alpha,
-                       beta, k0 == 0);
+                       beta, k0 == 0, addend ? addend + panel * P : nullptr);
       }
     }
   }
@@ -154,7 +157,7 @@ void packed_gemm(int64_t m, const float* a, int64_t lda, const PackedB& b, float
 
 bool packed_gemm_supported() { return false; }
 void packed_gemm(int64_t, const float*, int64_t, const PackedB&, float, float, float*,
-                 int64_t) {
+                 int64_t, const float*) {
   throw std::logic_error("packed_gemm called on a machine without its kernel");
 }
 

@@ -47,9 +47,11 @@ bool packed_gemm_supported();
 std::unique_ptr<PackedB> pack_rhs(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs);
 
 // c = alpha * a b + beta * c for a (m x k, row stride lda, unit column stride)
-// and c (m x n, row stride ldc); with beta 0, c is only written.
+// and c (m x n, row stride ldc); with beta 0, c is only written. With `addend`
+// (n floats), every row's addend is that row instead of c's own (a bias
+// broadcast over the rows, never written out), and c is only written.
 void packed_gemm(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
-                 float beta, float* c, int64_t ldc);
+                 float beta, float* c, int64_t ldc, const float* addend = nullptr);
 
 // ---- the tile kernel (amx_gemm.cpp) ----
 
@@ -66,7 +68,7 @@ bool all_finite(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs);
 void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t cs,
                      uint16_t* tiles);
 void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
-                 float beta, float* c, int64_t ldc);
+                 float beta, float* c, int64_t ldc, const float* addend = nullptr);
 // Tests: the way A's rows are split (0 element by element, 1 AVX-512; -1 the
 // CPU's best). Returns false, changing nothing, when this CPU lacks the
 // instructions.
