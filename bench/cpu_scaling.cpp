@@ -4,6 +4,7 @@
 //           arithmetic rate (frequency, shared execution units)
 //   packed  rill's packed float32 product on the encoder's four shapes, one
 //           packed right-hand matrix shared by every thread (as the weights are)
+//   shape   the same product one shape at a time (weights from L2 or L3)
 //   torch   at::addmm on the same shapes, LibTorch's intra-op pool at one
 //           thread (built when LibTorch is found)
 //   blas    the CPU attention's two block products through BLAS (as W1 calls
@@ -11,12 +12,14 @@
 //           128 keys, single-threaded BLAS), each thread its own operands
 //   pairs   fma on CPU 0 and CPU j together, pinned, for each j: a CPU whose
 //           pair rate is well under twice one thread's shares a core with 0
-//   amx     (CPUs with AMX) one thread: bfloat16 tile products with operands
-//           held in tiles, reloaded from L1, and streamed from L2; then the
-//           tile product kernel per encoder shape, and with 32 columns (mostly
-//           the cost of splitting A)
+//   amx     (CPUs with AMX) at one thread and at the most asked for: bfloat16
+//           tile products with operands held in tiles, reloaded from L1, and
+//           streamed from L2; the tile kernel's schedules (16 and 14 loads per
+//           24 products); tile products with float32 FMAs in the same
+//           instruction stream; then, on one thread, the tile product kernel
+//           per encoder shape, and with 32 columns (mostly splitting A)
 // Output: one line per (test, T): GFLOP/s per thread, and that over T=1's.
-//   cpu_scaling [--threads 1,2,4,8,16] [--seconds S] [--tests fma,blas,packed,torch,pairs,amx]
+//   cpu_scaling [--threads 1,2,4,8,16] [--seconds S] [--tests fma,blas,packed,shape,torch,pairs,amx]
 #include <cblas.h>
 #include <pthread.h>
 #include <sched.h>
@@ -177,11 +180,13 @@ __attribute__((target("amx-tile,amx-bf16"))) double amx_probe(int variant, const
   (void)sink;
   return 4.0 * 16 * 16 * 32 * 2 * static_cast<double>(iters);
 }
-// The tile kernel's own schedule (amx_kernel.inc: per 32-deep chunk, 24
-// products and 16 tile loads, each load right after the last product reading
-// its register) on A and B tiles cycling through `span_tiles` tiles of buf
-// (12: one chunk, all in L1; 240: 240 KiB, from L2). Returns bfloat16 flops.
-__attribute__((target("amx-tile,amx-bf16"))) double amx_schedule_probe(const uint16_t* buf,
+// The tile kernel's schedules (amx_kernel.inc), per 32-deep chunk 24
+// products and `loads` tile loads (16: the former one, 14: the current one),
+// each load right after the last product reading its register, on A and B
+// tiles cycling through `span_tiles` tiles of buf (12: one chunk, all in L1;
+// 240: 240 KiB, from L2). Returns bfloat16 flops.
+__attribute__((target("amx-tile,amx-bf16"))) double amx_schedule_probe(int loads,
+                                                                       const uint16_t* buf,
                                                                        size_t span_tiles,
                                                                        int64_t iters) {
   static const TileConfig cfg;
@@ -194,41 +199,75 @@ __attribute__((target("amx-tile,amx-bf16"))) double amx_schedule_probe(const uin
   size_t at = 0;
   const uint16_t* a = buf;
   const uint16_t* b = buf + 6 * T;
+  // The low part of B first in the 14-load order.
+  const int64_t b0 = loads == 14 ? 4 * T : 0;
   _tile_loadd(4, a, 64);
-  _tile_loadd(6, b, 64);
+  _tile_loadd(6, b + b0, 64);
   _tile_loadd(5, a + T, 64);
-  _tile_loadd(7, b + T, 64);
+  _tile_loadd(7, b + b0 + T, 64);
   for (int64_t i = 0; i < iters; ++i) {
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(2, 5, 6);
-    _tile_loadd(6, b + 2 * T, 64);
-    _tile_dpbf16ps(1, 4, 7);
-    _tile_dpbf16ps(3, 5, 7);
-    _tile_loadd(7, b + 3 * T, 64);
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(2, 5, 6);
-    _tile_loadd(6, b + 4 * T, 64);
-    _tile_dpbf16ps(1, 4, 7);
-    _tile_dpbf16ps(3, 5, 7);
-    _tile_loadd(7, b + 5 * T, 64);
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(1, 4, 7);
-    _tile_loadd(4, a + 2 * T, 64);
-    _tile_dpbf16ps(2, 5, 6);
-    _tile_loadd(6, b + 2 * T, 64);
-    _tile_dpbf16ps(3, 5, 7);
-    _tile_loadd(5, a + 3 * T, 64);
-    _tile_loadd(7, b + 3 * T, 64);
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(2, 5, 6);
-    _tile_loadd(6, b, 64);
-    _tile_dpbf16ps(1, 4, 7);
-    _tile_dpbf16ps(3, 5, 7);
-    _tile_loadd(7, b + T, 64);
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(2, 5, 6);
-    _tile_dpbf16ps(1, 4, 7);
+    if (loads == 14) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(7, b + T, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b + 2 * T, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(7, b + 3 * T, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_loadd(4, a + 2 * T, 64);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(5, a + 3 * T, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(7, b + T, 64);
+    } else {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b + 2 * T, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(7, b + 3 * T, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b + 4 * T, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(7, b + 5 * T, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_loadd(4, a + 2 * T, 64);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b + 2 * T, 64);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(5, a + 3 * T, 64);
+      _tile_loadd(7, b + 3 * T, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(7, b + T, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(1, 4, 7);
+    }
+    if (loads == 14) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+    }
     _tile_loadd(4, a + 4 * T, 64);
+    if (loads == 14) _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
     _tile_loadd(5, a + 5 * T, 64);
     at = at + 12 >= span_tiles ? 0 : at + 12;
@@ -238,16 +277,129 @@ __attribute__((target("amx-tile,amx-bf16"))) double amx_schedule_probe(const uin
     _tile_dpbf16ps(1, 4, 7);
     _tile_loadd(4, a, 64);
     _tile_dpbf16ps(2, 5, 6);
-    _tile_loadd(6, b, 64);
+    _tile_loadd(6, b + b0, 64);
     _tile_dpbf16ps(3, 5, 7);
     _tile_loadd(5, a + T, 64);
-    _tile_loadd(7, b + T, 64);
+    _tile_loadd(7, b + b0 + T, 64);
   }
   alignas(64) float out[256];
   _tile_stored(0, out, 64);
   _tile_release();
   volatile float sink = out[0];
   (void)sink;
+  return 24.0 * 16 * 16 * 32 * 2 * static_cast<double>(iters);
+}
+
+// Whether the vector unit's FMAs run while the tile unit multiplies: the
+// 14-load schedule (operands in L1) with `S` k-steps per chunk of a 12 x 32
+// float32 FMA block (A and B in L1, accumulators in registers) spread over
+// its six phases; kTiles false: the FMA steps alone. Returns bfloat16 tile
+// flops; `fma` gets the float32 FMA flops.
+template <int S, bool kTiles>
+__attribute__((target("amx-tile,amx-bf16,avx512f"))) double amx_fma_probe(const uint16_t* buf,
+                                                                          const float* fa,
+                                                                          const float* fb,
+                                                                          int64_t iters,
+                                                                          double& fma) {
+  static const TileConfig cfg;
+  constexpr int64_t T = 512;
+  const uint16_t* a = buf;
+  const uint16_t* b = buf + 6 * T;
+  if (kTiles) {
+    _tile_loadconfig(&cfg);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, a, 64);
+    _tile_loadd(6, b + 4 * T, 64);
+    _tile_loadd(5, a + T, 64);
+    _tile_loadd(7, b + 5 * T, 64);
+  }
+  __m512 acc[12][2];
+  for (auto& r : acc) r[0] = r[1] = _mm512_setzero_ps();
+  int64_t kk = 0;  // the FMA block's k, cycling over 64
+#define steps(count)                                                                    \
+  for (int step = 0; step < (count); ++step) {                                          \
+    const __m512 b0 = _mm512_loadu_ps(fb + kk * 32), b1 = _mm512_loadu_ps(fb + kk * 32 + 16); \
+    _Pragma("GCC unroll 12") for (int r = 0; r < 12; ++r) {                             \
+      const __m512 x = _mm512_set1_ps(fa[r * 64 + kk]);                                 \
+      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);                                    \
+      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);                                    \
+    }                                                                                   \
+    kk = (kk + 1) & 63;                                                                 \
+  }
+  constexpr int P = S / 6;
+  for (int64_t i = 0; i < iters; ++i) {
+    if (kTiles) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(7, b + T, 64);
+    }
+    steps(P);
+    if (kTiles) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b + 2 * T, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(7, b + 3 * T, 64);
+    }
+    steps(P);
+    if (kTiles) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_loadd(4, a + 2 * T, 64);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(5, a + 3 * T, 64);
+    }
+    steps(P);
+    if (kTiles) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(7, b + T, 64);
+    }
+    steps(P);
+    if (kTiles) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_loadd(4, a + 4 * T, 64);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(5, a + 5 * T, 64);
+    }
+    steps(P);
+    if (kTiles) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_loadd(4, a, 64);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_loadd(6, b + 4 * T, 64);
+      _tile_dpbf16ps(3, 5, 7);
+      _tile_loadd(5, a + T, 64);
+      _tile_loadd(7, b + 5 * T, 64);
+    }
+    steps(S - 5 * P);
+  }
+#undef steps
+  __m512 sum = _mm512_setzero_ps();
+  for (auto& r : acc) sum = _mm512_add_ps(sum, _mm512_add_ps(r[0], r[1]));
+  volatile float sink = _mm512_reduce_add_ps(sum);
+  (void)sink;
+  fma = 2.0 * 12 * 32 * S * static_cast<double>(iters);
+  if (!kTiles) return 0;
+  alignas(64) float out[256];
+  _tile_stored(0, out, 64);
+  _tile_release();
+  volatile float tsink = out[0];
+  (void)tsink;
   return 24.0 * 16 * 16 * 32 * 2 * static_cast<double>(iters);
 }
 #endif
@@ -285,7 +437,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: cpu_scaling [--threads 1,2,4] [--seconds S] "
-                   "[--tests fma,blas,packed,torch,pairs,amx]\n");
+                   "[--tests fma,blas,packed,shape,torch,pairs,amx]\n");
       return 2;
     }
   }
@@ -348,6 +500,23 @@ int main(int argc, char** argv) {
     });
   }
 
+  // Each shape alone, its weights shared: whether a product whose packed
+  // weights fit the core's L2 (out: 256 x 256) keeps its rate at T threads
+  // where the larger ones, streamed from L3, do not.
+  if (want("shape") && cpu::packed_gemm_supported()) {
+    for (size_t i = 0; i < std::size(kShapes); ++i) {
+      const Shape s = kShapes[i];
+      auto packed = cpu::pack_rhs(rhs[i].data(), s.k, s.n, s.n, 1);
+      char name[64];
+      std::snprintf(name, sizeof name, "shape %lldx%lldx%lld", static_cast<long long>(s.m),
+                    static_cast<long long>(s.k), static_cast<long long>(s.n));
+      report(name, threads, seconds, [&](int t) {
+        cpu::packed_gemm(s.m, mine[t].a.data(), s.k, *packed, 1.0f, 0.0f, mine[t].c.data(), s.n);
+        return 2.0 * s.m * s.k * s.n;
+      });
+    }
+  }
+
 #ifdef RILL_SCALING_TORCH
   if (want("torch")) {
     at::set_num_threads(1);
@@ -380,8 +549,9 @@ int main(int argc, char** argv) {
   if (want("amx") && cpu::amx_enabled()) {
     std::vector<uint16_t> buf(256 * 512);  // 256 tiles, 256 KiB
     for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<uint16_t>(0x3F80 + (i % 7));
-    const char* names[] = {"in tiles", "from L1", "from L2 (256 KiB)", "kernel schedule, L1",
-                           "kernel schedule, L2"};
+    const char* names[] = {"in tiles",           "from L1",           "from L2 (256 KiB)",
+                           "16-load schedule, L1", "16-load schedule, L2", "14-load schedule, L1",
+                           "14-load schedule, L2"};
     // Each thread its own operands; three rounds, the probes alternating, at
     // one thread and at the most asked for (is the tile unit's rate per core
     // kept when every core uses it?).
@@ -390,15 +560,43 @@ int main(int argc, char** argv) {
       if (T == max_t && T == 1) break;
       for (int round = 0; round < 3; ++round) {
         std::printf("amx      T=%-3d round %d, GFLOP/s per thread:", T, round + 1);
-        for (int v = 0; v < 5; ++v) {
+        for (int v = 0; v < 7; ++v) {
           double r = run_threads(T, seconds / 4, [&](int t) {
             return v < 3 ? amx_probe(v, bufs[t].data(), 256, 4096)
-                         : amx_schedule_probe(bufs[t].data(), v == 3 ? 12 : 240, 1024);
+                         : amx_schedule_probe(v < 5 ? 16 : 14, bufs[t].data(),
+                                              v % 2 == 1 ? 12 : 240, 1024);
           });
           std::printf("  %s %.1f", names[v], r);
         }
         std::printf("\n");
         std::fflush(stdout);
+      }
+    }
+    // Tile products and FMAs in one instruction stream: does the sum beat
+    // the tile unit alone (float32-equivalent: tile flops / 6, the parts)?
+    {
+      std::vector<float> fa(12 * 64, 0.5f), fb(64 * 32, 0.25f);
+      using Probe = double (*)(const uint16_t*, const float*, const float*, int64_t, double&);
+      const std::pair<const char*, Probe> probes[] = {
+          {"tiles alone", amx_fma_probe<0, true>},   {"+6 FMA steps", amx_fma_probe<6, true>},
+          {"+12 FMA steps", amx_fma_probe<12, true>}, {"+24 FMA steps", amx_fma_probe<24, true>},
+          {"+36 FMA steps", amx_fma_probe<36, true>}, {"FMA steps alone", amx_fma_probe<24, false>}};
+      for (int T : {1, max_t}) {
+        for (int round = 0; round < 2; ++round) {
+          std::printf("amxfma   T=%-3d round %d, float32-equivalent GFLOP/s per thread (tiles/6 + FMA):", T,
+                      round + 1);
+          for (const auto& [name, probe] : probes) {
+            std::vector<double> fma(max_t, 0.0), tile(max_t, 0.0);
+            double r = run_threads(T, seconds / 4, [&](int t) {
+              double f = 0;
+              const double tf = probe(bufs[t].data(), fa.data(), fb.data(), 1024, f);
+              return tf / 6 + f;
+            });
+            std::printf("  %s %.1f", name, r);
+          }
+          std::printf("\n");
+          std::fflush(stdout);
+        }
       }
     }
     for (int cols : {0, 32}) {
