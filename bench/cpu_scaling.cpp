@@ -5,8 +5,11 @@
 //   packed  rill's packed float32 product on the encoder's four shapes, one
 //           packed right-hand matrix shared by every thread (as the weights are)
 //   shape   the same product one shape at a time (weights from L2 or L3)
+//   ops     W1's other ops (gelu, layer_norm, attention) and one linear layer,
+//           microseconds per call; gelu and layer_norm beside LibTorch's
 //   torch   at::addmm on the same shapes, LibTorch's intra-op pool at one
-//           thread (built when LibTorch is found)
+//           thread (built when LibTorch is found; in this process its BLAS
+//           calls can bind to rill's OpenBLAS: see bench/RESULTS.md)
 //   blas    the CPU attention's two block products through BLAS (as W1 calls
 //           them: 128 x 128 scores over 64 features, then 128 x 64 outputs over
 //           128 keys, single-threaded BLAS), each thread its own operands
@@ -19,7 +22,7 @@
 //           instruction stream; then, on one thread, the tile product kernel
 //           per encoder shape, and with 32 columns (mostly splitting A)
 // Output: one line per (test, T): GFLOP/s per thread, and that over T=1's.
-//   cpu_scaling [--threads 1,2,4,8,16] [--seconds S] [--tests fma,blas,packed,shape,torch,pairs,amx]
+//   cpu_scaling [--threads 1,2,4,8,16] [--seconds S] [--tests fma,blas,packed,shape,ops,torch,pairs,amx]
 #include <cblas.h>
 #include <pthread.h>
 #include <sched.h>
@@ -43,9 +46,11 @@
 
 #include "backend/cpu/allocator.h"
 #include "backend/cpu/packed_gemm.h"
+#include "rill/rill.h"
 
 #ifdef RILL_SCALING_TORCH
 #include <ATen/ATen.h>
+#include <torch/version.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #endif
@@ -437,7 +442,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: cpu_scaling [--threads 1,2,4] [--seconds S] "
-                   "[--tests fma,blas,packed,shape,torch,pairs,amx]\n");
+                   "[--tests fma,blas,packed,shape,ops,torch,pairs,amx]\n");
       return 2;
     }
   }
@@ -544,6 +549,101 @@ int main(int argc, char** argv) {
   }
 #endif
 
+
+  // W1's other ops, one call per unit of work, rill (public API: build and
+  // evaluate on the thread's default stream) beside LibTorch where built:
+  // microseconds per call per thread.
+  if (want("ops")) {
+    namespace r = rill;
+    struct Inputs {
+      r::array x1024, x256, w256, b256, q, k, v, w, bias;
+#ifdef RILL_SCALING_TORCH
+      at::Tensor t1024, t256, tw256, tb256;
+#endif
+    };
+    std::vector<Inputs> in;
+    for (int t = 0; t < max_t; ++t) {
+      r::array key = r::random::key(100 + t);
+      auto rnd = [&](r::Shape s) {
+        auto [k1, k2] = r::random::split(key);
+        key = k1;
+        return r::random::normal(s, r::float32, 0.0f, 1.0f, k2);
+      };
+      Inputs i{rnd({128, 1024}), rnd({1, 128, 256}), rnd({256}), rnd({256}), rnd({1, 4, 128, 64}),
+               rnd({1, 4, 128, 64}), rnd({1, 4, 128, 64}), rnd({256, 1024}), rnd({1024})};
+      r::eval({i.x1024, i.x256, i.w256, i.b256, i.q, i.k, i.v, i.w, i.bias});
+#ifdef RILL_SCALING_TORCH
+      auto tt = [](const r::array& a) {
+        std::vector<int64_t> shape(a.shape().begin(), a.shape().end());
+        return at::from_blob(const_cast<float*>(a.data<float>()), shape).clone();
+      };
+      i.t1024 = tt(i.x1024), i.t256 = tt(i.x256), i.tw256 = tt(i.w256), i.tb256 = tt(i.b256);
+#endif
+      in.push_back(std::move(i));
+    }
+#ifdef RILL_SCALING_TORCH
+    at::set_num_threads(1);
+#endif
+    struct Op {
+      const char* name;
+      std::function<void(Inputs&)> rill_op;
+#ifdef RILL_SCALING_TORCH
+      std::function<at::Tensor(Inputs&)> torch_op;
+#endif
+    };
+    const Op ops[] = {
+        {"gelu 128x1024", [](Inputs& i) { r::eval(r::nn::gelu(i.x1024)); },
+#ifdef RILL_SCALING_TORCH
+         [](Inputs& i) { return at::gelu(i.t1024); }
+#endif
+        },
+        {"layer_norm 128x256",
+         [](Inputs& i) { r::eval(r::fast::layer_norm(i.x256, i.w256, i.b256, 1e-5f)); },
+#ifdef RILL_SCALING_TORCH
+         [](Inputs& i) { return at::layer_norm(i.t256, {256}, i.tw256, i.tb256, 1e-5); }
+#endif
+        },
+        // LibTorch's attention and linear layers call BLAS, and in this process
+        // those calls can bind to rill's OpenBLAS instead of LibTorch's own
+        // (they ran at OpenBLAS's generic-kernel rate on the Xeon): rill only.
+        {"attention 4x128x64",
+         [](Inputs& i) {
+           r::eval(r::fast::scaled_dot_product_attention(i.q, i.k, i.v, 0.125f, "", std::nullopt));
+         },
+#ifdef RILL_SCALING_TORCH
+         nullptr
+#endif
+        },
+        {"linear 128x256x1024", [](Inputs& i) { r::eval(r::addmm(i.bias, i.x256, i.w)); },
+#ifdef RILL_SCALING_TORCH
+         nullptr
+#endif
+        },
+    };
+    for (const Op& op : ops) {
+      for (int T : threads) {
+        const double rr = run_threads(T, seconds, [&](int t) {
+          op.rill_op(in[t]);
+          return 1e9;
+        });
+        std::printf("ops      %-20s T=%-3d rill %8.1f us", op.name, T, 1e6 / rr);
+#ifdef RILL_SCALING_TORCH
+        if (!op.torch_op) {
+          std::printf("\n");
+          continue;
+        }
+        const double tr = run_threads(T, seconds, [&](int t) {
+          c10::InferenceMode g;
+          at::Tensor y = op.torch_op(in[t]);
+          return 1e9;
+        });
+        std::printf("   LibTorch %8.1f us   rill / LibTorch time %.2f", 1e6 / tr, tr / rr);
+#endif
+        std::printf("\n");
+        std::fflush(stdout);
+      }
+    }
+  }
 
 #if defined(__x86_64__)
   if (want("amx") && cpu::amx_enabled()) {
