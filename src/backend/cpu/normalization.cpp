@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/fast_kernels.h"
@@ -54,6 +55,41 @@ std::vector<C> parameter(const Node* p, int64_t n, C fill) {
   return v;
 }
 
+// One contiguous float32 row, the same arithmetic as the general loop below,
+// compiled for AVX2 too (the general loop is a template, which cannot be
+// cloned; this file is built without contraction, so every clone rounds alike).
+// The sums are lane_sum's and lane_sum_squares' (same order, same bits),
+// written out so that they are compiled with the clone, not called.
+RILL_AVX2_CLONES
+void normalize_row_f32(bool rms, const float* __restrict src, int64_t n,
+                       const float* __restrict w, const float* __restrict b, float eps,
+                       float* __restrict buf, float* __restrict dst) {
+  auto sum = [&](bool squares) {
+    float acc[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      for (int k = 0; k < 8; ++k) acc[k] += squares ? buf[i + k] * buf[i + k] : buf[i + k];
+    }
+    float s = 0;
+    for (; i < n; ++i) s += squares ? buf[i] * buf[i] : buf[i];
+    return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  };
+  if (rms) {
+    for (int64_t j = 0; j < n; ++j) buf[j] = src[j];
+    const float ms = sum(true) / static_cast<float>(n);
+    const float r = 1.0f / std::sqrt(ms + eps);
+    for (int64_t j = 0; j < n; ++j) dst[j] = buf[j] * r * w[j];
+    return;
+  }
+  const float pivot = src[0];
+  for (int64_t j = 0; j < n; ++j) buf[j] = src[j] - pivot;
+  const float mean = sum(false) / static_cast<float>(n);
+  for (int64_t j = 0; j < n; ++j) buf[j] -= mean;
+  const float var = sum(true) / static_cast<float>(n);
+  const float r = 1.0f / std::sqrt(var + eps);
+  for (int64_t j = 0; j < n; ++j) dst[j] = buf[j] * r * w[j] + b[j];
+}
+
 template <bool kRms, typename T>
 void normalize(const Node& x, const Node* w, const Node* b, float eps, Node& out) {
   using C = compute_t<T>;
@@ -69,6 +105,12 @@ void normalize(const Node& x, const Node* w, const Node* b, float eps, Node& out
   for_each_last_axis_row(x, [&](int64_t row, int64_t offset) {
     const T* src = in + offset;
     T* dst = o + row * n;
+    if constexpr (std::is_same_v<T, float>) {
+      if (ls == 1) {
+        normalize_row_f32(kRms, src, n, wv.data(), bv.data(), eps, buf.data(), dst);
+        return;
+      }
+    }
     if constexpr (kRms) {
       for (int64_t j = 0; j < n; ++j) buf[j] = convert<C>(src[j * ls]);
       C ms = lane_sum_squares(buf.data(), n) / static_cast<C>(n);

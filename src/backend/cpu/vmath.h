@@ -15,8 +15,12 @@ namespace rill::detail::cpu {
     !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 #define RILL_VECTOR_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+// For loops built on lane_sum's eight partial sums: eight lanes are one AVX2
+// register, while AVX-512 code for them shuffles halves around and runs slower.
+#define RILL_AVX2_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define RILL_VECTOR_CLONES
+#define RILL_AVX2_CLONES
 #endif
 
 // exp(v) for v <= 88.7 (-inf and anything below -88 give 0, NaN stays NaN):
