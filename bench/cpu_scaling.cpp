@@ -185,13 +185,12 @@ __attribute__((target("amx-tile,amx-bf16"))) double amx_probe(int variant, const
   (void)sink;
   return 4.0 * 16 * 16 * 32 * 2 * static_cast<double>(iters);
 }
-// The tile kernel's schedules (amx_kernel.inc), per 32-deep chunk 24
-// products and `loads` tile loads (16: the former one, 14: the current one),
-// each load right after the last product reading its register, on A and B
-// tiles cycling through `span_tiles` tiles of buf (12: one chunk, all in L1;
-// 240: 240 KiB, from L2). Returns bfloat16 flops.
-__attribute__((target("amx-tile,amx-bf16"))) double amx_schedule_probe(int loads,
-                                                                       const uint16_t* buf,
+// The tile kernel's former schedule (before 850f0ed): per 32-deep chunk, 24
+// products and 16 tile loads, each load right after the last product reading
+// its register, on A and B tiles cycling through `span_tiles` tiles of buf
+// (12: one chunk, all in L1; 240: 240 KiB, from L2). The current 14-load
+// schedule is amx_fma_probe<0, true>. Returns bfloat16 flops.
+__attribute__((target("amx-tile,amx-bf16"))) double amx_schedule_probe(const uint16_t* buf,
                                                                        size_t span_tiles,
                                                                        int64_t iters) {
   static const TileConfig cfg;
@@ -204,75 +203,41 @@ __attribute__((target("amx-tile,amx-bf16"))) double amx_schedule_probe(int loads
   size_t at = 0;
   const uint16_t* a = buf;
   const uint16_t* b = buf + 6 * T;
-  // The low part of B first in the 14-load order.
-  const int64_t b0 = loads == 14 ? 4 * T : 0;
   _tile_loadd(4, a, 64);
-  _tile_loadd(6, b + b0, 64);
+  _tile_loadd(6, b, 64);
   _tile_loadd(5, a + T, 64);
-  _tile_loadd(7, b + b0 + T, 64);
+  _tile_loadd(7, b + T, 64);
   for (int64_t i = 0; i < iters; ++i) {
-    if (loads == 14) {
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_loadd(6, b, 64);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(3, 5, 7);
-      _tile_loadd(7, b + T, 64);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_loadd(6, b + 2 * T, 64);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(3, 5, 7);
-      _tile_loadd(7, b + 3 * T, 64);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_loadd(4, a + 2 * T, 64);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
-      _tile_loadd(5, a + 3 * T, 64);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_loadd(6, b, 64);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(3, 5, 7);
-      _tile_loadd(7, b + T, 64);
-    } else {
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_loadd(6, b + 2 * T, 64);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(3, 5, 7);
-      _tile_loadd(7, b + 3 * T, 64);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_loadd(6, b + 4 * T, 64);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(3, 5, 7);
-      _tile_loadd(7, b + 5 * T, 64);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_loadd(4, a + 2 * T, 64);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_loadd(6, b + 2 * T, 64);
-      _tile_dpbf16ps(3, 5, 7);
-      _tile_loadd(5, a + 3 * T, 64);
-      _tile_loadd(7, b + 3 * T, 64);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_loadd(6, b, 64);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(3, 5, 7);
-      _tile_loadd(7, b + T, 64);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(1, 4, 7);
-    }
-    if (loads == 14) {
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-    }
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_loadd(6, b + 2 * T, 64);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(3, 5, 7);
+    _tile_loadd(7, b + 3 * T, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_loadd(6, b + 4 * T, 64);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(3, 5, 7);
+    _tile_loadd(7, b + 5 * T, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_loadd(4, a + 2 * T, 64);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_loadd(6, b + 2 * T, 64);
+    _tile_dpbf16ps(3, 5, 7);
+    _tile_loadd(5, a + 3 * T, 64);
+    _tile_loadd(7, b + 3 * T, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_loadd(6, b, 64);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(3, 5, 7);
+    _tile_loadd(7, b + T, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(1, 4, 7);
     _tile_loadd(4, a + 4 * T, 64);
-    if (loads == 14) _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
     _tile_loadd(5, a + 5 * T, 64);
     at = at + 12 >= span_tiles ? 0 : at + 12;
@@ -282,10 +247,10 @@ __attribute__((target("amx-tile,amx-bf16"))) double amx_schedule_probe(int loads
     _tile_dpbf16ps(1, 4, 7);
     _tile_loadd(4, a, 64);
     _tile_dpbf16ps(2, 5, 6);
-    _tile_loadd(6, b + b0, 64);
+    _tile_loadd(6, b, 64);
     _tile_dpbf16ps(3, 5, 7);
     _tile_loadd(5, a + T, 64);
-    _tile_loadd(7, b + b0 + T, 64);
+    _tile_loadd(7, b + T, 64);
   }
   alignas(64) float out[256];
   _tile_stored(0, out, 64);
@@ -295,19 +260,23 @@ __attribute__((target("amx-tile,amx-bf16"))) double amx_schedule_probe(int loads
   return 24.0 * 16 * 16 * 32 * 2 * static_cast<double>(iters);
 }
 
-// Whether the vector unit's FMAs run while the tile unit multiplies: the
-// 14-load schedule (operands in L1) with `S` k-steps per chunk of a 12 x 32
-// float32 FMA block (A and B in L1, accumulators in registers) spread over
-// its six phases; kTiles false: the FMA steps alone. Returns bfloat16 tile
-// flops; `fma` gets the float32 FMA flops.
+// The tile kernel's schedule (amx_kernel.inc: per 32-deep chunk 24 products
+// and 14 tile loads) on tiles cycling through `span_tiles` tiles of buf, as
+// amx_schedule_probe; and whether the vector unit's FMAs run while the tile
+// unit multiplies: `S` k-steps per chunk of a 12 x 32 float32 FMA block (A
+// and B in L1, accumulators in registers) spread over its six phases (kTiles
+// false: the FMA steps alone). Returns bfloat16 tile flops; `fma` gets the
+// float32 FMA flops.
 template <int S, bool kTiles>
 __attribute__((target("amx-tile,amx-bf16,avx512f"))) double amx_fma_probe(const uint16_t* buf,
+                                                                          size_t span_tiles,
                                                                           const float* fa,
                                                                           const float* fb,
                                                                           int64_t iters,
                                                                           double& fma) {
   static const TileConfig cfg;
   constexpr int64_t T = 512;
+  size_t at = 0;
   const uint16_t* a = buf;
   const uint16_t* b = buf + 6 * T;
   if (kTiles) {
@@ -381,6 +350,9 @@ __attribute__((target("amx-tile,amx-bf16,avx512f"))) double amx_fma_probe(const 
       _tile_loadd(5, a + 5 * T, 64);
     }
     steps(P);
+    at = at + 12 >= span_tiles ? 0 : at + 12;
+    a = buf + at * T;
+    b = a + 6 * T;
     if (kTiles) {
       _tile_dpbf16ps(0, 4, 6);
       _tile_dpbf16ps(1, 4, 7);
@@ -662,9 +634,12 @@ int main(int argc, char** argv) {
         std::printf("amx      T=%-3d round %d, GFLOP/s per thread:", T, round + 1);
         for (int v = 0; v < 7; ++v) {
           double r = run_threads(T, seconds / 4, [&](int t) {
-            return v < 3 ? amx_probe(v, bufs[t].data(), 256, 4096)
-                         : amx_schedule_probe(v < 5 ? 16 : 14, bufs[t].data(),
-                                              v % 2 == 1 ? 12 : 240, 1024);
+            const size_t span = v % 2 == 1 ? 12 : 240;
+            double fma = 0;
+            return v < 3   ? amx_probe(v, bufs[t].data(), 256, 4096)
+                   : v < 5 ? amx_schedule_probe(bufs[t].data(), span, 1024)
+                           : amx_fma_probe<0, true>(bufs[t].data(), span, nullptr, nullptr, 1024,
+                                                    fma);
           });
           std::printf("  %s %.1f", names[v], r);
         }
@@ -676,7 +651,8 @@ int main(int argc, char** argv) {
     // the tile unit alone (float32-equivalent: tile flops / 6, the parts)?
     {
       std::vector<float> fa(12 * 64, 0.5f), fb(64 * 32, 0.25f);
-      using Probe = double (*)(const uint16_t*, const float*, const float*, int64_t, double&);
+      using Probe =
+          double (*)(const uint16_t*, size_t, const float*, const float*, int64_t, double&);
       const std::pair<const char*, Probe> probes[] = {
           {"tiles alone", amx_fma_probe<0, true>},   {"+6 FMA steps", amx_fma_probe<6, true>},
           {"+12 FMA steps", amx_fma_probe<12, true>}, {"+24 FMA steps", amx_fma_probe<24, true>},
@@ -689,7 +665,7 @@ int main(int argc, char** argv) {
             std::vector<double> fma(max_t, 0.0), tile(max_t, 0.0);
             double r = run_threads(T, seconds / 4, [&](int t) {
               double f = 0;
-              const double tf = probe(bufs[t].data(), fa.data(), fb.data(), 1024, f);
+              const double tf = probe(bufs[t].data(), 12, fa.data(), fb.data(), 1024, f);
               return tf / 6 + f;
             });
             std::printf("  %s %.1f", name, r);
