@@ -124,9 +124,62 @@ __attribute__((target("avx512f"))) void gemm_nn_avx512(int64_t m, int64_t n, int
     }
   }
 }
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own
+// placeholder operands when inlined under a target attribute.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// bt (k x n, row stride n) = b^T for b (n x k, row stride ldb): 16 x 16
+// blocks transposed in registers (unpack pairs, then quads, then 128-bit
+// lanes twice), the edges element by element.
+__attribute__((target("avx512f"))) void transpose_avx512(int64_t n, int64_t k, const float* b,
+                                                        int64_t ldb, float* bt) {
+  int64_t j0 = 0;
+  for (; j0 + 16 <= n; j0 += 16) {
+    int64_t p0 = 0;
+    for (; p0 + 16 <= k; p0 += 16) {
+      __m512 r[16], t[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(b + (j0 + i) * ldb + p0);
+      for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 16; i += 4) {
+        for (int h = 0; h < 2; ++h) {
+          const __m512d a = _mm512_castps_pd(t[i + h]), c = _mm512_castps_pd(t[i + h + 2]);
+          r[i + h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+          r[i + h + 2] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        }
+      }
+      // Each 128-bit lane now holds four rows of one column; gather the
+      // lanes of a column: pairs (0, 4), (1, 5) ... (8, 12) ..., then (0, 8)
+      // ... (7, 15).
+      for (int i = 0; i < 8; ++i) {
+        const int q = i / 4 * 8 + i % 4;
+        t[q] = _mm512_shuffle_f32x4(r[q], r[q + 4], 0x88);
+        t[q + 4] = _mm512_shuffle_f32x4(r[q], r[q + 4], 0xDD);
+      }
+      for (int q = 0; q < 8; ++q) {
+        r[q] = _mm512_shuffle_f32x4(t[q], t[q + 8], 0x88);
+        r[q + 8] = _mm512_shuffle_f32x4(t[q], t[q + 8], 0xDD);
+      }
+      // r[x] is column kColumn[x] of the block, its 16 rows in order (the
+      // unpacks leave columns 1 and 2 of each four swapped).
+      static constexpr int kColumn[16] = {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15};
+      for (int x = 0; x < 16; ++x) _mm512_storeu_ps(bt + (p0 + kColumn[x]) * n + j0, r[x]);
+    }
+    for (; p0 < k; ++p0) {
+      for (int64_t j = j0; j < j0 + 16; ++j) bt[p0 * n + j] = b[j * ldb + p0];
+    }
+  }
+  for (; j0 < n; ++j0) {
+    for (int64_t p = 0; p < k; ++p) bt[p * n + j0] = b[j0 * ldb + p];
+  }
+}
+#pragma GCC diagnostic pop
 #else
 std::atomic<bool> g_blas_forced{false};
 bool use_avx512_products() { return false; }
+void transpose_avx512(int64_t, int64_t, const float*, int64_t, float*) {}
 void gemm_nn_avx512(int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                     int64_t, bool, float*, int64_t) {}
 #endif
@@ -149,10 +202,7 @@ void gemm_abt(int64_t m, int64_t n, int64_t k, C alpha, const C* a, int64_t lda,
     if (use_avx512_products()) {
       std::vector<float>& bt = key_block_scratch();
       bt.resize(static_cast<size_t>(k * n));
-      for (int64_t j = 0; j < n; ++j) {
-        const float* br = b + j * ldb;
-        for (int64_t p = 0; p < k; ++p) bt[p * n + j] = br[p];
-      }
+      transpose_avx512(n, k, b, ldb, bt.data());
       gemm_nn_avx512(m, n, k, alpha, a, lda, bt.data(), n, false, c, ldc);
       return;
     }
