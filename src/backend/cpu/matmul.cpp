@@ -230,9 +230,20 @@ void matmul_half(const Node& an, const Node& bn, Node& out, const Shape& batch,
   });
 }
 
-// out = alpha * a b + beta * out, where out is allocated and, when beta != 0,
-// holds the addend.
-void product(const Node& a, const Node& b, Node& out, float alpha, float beta) {
+// The row a float32 addend c (already broadcast to out's shape) repeats over
+// every other dim, as a linear layer's bias does; null if it is not one.
+const float* addend_row(const Node& c, const Node& out) {
+  if (c.dtype != float32 || out.dtype != float32 || c.shape != out.shape) return nullptr;
+  const size_t nd = c.shape.size();
+  bool row = c.strides[nd - 1] == 1 || c.shape[nd - 1] == 1;
+  for (size_t d = 0; d + 1 < nd; ++d) row = row && (c.strides[d] == 0 || c.shape[d] == 1);
+  return row ? static_cast<const float*>(c.data()) : nullptr;
+}
+
+// out = alpha * a b + beta * c, where out is allocated; without c (or with beta
+// 0), out = alpha * a b.
+void product(const Node& a, const Node& b, Node& out, float alpha, float beta,
+             const Node* c = nullptr) {
   if (out.size == 0) return;
   size_t nd = out.shape.size();
   const int64_t m = out.shape[nd - 2], n = out.shape[nd - 1], k = a.shape[nd - 1];
@@ -240,6 +251,16 @@ void product(const Node& a, const Node& b, Node& out, float alpha, float beta) {
     throw std::invalid_argument("matrix dimensions exceed the BLAS integer range");
   }
   Shape batch(out.shape.begin(), out.shape.end() - 2);
+  if (beta == 0.0f) c = nullptr;
+  // A row addend goes into the packed kernel's epilogue as it writes each
+  // block, instead of a copy of it per row that the kernel then reads back.
+  if (c && k > 0) {
+    if (const float* row = addend_row(*c, out)) {
+      if (packed_product(a, b, out, batch, alpha, beta, row)) return;
+    }
+  }
+  // Every other path reads the addend from out.
+  if (c) copy_into(*c, out);
   dispatch(out.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
@@ -281,25 +302,7 @@ void matmul(const Node& a, const Node& b, Node& out) {
 void addmm(const Node& c, const Node& a, const Node& b, float alpha, float beta,
            Node& out) {
   allocate(out);
-  // A linear layer's bias: one row broadcast over every other dim. The packed
-  // kernel adds it as it writes each block, instead of a copy of it per row
-  // that the kernel then reads back.
-  if (beta != 0.0f && out.dtype == float32 && c.dtype == float32 && out.size > 0 &&
-      c.shape == out.shape) {
-    const size_t nd = c.shape.size();
-    bool row = c.strides[nd - 1] == 1 || c.shape[nd - 1] == 1;
-    for (size_t d = 0; d + 1 < nd; ++d) row = row && (c.strides[d] == 0 || c.shape[d] == 1);
-    const int64_t k = a.shape[nd - 1];
-    if (row && k > 0 && out.shape[nd - 2] <= kMaxBlasInt && out.shape[nd - 1] <= kMaxBlasInt &&
-        k <= kMaxBlasInt) {
-      const Shape batch(out.shape.begin(), out.shape.end() - 2);
-      if (packed_product(a, b, out, batch, alpha, beta, static_cast<const float*>(c.data()))) {
-        return;
-      }
-    }
-  }
-  if (beta != 0.0f) copy_into(c, out);
-  product(a, b, out, alpha, beta);
+  product(a, b, out, alpha, beta, &c);
 }
 
 }  // namespace rill::detail::cpu
