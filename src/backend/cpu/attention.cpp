@@ -50,7 +50,7 @@ void single_threaded_blas() {
 // CPU fall back to slow generic kernels (25 GFLOP/s per core measured on a
 // Xeon with AVX-512 and AMX). This kernel reads both operands in place:
 // c = alpha a b (+ c), a m x k with row stride lda, b k x n with row stride
-// ldb, in tiles of up to 6 rows x 32 columns held in twelve registers, each
+// ldb, in tiles of up to 8 rows x 32 columns held in sixteen registers, each
 // element summed over k in order.
 #if defined(__x86_64__)
 std::atomic<bool> g_blas_forced{false};
@@ -64,19 +64,31 @@ bool use_avx512_products() {
   return on && !g_blas_forced.load(std::memory_order_relaxed);
 }
 
-template <int MR>
+template <bool kFull>
+__attribute__((target("avx512f"))) inline __m512 load16(const float* p, __mmask16 m) {
+  if constexpr (kFull) {
+    return _mm512_loadu_ps(p);
+  } else {
+    return _mm512_maskz_loadu_ps(m, p);
+  }
+}
+
+// kFull: all 32 columns exist, so plain loads and stores; a masked loop
+// reloads its masks every step on GCC, and on Intel cores those moves share
+// a port with the multiply-adds.
+template <int MR, bool kFull>
 __attribute__((target("avx512f"))) inline void tile_nn(int64_t k, float alpha, const float* a,
                                                       int64_t lda, const float* b, int64_t ldb,
                                                       __mmask16 m0, __mmask16 m1, bool accumulate,
                                                       float* c, int64_t ldc) {
   // Every loop over r unrolled, so that acc lives in registers.
   __m512 acc[MR][2];
-#pragma GCC unroll 6
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int64_t p = 0; p < k; ++p) {
-    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + p * ldb);
-    const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + p * ldb + 16);
-#pragma GCC unroll 6
+    const __m512 b0 = load16<kFull>(b + p * ldb, m0);
+    const __m512 b1 = load16<kFull>(b + p * ldb + 16, m1);
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m512 av = _mm512_set1_ps(a[r * lda + p]);
       acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
@@ -84,16 +96,45 @@ __attribute__((target("avx512f"))) inline void tile_nn(int64_t k, float alpha, c
     }
   }
   const __m512 al = _mm512_set1_ps(alpha);
-#pragma GCC unroll 6
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     float* cr = c + r * ldc;
     __m512 x0 = _mm512_mul_ps(acc[r][0], al), x1 = _mm512_mul_ps(acc[r][1], al);
     if (accumulate) {
-      x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
-      x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
+      x0 = _mm512_add_ps(x0, load16<kFull>(cr, m0));
+      x1 = _mm512_add_ps(x1, load16<kFull>(cr + 16, m1));
     }
-    _mm512_mask_storeu_ps(cr, m0, x0);
-    _mm512_mask_storeu_ps(cr + 16, m1, x1);
+    if constexpr (kFull) {
+      _mm512_storeu_ps(cr, x0);
+      _mm512_storeu_ps(cr + 16, x1);
+    } else {
+      _mm512_mask_storeu_ps(cr, m0, x0);
+      _mm512_mask_storeu_ps(cr + 16, m1, x1);
+    }
+  }
+}
+
+// Rows of a 32-column strip: tiles of kRows rows, then one of the rest.
+constexpr int64_t kRows = 8;
+template <bool kFull>
+__attribute__((target("avx512f"))) void strip_nn(int64_t m, int64_t k, float alpha,
+                                                const float* a, int64_t lda, const float* b,
+                                                int64_t ldb, __mmask16 m0, __mmask16 m1,
+                                                bool accumulate, float* c, int64_t ldc) {
+  int64_t i0 = 0;
+  for (; i0 + kRows <= m; i0 += kRows) {
+    tile_nn<kRows, kFull>(k, alpha, a + i0 * lda, lda, b, ldb, m0, m1, accumulate, c + i0 * ldc,
+                          ldc);
+  }
+  const float* ai = a + i0 * lda;
+  float* ci = c + i0 * ldc;
+  switch (m - i0) {
+#define RILL_TILE_CASE(r) \
+  case r: tile_nn<r, kFull>(k, alpha, ai, lda, b, ldb, m0, m1, accumulate, ci, ldc); break;
+    RILL_TILE_CASE(7) RILL_TILE_CASE(6) RILL_TILE_CASE(5) RILL_TILE_CASE(4)
+    RILL_TILE_CASE(3) RILL_TILE_CASE(2) RILL_TILE_CASE(1)
+#undef RILL_TILE_CASE
+    default: static_assert(kRows == 8, "a case for every remainder"); break;
   }
 }
 
@@ -103,25 +144,13 @@ __attribute__((target("avx512f"))) void gemm_nn_avx512(int64_t m, int64_t n, int
                                                       bool accumulate, float* c, int64_t ldc) {
   for (int64_t j0 = 0; j0 < n; j0 += 32) {
     const int64_t left = n - j0;
+    if (left >= 32) {
+      strip_nn<true>(m, k, alpha, a, lda, b + j0, ldb, 0xFFFF, 0xFFFF, accumulate, c + j0, ldc);
+      continue;
+    }
     const __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-    const __mmask16 m1 = left >= 32   ? __mmask16(0xFFFF)
-                         : left > 16 ? __mmask16((1u << (left - 16)) - 1)
-                                     : __mmask16(0);
-    const float* bj = b + j0;
-    int64_t i0 = 0;
-    for (; i0 + 6 <= m; i0 += 6) {
-      tile_nn<6>(k, alpha, a + i0 * lda, lda, bj, ldb, m0, m1, accumulate, c + i0 * ldc + j0, ldc);
-    }
-    const float* ai = a + i0 * lda;
-    float* ci = c + i0 * ldc + j0;
-    switch (m - i0) {
-      case 5: tile_nn<5>(k, alpha, ai, lda, bj, ldb, m0, m1, accumulate, ci, ldc); break;
-      case 4: tile_nn<4>(k, alpha, ai, lda, bj, ldb, m0, m1, accumulate, ci, ldc); break;
-      case 3: tile_nn<3>(k, alpha, ai, lda, bj, ldb, m0, m1, accumulate, ci, ldc); break;
-      case 2: tile_nn<2>(k, alpha, ai, lda, bj, ldb, m0, m1, accumulate, ci, ldc); break;
-      case 1: tile_nn<1>(k, alpha, ai, lda, bj, ldb, m0, m1, accumulate, ci, ldc); break;
-      default: break;
-    }
+    const __mmask16 m1 = left > 16 ? __mmask16((1u << (left - 16)) - 1) : __mmask16(0);
+    strip_nn<false>(m, k, alpha, a, lda, b + j0, ldb, m0, m1, accumulate, c + j0, ldc);
   }
 }
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own
