@@ -70,7 +70,26 @@ inline void split3(float x, uint16_t& h, uint16_t& m, uint16_t& l) {
   l = static_cast<uint16_t>(std::bit_cast<uint32_t>(s) >> 16);
 }
 
-// split3 over a row, and whether the row is finite; compiled for wider
+// A's rows are split with every rounding reading a subnormal float as a zero
+// of its sign, as the vector unit's bfloat16 conversion does (the fastest
+// split uses it); the tile unit reads subnormal parts as zero anyway, so this
+// drops nothing the products kept. x = h + m + l exactly where the parts are
+// normal; a part below float32's normal range (|x| under about 2^-110) is 0.
+inline uint32_t round_bf16_daz(uint32_t bits) {
+  return (bits & 0x7F800000u) == 0 ? bits & 0x80000000u : round_bf16(bits);
+}
+
+inline void split3_lhs(float x, uint16_t& h, uint16_t& m, uint16_t& l) {
+  const uint32_t hb = round_bf16_daz(std::bit_cast<uint32_t>(x));
+  const float r = x - std::bit_cast<float>(hb);  // exact
+  const uint32_t mb = round_bf16_daz(std::bit_cast<uint32_t>(r));
+  const float s = r - std::bit_cast<float>(mb);  // exact, at most 8 significant bits
+  h = static_cast<uint16_t>(hb >> 16);
+  m = static_cast<uint16_t>(mb >> 16);
+  l = static_cast<uint16_t>(round_bf16_daz(std::bit_cast<uint32_t>(s)) >> 16);
+}
+
+// split3_lhs over a row, and whether the row is finite; compiled for wider
 // vector units too.
 RILL_VECTOR_CLONES
 bool split_row(const float* __restrict x, int64_t n, uint16_t* __restrict h,
@@ -78,7 +97,7 @@ bool split_row(const float* __restrict x, int64_t n, uint16_t* __restrict h,
   uint32_t special = 0;
   for (int64_t i = 0; i < n; ++i) {
     special |= static_cast<uint32_t>((std::bit_cast<uint32_t>(x[i]) & 0x7F800000u) == 0x7F800000u);
-    split3(x[i], h[i], m[i], l[i]);
+    split3_lhs(x[i], h[i], m[i], l[i]);
   }
   return special == 0;
 }
@@ -272,13 +291,31 @@ __attribute__((target("avx512f"))) inline __m512i round_bf16_x16(__m512i bits) {
   return _mm512_mask_blend_epi32(ovf, t, _mm512_and_si512(bits, hi));
 }
 
-// split3 of 16 finite floats: the parts as floats' bits (low halves zero).
+// round_bf16_daz on 16 lanes.
+__attribute__((target("avx512f"))) inline __m512i round_bf16_daz_x16(__m512i bits) {
+  const __mmask16 sub = _mm512_testn_epi32_mask(bits, _mm512_set1_epi32(0x7F800000));
+  return round_bf16_x16(_mm512_mask_and_epi32(bits, sub, bits, _mm512_set1_epi32(int(0x80000000u))));
+}
+
+template <bool kLhs>
+__attribute__((target("avx512f"))) inline __m512i round_part_x16(__m512i bits) {
+  if constexpr (kLhs) {
+    return round_bf16_daz_x16(bits);
+  } else {
+    return round_bf16_x16(bits);
+  }
+}
+
+// split3 (kLhs: split3_lhs) of 16 finite floats: the parts as floats' bits
+// (low halves zero).
+template <bool kLhs>
 __attribute__((target("avx512f"))) inline void split_x16(__m512 v, __m512i& h, __m512i& m,
                                                           __m512i& l) {
-  h = round_bf16_x16(_mm512_castps_si512(v));
+  h = round_part_x16<kLhs>(_mm512_castps_si512(v));
   const __m512 r = _mm512_sub_ps(v, _mm512_castsi512_ps(h));
-  m = round_bf16_x16(_mm512_castps_si512(r));
+  m = round_part_x16<kLhs>(_mm512_castps_si512(r));
   l = _mm512_castps_si512(_mm512_sub_ps(r, _mm512_castsi512_ps(m)));
+  if constexpr (kLhs) l = round_part_x16<true>(l);
 }
 
 // The first `left` of 16 lanes (none if left <= 0).
@@ -313,7 +350,7 @@ __attribute__((target("avx512f"))) uint32_t split_rows_avx512(const float* x, in
         const __m512i bits = _mm512_castps_si512(v);
         bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp), exp);
         __m512i h, m, l;
-        split_x16(v, h, m, l);
+        split_x16<true>(v, h, m, l);
         uint16_t* out = dst + c * kChunk + r * 32 + half * 16;
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
                             _mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
@@ -321,6 +358,47 @@ __attribute__((target("avx512f"))) uint32_t split_rows_avx512(const float* x, in
                             _mm512_cvtepi32_epi16(_mm512_srli_epi32(m, 16)));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * kPartTiles * kTile),
                             _mm512_cvtepi32_epi16(_mm512_srli_epi32(l, 16)));
+      }
+      if (bad) bad_rows |= 1u << r;
+    }
+  }
+  return bad_rows;
+}
+
+// split_rows_avx512 with AVX512-BF16's conversion, which rounds to nearest
+// even and reads subnormal floats as zero, as round_bf16_daz does; only its
+// overflow differs (to infinity), so where rounding would overflow the float
+// is truncated first, as round_bf16 does. About half the instructions.
+__attribute__((target("avx512f,avx512bf16"))) inline __m512 widen_bf16(__m256i parts) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(parts), 16));
+}
+
+__attribute__((target("avx512f,avx512bf16"))) uint32_t split_rows_avx512bf16(
+    const float* x, int64_t lda, int rows, int64_t k, int64_t nc, uint16_t* dst) {
+  const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), hi = _mm512_set1_epi32(int(0xFFFF0000u));
+  const __m512i largest = _mm512_set1_epi32(0x7F7FFFFF);     // largest finite float
+  const __m512i rounds_down = _mm512_set1_epi32(0x7F7F7FFF);  // largest not rounding up to inf
+  uint32_t bad_rows = 0;
+  for (int64_t c = 0; c < nc; ++c) {
+    for (int r = 0; r < rows; ++r) {
+      __mmask16 bad = 0;
+      for (int64_t half = 0; half < 2; ++half) {
+        const int64_t i0 = c * kBlock + half * 16;
+        const __m512i bits =
+            _mm512_castps_si512(_mm512_maskz_loadu_ps(first_lanes(k - i0), x + r * lda + i0));
+        const __m512i mag = _mm512_and_si512(bits, magnitude);
+        bad |= _mm512_cmpgt_epi32_mask(mag, largest);
+        const __mmask16 near_max = _mm512_cmpgt_epi32_mask(mag, rounds_down);
+        const __m512 v = _mm512_castsi512_ps(bits);
+        const __m256i h = (__m256i)_mm512_cvtneps_pbh(
+            _mm512_castsi512_ps(_mm512_mask_and_epi32(bits, near_max, bits, hi)));
+        const __m512 rest = _mm512_sub_ps(v, widen_bf16(h));
+        const __m256i m = (__m256i)_mm512_cvtneps_pbh(rest);
+        const __m256i l = (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(rest, widen_bf16(m)));
+        uint16_t* out = dst + c * kChunk + r * 32 + half * 16;
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), h);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kPartTiles * kTile), m);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * kPartTiles * kTile), l);
       }
       if (bad) bad_rows |= 1u << r;
     }
@@ -348,8 +426,8 @@ __attribute__((target("avx512f"))) void pack_rhs_rows_avx512(const float* b, int
           const __m512 x1 =
               i + 1 < k ? _mm512_maskz_loadu_ps(cols, b + (i + 1) * rs + j0) : _mm512_setzero_ps();
           __m512i h0, m0, l0, h1, m1, l1;
-          split_x16(x0, h0, m0, l0);
-          split_x16(x1, h1, m1, l1);
+          split_x16<false>(x0, h0, m0, l0);
+          split_x16<false>(x1, h1, m1, l1);
           _mm512_storeu_si512(dst, pair_rows(h0, h1));
           _mm512_storeu_si512(dst + kPartTiles * kTile, pair_rows(m0, m1));
           _mm512_storeu_si512(dst + 2 * kPartTiles * kTile, pair_rows(l0, l1));
@@ -377,15 +455,18 @@ void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t c
 
 namespace {
 
-// Which row split pack_lhs uses: 0 element by element, 1 AVX-512 (where the
-// CPU has it); set_lhs_split_for_testing overrides the choice.
+// Which row split pack_lhs uses: 0 element by element, 1 AVX-512, 2 AVX-512
+// with AVX512-BF16's conversion (where the CPU has them; every CPU with the
+// tile unit has both); set_lhs_split_for_testing overrides the choice.
 std::atomic<int> g_lhs_split{-1};
 
 int lhs_split() {
   const int forced = g_lhs_split.load(std::memory_order_relaxed);
   if (forced >= 0) return forced;
 #if defined(__x86_64__)
-  static const int best = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  static const int best = __builtin_cpu_supports("avx512bf16") ? 2
+                          : __builtin_cpu_supports("avx512f")  ? 1
+                                                               : 0;
   return best;
 #else
   return 0;
@@ -407,7 +488,9 @@ void pack_lhs(int64_t m, const float* a, int64_t lda, int64_t k, uint16_t* tiles
     const int rows = static_cast<int>(std::clamp<int64_t>(m - g, 0, 16));
     uint32_t bad = 0;
 #if defined(__x86_64__)
-    if (how == 1 && rows > 0) {
+    if (how == 2 && rows > 0) {
+      bad = split_rows_avx512bf16(a + g * lda, lda, rows, k, nc, dst);
+    } else if (how == 1 && rows > 0) {
       bad = split_rows_avx512(a + g * lda, lda, rows, k, nc, dst);
     } else
 #endif
@@ -434,9 +517,10 @@ void pack_lhs(int64_t m, const float* a, int64_t lda, int64_t k, uint16_t* tiles
 }  // namespace
 
 bool set_lhs_split_for_testing(int how) {
-  if (how > 1) return false;
+  if (how > 2) return false;
 #if defined(__x86_64__)
-  if (how == 1 && !__builtin_cpu_supports("avx512f")) return false;
+  if (how >= 1 && !__builtin_cpu_supports("avx512f")) return false;
+  if (how == 2 && !__builtin_cpu_supports("avx512bf16")) return false;
 #else
   if (how > 0) return false;
 #endif
