@@ -1209,8 +1209,8 @@ TEST(Matmul, PackedRightOperandSharedByThreads) {
 // products accumulated in float32, so within float32's accumulation bound.
 // Shapes leave remainders of 32 in m, k and n; rows with an infinity or NaN
 // take float32 arithmetic; a matrix with one is packed for the vector kernel.
-// A's rows split into tiles every way (element by element; AVX-512; AVX-512
-// with AVX512-BF16's conversion) give the same tiles bit for bit, padding
+// A's rows split into tiles both ways (element by element; AVX512-BF16's
+// conversion) give the same tiles bit for bit, padding
 // included, and the same rows marked as holding an infinity or NaN, over
 // every float32 magnitude: zeros, subnormals (parts that would be subnormal
 // are zeros), tiny normals, values near the largest float (where rounding to
@@ -1258,7 +1258,7 @@ TEST(Matmul, Bf16x3RowSplitsAgree) {
   const std::vector<int64_t> special = detail::cpu::pack_lhs_for_testing(m, a.data(), lda, k, reference);
   EXPECT_EQ(special, (std::vector<int64_t>{5, 11}));
   int ran = 0;
-  for (int how : {1, 2}) {
+  for (int how : {1}) {
     if (!detail::cpu::set_lhs_split_for_testing(how)) continue;
     ++ran;
     std::vector<uint16_t> tiles;

@@ -291,31 +291,13 @@ __attribute__((target("avx512f"))) inline __m512i round_bf16_x16(__m512i bits) {
   return _mm512_mask_blend_epi32(ovf, t, _mm512_and_si512(bits, hi));
 }
 
-// round_bf16_daz on 16 lanes.
-__attribute__((target("avx512f"))) inline __m512i round_bf16_daz_x16(__m512i bits) {
-  const __mmask16 sub = _mm512_testn_epi32_mask(bits, _mm512_set1_epi32(0x7F800000));
-  return round_bf16_x16(_mm512_mask_and_epi32(bits, sub, bits, _mm512_set1_epi32(int(0x80000000u))));
-}
-
-template <bool kLhs>
-__attribute__((target("avx512f"))) inline __m512i round_part_x16(__m512i bits) {
-  if constexpr (kLhs) {
-    return round_bf16_daz_x16(bits);
-  } else {
-    return round_bf16_x16(bits);
-  }
-}
-
-// split3 (kLhs: split3_lhs) of 16 finite floats: the parts as floats' bits
-// (low halves zero).
-template <bool kLhs>
+// split3 of 16 finite floats: the parts as floats' bits (low halves zero).
 __attribute__((target("avx512f"))) inline void split_x16(__m512 v, __m512i& h, __m512i& m,
                                                           __m512i& l) {
-  h = round_part_x16<kLhs>(_mm512_castps_si512(v));
+  h = round_bf16_x16(_mm512_castps_si512(v));
   const __m512 r = _mm512_sub_ps(v, _mm512_castsi512_ps(h));
-  m = round_part_x16<kLhs>(_mm512_castps_si512(r));
+  m = round_bf16_x16(_mm512_castps_si512(r));
   l = _mm512_castps_si512(_mm512_sub_ps(r, _mm512_castsi512_ps(m)));
-  if constexpr (kLhs) l = round_part_x16<true>(l);
 }
 
 // The first `left` of 16 lanes (none if left <= 0).
@@ -330,49 +312,19 @@ __attribute__((target("avx512f"))) inline __m512i pair_rows(__m512i even, __m512
                          _mm512_and_si512(odd, _mm512_set1_epi32(int(0xFFFF0000u))));
 }
 
-// split_row_portable with AVX-512 for up to 16 rows (one tile's rows, row
-// stride lda), 16 floats at a time, the parts' high halves narrowed to 16
-// bits in place; a chunk of every row before the next chunk, so that each
-// tile's lines are written one after another. `dst`: the first row's place
-// in chunk 0, part 0's tile. Returns the rows holding an infinity or NaN, as
-// a mask.
-__attribute__((target("avx512f"))) uint32_t split_rows_avx512(const float* x, int64_t lda,
-                                                              int rows, int64_t k, int64_t nc,
-                                                              uint16_t* dst) {
-  const __m512i exp = _mm512_set1_epi32(0x7F800000);
-  uint32_t bad_rows = 0;
-  for (int64_t c = 0; c < nc; ++c) {
-    for (int r = 0; r < rows; ++r) {
-      __mmask16 bad = 0;
-      for (int64_t half = 0; half < 2; ++half) {
-        const int64_t i0 = c * kBlock + half * 16;
-        const __m512 v = _mm512_maskz_loadu_ps(first_lanes(k - i0), x + r * lda + i0);
-        const __m512i bits = _mm512_castps_si512(v);
-        bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp), exp);
-        __m512i h, m, l;
-        split_x16<true>(v, h, m, l);
-        uint16_t* out = dst + c * kChunk + r * 32 + half * 16;
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
-                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kPartTiles * kTile),
-                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(m, 16)));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * kPartTiles * kTile),
-                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(l, 16)));
-      }
-      if (bad) bad_rows |= 1u << r;
-    }
-  }
-  return bad_rows;
-}
-
-// split_rows_avx512 with AVX512-BF16's conversion, which rounds to nearest
-// even and reads subnormal floats as zero, as round_bf16_daz does; only its
-// overflow differs (to infinity), so where rounding would overflow the float
-// is truncated first, as round_bf16 does. About half the instructions.
 __attribute__((target("avx512f,avx512bf16"))) inline __m512 widen_bf16(__m256i parts) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(parts), 16));
 }
 
+// split_row_portable for up to 16 rows (one tile's rows, row stride lda), 16
+// floats at a time, with AVX512-BF16's conversion: it rounds to nearest even
+// and reads subnormal floats as zero, as round_bf16_daz does, and differs only
+// in overflowing to infinity, so where rounding would overflow the float is
+// truncated first, as round_bf16 does. A chunk of every row before the next
+// chunk, so that each tile's lines are written one after another. `dst`: the
+// first row's place in chunk 0, part 0's tile. Returns the rows holding an
+// infinity or NaN, as a mask. (Every CPU with the tile unit has AVX512-BF16;
+// elsewhere the kernel runs only on its model, with the portable split.)
 __attribute__((target("avx512f,avx512bf16"))) uint32_t split_rows_avx512bf16(
     const float* x, int64_t lda, int rows, int64_t k, int64_t nc, uint16_t* dst) {
   const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), hi = _mm512_set1_epi32(int(0xFFFF0000u));
@@ -426,8 +378,8 @@ __attribute__((target("avx512f"))) void pack_rhs_rows_avx512(const float* b, int
           const __m512 x1 =
               i + 1 < k ? _mm512_maskz_loadu_ps(cols, b + (i + 1) * rs + j0) : _mm512_setzero_ps();
           __m512i h0, m0, l0, h1, m1, l1;
-          split_x16<false>(x0, h0, m0, l0);
-          split_x16<false>(x1, h1, m1, l1);
+          split_x16(x0, h0, m0, l0);
+          split_x16(x1, h1, m1, l1);
           _mm512_storeu_si512(dst, pair_rows(h0, h1));
           _mm512_storeu_si512(dst + kPartTiles * kTile, pair_rows(m0, m1));
           _mm512_storeu_si512(dst + 2 * kPartTiles * kTile, pair_rows(l0, l1));
@@ -455,18 +407,17 @@ void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t c
 
 namespace {
 
-// Which row split pack_lhs uses: 0 element by element, 1 AVX-512, 2 AVX-512
-// with AVX512-BF16's conversion (where the CPU has them; every CPU with the
-// tile unit has both); set_lhs_split_for_testing overrides the choice.
+// Which row split pack_lhs uses: 0 element by element, 1 AVX512-BF16's
+// conversion (where the CPU has it); set_lhs_split_for_testing overrides the
+// choice.
 std::atomic<int> g_lhs_split{-1};
 
 int lhs_split() {
   const int forced = g_lhs_split.load(std::memory_order_relaxed);
   if (forced >= 0) return forced;
 #if defined(__x86_64__)
-  static const int best = __builtin_cpu_supports("avx512bf16") ? 2
-                          : __builtin_cpu_supports("avx512f")  ? 1
-                                                               : 0;
+  static const int best =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16") ? 1 : 0;
   return best;
 #else
   return 0;
@@ -488,10 +439,8 @@ void pack_lhs(int64_t m, const float* a, int64_t lda, int64_t k, uint16_t* tiles
     const int rows = static_cast<int>(std::clamp<int64_t>(m - g, 0, 16));
     uint32_t bad = 0;
 #if defined(__x86_64__)
-    if (how == 2 && rows > 0) {
+    if (how == 1 && rows > 0) {
       bad = split_rows_avx512bf16(a + g * lda, lda, rows, k, nc, dst);
-    } else if (how == 1 && rows > 0) {
-      bad = split_rows_avx512(a + g * lda, lda, rows, k, nc, dst);
     } else
 #endif
     {
@@ -517,10 +466,10 @@ void pack_lhs(int64_t m, const float* a, int64_t lda, int64_t k, uint16_t* tiles
 }  // namespace
 
 bool set_lhs_split_for_testing(int how) {
-  if (how > 2) return false;
+  if (how > 1) return false;
 #if defined(__x86_64__)
-  if (how >= 1 && !__builtin_cpu_supports("avx512f")) return false;
-  if (how == 2 && !__builtin_cpu_supports("avx512bf16")) return false;
+  if (how == 1 && !(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")))
+    return false;
 #else
   if (how > 0) return false;
 #endif

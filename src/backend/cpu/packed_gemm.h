@@ -69,8 +69,8 @@ void pack_rhs_bf16x3(const float* b, int64_t k, int64_t n, int64_t rs, int64_t c
                      uint16_t* tiles);
 void gemm_bf16x3(int64_t m, const float* a, int64_t lda, const PackedB& b, float alpha,
                  float beta, float* c, int64_t ldc, const float* addend = nullptr);
-// Tests: the way A's rows are split (0 element by element, 1 AVX-512, 2 with
-// AVX512-BF16's conversion; -1 the CPU's best). Returns false, changing nothing, when this CPU lacks the
+// Tests: the way A's rows are split (0 element by element, 1 with AVX512-BF16's
+// conversion; -1 the CPU's best). Returns false, changing nothing, when this CPU lacks the
 // instructions.
 bool set_lhs_split_for_testing(int how);
 // A (m x k) split into its tiles as the kernel reads them (every element of
