@@ -7,6 +7,8 @@
 //   shape   the same product one shape at a time (weights from L2 or L3)
 //   ops     W1's other ops (gelu, layer_norm, attention) and one linear layer,
 //           microseconds per call; gelu and layer_norm beside LibTorch's
+//   split   the tile kernel's split of A (W1's 128 x 256 and 128 x 1024) into
+//           its bfloat16 parts, each way this CPU has, microseconds per call
 //   torch   at::addmm on the same shapes, LibTorch's intra-op pool at one
 //           thread (built when LibTorch is found; in this process its BLAS
 //           calls can bind to rill's OpenBLAS: see bench/RESULTS.md)
@@ -22,7 +24,8 @@
 //           instruction stream; then, on one thread, the tile product kernel
 //           per encoder shape, and with 32 columns (mostly splitting A)
 // Output: one line per (test, T): GFLOP/s per thread, and that over T=1's.
-//   cpu_scaling [--threads 1,2,4,8,16] [--seconds S] [--tests fma,blas,packed,shape,ops,torch,pairs,amx]
+//   cpu_scaling [--threads 1,2,4,8,16] [--seconds S]
+//               [--tests fma,blas,packed,shape,ops,split,torch,pairs,amx]
 #include <cblas.h>
 #include <pthread.h>
 #include <sched.h>
@@ -414,7 +417,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: cpu_scaling [--threads 1,2,4] [--seconds S] "
-                   "[--tests fma,blas,packed,shape,ops,torch,pairs,amx]\n");
+                   "[--tests fma,blas,packed,shape,ops,split,torch,pairs,amx]\n");
       return 2;
     }
   }
@@ -615,6 +618,41 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
       }
     }
+  }
+
+  // Each thread its own rows; the ways alternate, three rounds. The figure
+  // includes refilling the tile buffer (pack_lhs_for_testing's), listed too.
+  if (want("split")) {
+    for (const int64_t k : {int64_t(256), int64_t(1024)}) {
+      const int64_t m = 128;
+      std::vector<std::vector<float>> rows(max_t, std::vector<float>(m * k));
+      for (auto& r : rows) {
+        for (float& x : r) x = dist(rng);
+      }
+      std::vector<std::vector<uint16_t>> tiles(max_t);
+      for (int T : threads) {
+        for (int round = 0; round < 3; ++round) {
+          std::printf("split    128x%-5lld T=%-3d round %d, us per call:", static_cast<long long>(k),
+                      T, round + 1);
+          for (int how : {0, 1, -1}) {
+            if (how >= 0 && !cpu::set_lhs_split_for_testing(how)) continue;
+            const double r = run_threads(T, seconds / 3, [&](int t) {
+              if (how >= 0) {
+                cpu::pack_lhs_for_testing(m, rows[t].data(), k, k, tiles[t]);
+              } else {
+                tiles[t].assign(tiles[t].size(), 0xFFFF);
+              }
+              return 1e9;
+            });
+            std::printf("  %s %.1f", how == 0 ? "element by element" : how == 1 ? "BF16 conversion" : "buffer fill alone",
+                        1e6 / r);
+          }
+          std::printf("\n");
+          std::fflush(stdout);
+        }
+      }
+    }
+    cpu::set_lhs_split_for_testing(-1);
   }
 
 #if defined(__x86_64__)
