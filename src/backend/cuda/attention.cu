@@ -62,27 +62,6 @@ __device__ __forceinline__ int64_t keys_seen(const AttentionArgs& a, int64_t q0,
   return end > a.Lk ? a.Lk : (end < 0 ? 0 : end);
 }
 
-// Score x of query i (head h of batch b) for key j, or -inf where it is
-// hidden: `visible` (the caller's range checks) false, after the diagonal of
-// a causal mask, or dropped by a boolean mask. An additive mask's term, times
-// `unit` (log2 e in kernels that work in base 2), is added. The mask is read
-// only where `in_mask` (padding rows have no row there).
-template <typename T>
-__device__ __forceinline__ float masked_score(const AttentionArgs& a, float x, bool visible,
-                                              bool in_mask, int64_t b, int64_t h, int64_t i,
-                                              int64_t j, int64_t shift, float unit) {
-  visible = visible && (!a.causal || j <= i + shift);
-  if (visible && a.mask && in_mask) {
-    const int64_t mo = b * a.ms[0] + h * a.ms[1] + i * a.ms[2] + j * a.ms[3];
-    if (a.mask_is_bool) {
-      visible = static_cast<const bool*>(a.mask)[mo];
-    } else {
-      x += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo])) * unit;
-    }
-  }
-  return visible ? x : -INFINITY;
-}
-
 // The batch and query head of a block of a (query tiles, Hq, B) grid, the
 // key/value head it reads (grouped-query heads share one), and where its
 // rows of q, k and v start.
@@ -308,8 +287,19 @@ __global__ void attention_tc(const T* q, const T* k, const T* v, T* out, Attenti
       float mx = -INFINITY;
       for (int c = half * 32; c < half * 32 + 32; ++c) {
         const int64_t j = j0 + c;
-        const float x = masked_score<T>(a, srow[c] * scale, j < a.Lk && qi < a.Lq, true, b, h,
-                                        qi, j, shift, 1.0f);
+        bool visible = j < a.Lk && qi < a.Lq && (!a.causal || j <= qi + shift);
+        float x = -INFINITY;
+        if (visible) {
+          x = srow[c] * scale;
+          if (a.mask) {
+            const int64_t mo = b * a.ms[0] + h * a.ms[1] + qi * a.ms[2] + j * a.ms[3];
+            if (a.mask_is_bool) {
+              if (!static_cast<const bool*>(a.mask)[mo]) x = -INFINITY;
+            } else {
+              x += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo]));
+            }
+          }
+        }
         srow[c] = x;
         mx = fmaxf(mx, x);
       }
@@ -526,8 +516,17 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
       for (int e = 0; e < 4; ++e) {
         const int64_t j = j0 + n * 8 + 2 * t + (e & 1);
         const int64_t qi = e < 2 ? r0 : r1;
-        const float x =
-            masked_score<T>(a, sc[n][e] * sl2, j < a.Lk, qi < a.Lq, b, h, qi, j, shift, kLog2e);
+        float x = sc[n][e] * sl2;
+        bool visible = j < a.Lk && (!a.causal || j <= qi + shift);
+        if (visible && a.mask && qi < a.Lq) {
+          const int64_t mo = b * a.ms[0] + h * a.ms[1] + qi * a.ms[2] + j * a.ms[3];
+          if (a.mask_is_bool) {
+            visible = static_cast<const bool*>(a.mask)[mo];
+          } else {
+            x += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo])) * kLog2e;
+          }
+        }
+        x = visible ? x : -INFINITY;
         sc[n][e] = x;
         if (e < 2) {
           mx0 = fmaxf(mx0, x);
@@ -769,8 +768,17 @@ __global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T*
 #pragma unroll
       for (int g = 0; g < kGroup; ++g) {
         const int64_t jj = j + g;
-        s[g] = masked_score<T>(a, s[g], jj < j_end, true, b, h, i, jj, shift,
-                               1.4426950408889634f);
+        bool visible = jj < j_end && (!a.causal || jj <= i + shift);
+        if (visible && a.mask) {
+          const int64_t mo = b * a.ms[0] + h * a.ms[1] + i * a.ms[2] + jj * a.ms[3];
+          if (a.mask_is_bool) {
+            visible = static_cast<const bool*>(a.mask)[mo];
+          } else {
+            s[g] += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo])) *
+                    1.4426950408889634f;
+          }
+        }
+        s[g] = visible ? s[g] : -INFINITY;
         mx = fmaxf(mx, s[g]);
       }
       const float mn = fmaxf(m[i], mx);
@@ -1115,11 +1123,21 @@ __global__ void __launch_bounds__(kWarps * 32) kernel(const T* q, const T* k, co
         if (!kPlain || ragged) {
           const int64_t j = j0 + n * 8 + 2 * t + (e & 1);
           const int r = e < 2 ? r0 : r1;
-          if constexpr (kPlain) {
-            x = j < j_end ? x : -INFINITY;
-          } else {
-            x = masked_score<T>(a, x, j < j_end, r < R, b, h0 + r / Lq, r % Lq, j, shift, kLog2e);
+          bool visible = j < j_end;
+          if constexpr (!kPlain) {
+            const int64_t i = r % Lq;
+            visible = visible && (!a.causal || j <= i + shift);
+            if (visible && a.mask && r < R) {
+              const int64_t h = h0 + r / Lq;
+              const int64_t mo = b * a.ms[0] + h * a.ms[1] + i * a.ms[2] + j * a.ms[3];
+              if (a.mask_is_bool) {
+                visible = static_cast<const bool*>(a.mask)[mo];
+              } else {
+                x += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo])) * kLog2e;
+              }
+            }
           }
+          x = visible ? x : -INFINITY;
         }
         sc[n][e] = x;
         if (e < 2) {
