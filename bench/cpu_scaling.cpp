@@ -530,6 +530,10 @@ int main(int argc, char** argv) {
   // microseconds per call per thread.
   if (want("ops")) {
     namespace r = rill;
+    // The CPU's ops, also in a build with the GPU backend on a GPU machine
+    // (whose default device is the GPU); the worker threads start from the
+    // process default.
+    r::set_default_device(r::Device(r::Device::cpu));
     struct Inputs {
       r::array x1024, x256, w256, b256, q, k, v, w, bias;
 #ifdef RILL_SCALING_TORCH
