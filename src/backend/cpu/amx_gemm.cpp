@@ -56,40 +56,33 @@ inline uint32_t round_bf16(uint32_t bits) {
   return (r & 0x7F800000u) == 0x7F800000u ? (bits & 0xFFFF0000u) : r;
 }
 
-// x = h + m + l exactly, for finite x outside float32's subnormal range.
-// (Infinities and NaN never reach the tiles: an inf times a part that is 0
-// would make a NaN that float32 arithmetic does not; see gemm_bf16x3.)
-inline void split3(float x, uint16_t& h, uint16_t& m, uint16_t& l) {
-  const uint32_t bits = std::bit_cast<uint32_t>(x);
-  const uint32_t hb = round_bf16(bits);
-  const float r = x - std::bit_cast<float>(hb);  // exact
-  const uint32_t mb = round_bf16(std::bit_cast<uint32_t>(r));
-  const float s = r - std::bit_cast<float>(mb);  // exact, at most 8 significant bits
-  h = static_cast<uint16_t>(hb >> 16);
-  m = static_cast<uint16_t>(mb >> 16);
-  l = static_cast<uint16_t>(std::bit_cast<uint32_t>(s) >> 16);
-}
-
-// A's rows are split with every rounding reading a subnormal float as a zero
-// of its sign, as the vector unit's bfloat16 conversion does (the fastest
-// split uses it); the tile unit reads subnormal parts as zero anyway, so this
-// drops nothing the products kept. x = h + m + l exactly where the parts are
-// normal; a part below float32's normal range (|x| under about 2^-110) is 0.
+// Round_bf16, reading a subnormal float as a zero of its sign, as the vector
+// unit's bfloat16 conversion does.
 inline uint32_t round_bf16_daz(uint32_t bits) {
   return (bits & 0x7F800000u) == 0 ? bits & 0x80000000u : round_bf16(bits);
 }
 
-inline void split3_lhs(float x, uint16_t& h, uint16_t& m, uint16_t& l) {
-  const uint32_t hb = round_bf16_daz(std::bit_cast<uint32_t>(x));
+// x = h + m + l exactly, for finite x outside float32's subnormal range.
+// (Infinities and NaN never reach the tiles: an inf times a part that is 0
+// would make a NaN that float32 arithmetic does not; see gemm_bf16x3.)
+// kDaz (A's rows, whose fastest split uses the conversion): every rounding
+// reads a subnormal float as zero, so a part below float32's normal range
+// (|x| under about 2^-110) is 0. The tile unit reads subnormal parts as zero
+// anyway, so the products lose nothing they kept.
+template <bool kDaz>
+inline void split3(float x, uint16_t& h, uint16_t& m, uint16_t& l) {
+  auto round = [](uint32_t bits) { return kDaz ? round_bf16_daz(bits) : round_bf16(bits); };
+  const uint32_t hb = round(std::bit_cast<uint32_t>(x));
   const float r = x - std::bit_cast<float>(hb);  // exact
-  const uint32_t mb = round_bf16_daz(std::bit_cast<uint32_t>(r));
+  const uint32_t mb = round(std::bit_cast<uint32_t>(r));
   const float s = r - std::bit_cast<float>(mb);  // exact, at most 8 significant bits
+  const uint32_t sb = std::bit_cast<uint32_t>(s);
   h = static_cast<uint16_t>(hb >> 16);
   m = static_cast<uint16_t>(mb >> 16);
-  l = static_cast<uint16_t>(round_bf16_daz(std::bit_cast<uint32_t>(s)) >> 16);
+  l = static_cast<uint16_t>((kDaz ? round_bf16_daz(sb) : sb) >> 16);
 }
 
-// split3_lhs over a row, and whether the row is finite; compiled for wider
+// A's split3 over a row, and whether the row is finite; compiled for wider
 // vector units too.
 RILL_VECTOR_CLONES
 bool split_row(const float* __restrict x, int64_t n, uint16_t* __restrict h,
@@ -97,7 +90,7 @@ bool split_row(const float* __restrict x, int64_t n, uint16_t* __restrict h,
   uint32_t special = 0;
   for (int64_t i = 0; i < n; ++i) {
     special |= static_cast<uint32_t>((std::bit_cast<uint32_t>(x[i]) & 0x7F800000u) == 0x7F800000u);
-    split3_lhs(x[i], h[i], m[i], l[i]);
+    split3<true>(x[i], h[i], m[i], l[i]);
   }
   return special == 0;
 }
@@ -238,7 +231,8 @@ void pack_rhs_portable(const float* b, int64_t k, int64_t n, int64_t rs, int64_t
       const int64_t jb = j / kBlock, h = (j % kBlock) / 16, jj = j % 16;
       uint16_t* base = tiles + ((jb * nc + c) * 3 * kPartTiles + h) * kTile +
                        (kk / 2) * 32 + 2 * jj + kk % 2;
-      split3(b[i * rs + j * cs], base[0], base[kPartTiles * kTile], base[2 * kPartTiles * kTile]);
+      split3<false>(b[i * rs + j * cs], base[0], base[kPartTiles * kTile],
+                    base[2 * kPartTiles * kTile]);
     }
   }
   (void)nb;
@@ -318,7 +312,7 @@ __attribute__((target("avx512f,avx512bf16"))) inline __m512 widen_bf16(__m256i p
 
 // split_row_portable for up to 16 rows (one tile's rows, row stride lda), 16
 // floats at a time, with AVX512-BF16's conversion: it rounds to nearest even
-// and reads subnormal floats as zero, as round_bf16_daz does, and differs only
+// and reads subnormal floats as zero, as split3<true> does, and differs only
 // in overflowing to infinity, so where rounding would overflow the float is
 // truncated first, as round_bf16 does. A chunk of every row before the next
 // chunk, so that each tile's lines are written one after another. `dst`: the
