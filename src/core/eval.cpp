@@ -77,15 +77,37 @@ void run_kernel(Node& n, bool on_gpu) {
   }
 }
 
-// Runs a segment's kernels in order and publishes each node. On a GPU stream
-// the kernels are only queued on the device stream; the nodes are published
-// together after one event marks the segment's end (gpu_end), so that every
-// node carries the event that says when its data exists.
+// How many of `n`'s inputs are `i` (x + x reads one node twice).
+int uses_of(const Node& n, const Node& i) {
+  int k = 0;
+  for (const array& in : n.inputs) k += in.node().get() == &i;
+  return k;
+}
+
+// Runs a segment's kernels in order and publishes each node.
+//
+// Memory: the segment holds its nodes only until they are computed. A CPU node
+// is published at once and the segment lets go of it: from then on its
+// consumers (their `inputs`) and the user's arrays decide how long it lives,
+// and each consumer lets go of its inputs as soon as its kernel has run. So an
+// intermediate's buffer returns to the allocator right after its last
+// consumer, and an op whose input nobody else holds may write its output into
+// that input's buffer (donatable(), node.h).
+//
+// On a GPU stream the kernels are only queued on the device stream; the nodes
+// are published together after one event marks the segment's end (gpu_end),
+// so that every node carries the event that says when its data exists. The
+// segment keeps its nodes for that, except those only its own later kernels
+// read: before a kernel runs, an input of this segment that nobody but the
+// segment and that kernel holds is dropped by the segment, so the kernel may
+// take its buffer, and once the kernel is queued the buffer goes back to the
+// stream's cache in stream order, reusable by the next kernel at once.
 void run_segment(Segment& seg) {
   StreamState& st = *seg.stream;
   const bool on_gpu = st.stream.device.type == Device::gpu;
   std::vector<FailureRef> errors;  // GPU: per node, published at the end
   std::exception_ptr begin_error;
+  const char* last_op = nullptr;
   if (on_gpu) {
     errors.resize(seg.nodes.size());
     try {
@@ -96,6 +118,7 @@ void run_segment(Segment& seg) {
   }
   for (size_t k = 0; k < seg.nodes.size(); ++k) {
     Node& n = *seg.nodes[k].node();
+    const uint64_t token = n.claim.load(std::memory_order_relaxed);
     FailureRef err;
     for (const array& in : n.inputs) {
       const Node& i = *in.node();
@@ -103,15 +126,26 @@ void run_segment(Segment& seg) {
         err = i.error;  // dependents of a failure fail with its error, uncomputed
         break;
       }
-      if (on_gpu && i.segment == n.segment && i.claim.load(std::memory_order_relaxed) ==
-                                                   n.claim.load(std::memory_order_relaxed)) {
+      if (on_gpu && i.claim.load(std::memory_order_relaxed) == token &&
+          i.segment == n.segment) {
         // An input computed earlier in this segment, not yet published.
-        for (size_t j = 0; j < k; ++j) {
-          if (seg.nodes[j].node().get() == &i && errors[j]) err = errors[j];
+        if (errors[i.seg_pos]) {
+          err = errors[i.seg_pos];
+          break;
         }
-        if (err) break;
       }
     }
+    if (on_gpu) {
+      for (const array& in : n.inputs) {
+        const Node& i = *in.node();
+        if (i.claim.load(std::memory_order_relaxed) != token || i.segment != n.segment) continue;
+        array& held = seg.nodes[i.seg_pos];
+        if (held.node() && held.node().use_count() == 1 + uses_of(n, i)) {
+          held.mutable_node().reset();  // read by this kernel alone from now on
+        }
+      }
+    }
+    last_op = n.primitive->name();
     if (!err) {
       try {
         if (begin_error) std::rethrow_exception(begin_error);
@@ -124,15 +158,17 @@ void run_segment(Segment& seg) {
     }
     if (on_gpu) {
       errors[k] = std::move(err);
+      release_inputs(n.inputs);  // freed in the device stream's order
     } else {
       complete(n, std::move(err));
+      seg.nodes[k].mutable_node().reset();
     }
   }
   if (on_gpu) {
     std::vector<Node*> computed;
     computed.reserve(seg.nodes.size());
     for (size_t k = 0; k < seg.nodes.size(); ++k) {
-      if (!errors[k]) computed.push_back(seg.nodes[k].node().get());
+      if (seg.nodes[k].node() && !errors[k]) computed.push_back(seg.nodes[k].node().get());
     }
     if (std::exception_ptr e = computed.empty() ? nullptr
                                                 : gpu_end(st, computed.data(), computed.size())) {
@@ -140,7 +176,7 @@ void run_segment(Segment& seg) {
       try {
         std::rethrow_exception(e);
       } catch (...) {
-        err = current_async_error(seg.nodes.back().node()->primitive->name(), st.stream);
+        err = current_async_error(last_op, st.stream);
       }
       record_error(st, err);
       for (auto& e2 : errors) {
@@ -148,7 +184,9 @@ void run_segment(Segment& seg) {
       }
     }
     for (size_t k = 0; k < seg.nodes.size(); ++k) {
+      if (!seg.nodes[k].node()) continue;
       complete(*seg.nodes[k].node(), std::move(errors[k]));
+      seg.nodes[k].mutable_node().reset();
     }
   }
   finish_work(st, seg.ticket);
@@ -164,12 +202,17 @@ void release_dep(const std::shared_ptr<Segment>& seg) {
 }
 
 // Claims the unscheduled nodes reachable from `outputs` and returns them in
-// topological order (inputs first).
+// topological order (inputs first): depth first from each output, and at each
+// node the shallower unvisited input first (by Node::depth, ties in input
+// order). The tape is the order kernels run in: a short branch is finished,
+// its intermediates freed, before a long one starts, and only its result
+// waits through the long one's run.
 std::vector<array> claim(const std::vector<array>& outputs, uint64_t token) {
   std::vector<array> tape;
   struct Frame {
     const array* a;
-    size_t next;
+    uint64_t visited;  // inputs taken, one bit each (nodes of up to 64 inputs)
+    size_t next;       // inputs past 64: taken in order
   };
   std::vector<Frame> stack;
   auto visit = [&](const array& a) {
@@ -181,15 +224,33 @@ std::vector<array> claim(const std::vector<array>& outputs, uint64_t token) {
       return;
     }
     n.claim.store(token, std::memory_order_relaxed);
-    stack.push_back({&a, 0});
+    stack.push_back({&a, 0, 0});
   };
   for (const array& o : outputs) {
     visit(o);
     while (!stack.empty()) {
       Frame& f = stack.back();
       const std::vector<array>& ins = f.a->node()->inputs;
-      if (f.next < ins.size()) {
-        visit(ins[f.next++]);  // may reallocate `stack`; `f` is not used after
+      const size_t ranked = std::min<size_t>(ins.size(), 64);
+      size_t pick = ins.size();
+      if (ranked == 1) {
+        if (!f.visited) pick = 0;
+      } else {
+        uint32_t best = UINT32_MAX;
+        for (size_t k = 0; k < ranked; ++k) {
+          if (f.visited >> k & 1) continue;
+          uint32_t d = ins[k].node()->depth;
+          if (d < best) {
+            best = d;
+            pick = k;
+          }
+        }
+      }
+      if (pick < ranked) {
+        f.visited |= uint64_t(1) << pick;
+        visit(ins[pick]);  // may reallocate `stack`; `f` is not used after
+      } else if (ranked + f.next < ins.size()) {
+        visit(ins[ranked + f.next++]);
       } else {
         tape.push_back(*f.a);
         stack.pop_back();
@@ -247,6 +308,7 @@ std::vector<std::shared_ptr<Segment>> cut(std::vector<array>& tape, uint64_t tok
         if (mine && i.segment != run_index) seg->deps.push_back(&i);
       }
     }
+    n.seg_pos = static_cast<uint32_t>(seg->nodes.size());
     seg->nodes.push_back(std::move(a));
   }
   for (auto& seg : segs) {

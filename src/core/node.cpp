@@ -1,5 +1,6 @@
 #include "core/node.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -63,6 +64,14 @@ size_t element_count(const Shape& shape) {
   return n;
 }
 
+uint32_t depth_of(const std::vector<array>& inputs) {
+  uint32_t d = 0;
+  for (const array& a : inputs) d = std::max(d, a.node()->depth);
+  return inputs.empty() ? 0 : d + 1;
+}
+
+}  // namespace
+
 // Releases input references without recursing: dropping the last handle to a
 // long unevaluated chain would otherwise destroy it one stack frame per node.
 void release_inputs(std::vector<array>& inputs) {
@@ -82,6 +91,8 @@ void release_inputs(std::vector<array>& inputs) {
     take(n->inputs);
   }
 }
+
+namespace {
 
 void set_flags(Node& n) {
   bool row = true, col = true;
@@ -109,6 +120,7 @@ Node::Node(Shape shp, Dtype dt, std::shared_ptr<Primitive> prim, std::vector<arr
       dtype(dt),
       size(element_count(shape)),
       stream_id(st->stream),
+      depth(depth_of(ins)),
       primitive(std::move(prim)),
       inputs(std::move(ins)),
       stream(std::move(st)),
@@ -119,6 +131,7 @@ Node::Node(Shape shp, Dtype dt, std::shared_ptr<Buffer> buf, Stream s)
       dtype(dt),
       size(element_count(shape)),
       stream_id(s),
+      depth(0),
       strides(row_major_strides(shape)),
       buffer(std::move(buf)),
       status(Status::available) {

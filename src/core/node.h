@@ -74,6 +74,9 @@ struct Node {
   const Dtype dtype;
   const size_t size;
   const Stream stream_id;
+  // Longest path of ops below the node when it was built (0: a constant);
+  // eval's claim visits the shallower input first (eval.cpp).
+  const uint32_t depth;
 
   // Written by the task that computes the node, before `status` is published
   // with release; read by anyone after observing `available` with acquire.
@@ -94,9 +97,11 @@ struct Node {
   // Token of the eval that claimed the node. Relaxed: only ever compared with
   // the reader's own token, which the reader itself wrote.
   std::atomic<uint64_t> claim{0};
-  // Per-eval scratch, owned by the claiming eval: the node's segment, and
-  // whether it (transitively) reads a node another eval has yet to compute.
+  // Per-eval scratch, owned by the claiming eval: the node's segment, its
+  // place in it, and whether it (transitively) reads a node another eval has
+  // yet to compute.
   uint32_t segment = 0;
+  uint32_t seg_pos = 0;
   bool tainted = false;
 
   // GPU nodes: the end of the segment that computed the node on its device
@@ -130,6 +135,9 @@ struct Node {
 // Publishes a node as computed (err == nullptr) or failed, then runs the
 // callbacks waiting for it. Drops the node's graph references first.
 void complete(Node& n, FailureRef err);
+// Drops references to graph nodes (an input list, or a node's inputs once its
+// kernel has run), destroying what nobody else holds without recursing.
+void release_inputs(std::vector<array>& inputs);
 // Runs `fn` once `n` is done: later on the completing thread, or now on the
 // calling thread if it already is.
 void when_done(Node& n, std::function<void()> fn);

@@ -377,12 +377,14 @@ Node::Mirror copy_in(Node& n, const Launch& L) {
   return n.mirrors.back();
 }
 
-// Streams the segment running on this thread has already waited for.
-thread_local std::vector<const GpuEvent*> t_waited;
+// Events the segment running on this thread has already waited for. Held,
+// not pointed to: the segment frees inputs (and their events) as it goes, and
+// a new event at a freed one's address must not pass for it.
+thread_local std::vector<std::shared_ptr<GpuEvent>> t_waited;
 
 // Orders the launch's stream after `ev` (recorded on the same device), once
 // per segment; an event the device is known to be past costs nothing.
-void wait_for(const Launch& L, GpuEvent* ev) {
+void wait_for(const Launch& L, const std::shared_ptr<GpuEvent>& ev) {
   if (!ev || ev->stream == L.stream || ev->passed.load(std::memory_order_relaxed) ||
       std::find(t_waited.begin(), t_waited.end(), ev) != t_waited.end()) {
     return;
@@ -648,12 +650,12 @@ void gpu_prepare(Node& n) {
       // device's with a host wait); this stream reads it, so it is freed
       // only after this stream is past the read.
       const Node::Mirror m = cu::copy_in(i, L);
-      cu::wait_for(L, m.ready.get());
+      cu::wait_for(L, m.ready);
       cu::note_user(*m.buffer->gpu, L.stream, L.device);
       in = cu::proxy(i, m);
       continue;
     }
-    cu::wait_for(L, i.ready.get());
+    cu::wait_for(L, i.ready);
     cu::note_user(*i.buffer->gpu, L.stream, L.device);
   }
 }
@@ -663,6 +665,7 @@ std::exception_ptr gpu_end(StreamState& s, Node* const* nodes, size_t count) noe
     const cu::Launch& L = cu::t_launch;
     auto ev = cu::record_event(*L.ctx, L.stream);
     for (size_t i = 0; i < count; ++i) nodes[i]->ready = ev;
+    cu::t_waited.clear();
     std::shared_ptr<GpuEvent> old;
     std::lock_guard lock(L.ctx->mu);
     old = std::exchange(s.gpu->last, std::move(ev));  // `old` dies after the unlock
