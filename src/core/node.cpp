@@ -195,6 +195,50 @@ void set_view(Node& out, const Node& in, Strides strides, int64_t offset) {
   set_flags(out);
 }
 
+namespace {
+// Whether `p` has exactly `n` owners. A match is confirmed by taking one more
+// reference: the increment is an acquire-release read-modify-write of the
+// count, so everything another thread did before dropping its reference (a
+// kernel reading the buffer, then its node letting go of the input) happens
+// before the caller's writes. The relaxed use_count() alone would not order
+// them.
+template <typename T>
+bool owners_are(const std::shared_ptr<T>& p, long n) {
+  if (!p || p.use_count() != n) return false;
+  std::shared_ptr<T> probe = p;
+  return probe.use_count() == n + 1;
+}
+}  // namespace
+
+bool donatable(const Node& out, const Node& in, bool elementwise) {
+  if (!in.buffer || in.buffer->owner || in.offset != 0 || !in.row_contiguous ||
+      in.size != out.size || in.dtype.size != out.dtype.size || out.size == 0 ||
+      in.buffer->nbytes != out.size * out.dtype.size) {
+    return false;
+  }
+  const std::shared_ptr<Node>* ref = nullptr;
+  long uses = 0;
+  for (const array& a : out.inputs) {
+    if (a.node().get() == &in) {
+      ref = &a.node();
+      ++uses;
+    }
+  }
+  if (!ref || (uses > 1 && !elementwise)) return false;
+  return owners_are(*ref, uses) && owners_are(in.buffer, 1);
+}
+
+void take_buffer(Node& out, const Node& in) {
+  out.buffer = in.buffer;
+  if (cpu::PackedB* p = out.buffer->packed_rhs.exchange(nullptr, std::memory_order_acq_rel)) {
+    cpu::release_packed(p);
+  }
+  out.buffer->rhs_uses.store(0, std::memory_order_relaxed);
+  out.offset = 0;
+  out.strides = row_major_strides(out.shape);
+  set_flags(out);
+}
+
 void check_stream(const StreamOrDevice& s, const char* op) {
   resolve_stream(s, OuterOp::name(op));
 }

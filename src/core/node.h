@@ -149,6 +149,21 @@ void allocate(Node& out);
 // Makes `out` a view of `in`'s buffer with the given strides and offset.
 void set_view(Node& out, const Node& in, Strides strides, int64_t offset);
 
+// Donation (MLX's): whether the kernel computing `out` may write it into the
+// buffer of its input `in`, because nothing else can observe that buffer: the
+// only references to `in` are `out`'s own inputs, `in` is the buffer's only
+// user (no view, no mapped file), and the buffer is exactly out's bytes,
+// row-major from its start with out's element width, so that element j of
+// the input is element j of the output. `elementwise`: the kernel reads each
+// input element only to write the output element at its index, so one node
+// read twice (x * x) may donate; other kernels (a row's norm reads the whole
+// row first) need `in` to be read once. Which device the buffer is on is the
+// backend's to check. Called by the kernel computing `out`, before it writes.
+bool donatable(const Node& out, const Node& in, bool elementwise);
+// Gives `out` `in`'s buffer, row-major (after donatable()). A packed copy of
+// the old contents kept for products goes with them.
+void take_buffer(Node& out, const Node& in);
+
 // While a public op is built from other ops (add promoting with astype, sort
 // flattening first), errors about its stream or its arguments name the op the
 // caller called, not the inner one that found them. The outermost scope on the

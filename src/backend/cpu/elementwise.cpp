@@ -192,11 +192,12 @@ constexpr bool is_predicate(BinaryOp op) {
 
 // Contiguous float32 arithmetic (the residual adds and scalings of a model),
 // compiled for wider vector units too. `a_one` / `b_one`: that operand is one
-// value, repeated. The output is a fresh buffer, never an input.
+// value, repeated. The output may be an input's (donated) buffer, so no
+// __restrict: each element is read before the same element is written.
 #define RILL_FLAT_F32(NAME, OP)                                                      \
   RILL_VECTOR_CLONES                                                                 \
-  void NAME(const float* __restrict a, const float* __restrict b, float* __restrict o, \
-            int64_t n, bool a_one, bool b_one) {                                     \
+  void NAME(const float* a, const float* b, float* o, int64_t n, bool a_one,        \
+            bool b_one) {                                                            \
     if (a_one) {                                                                     \
       const float x = a[0];                                                          \
       for (int64_t j = 0; j < n; ++j) o[j] = x OP b[j];                              \
@@ -303,13 +304,14 @@ void binary_typed(BinaryOp op, const Node& a, const Node& b, Node& out) {
 }
 
 // Contiguous float32 loops of the polynomial functions, compiled for wider
-// vector units too (templates cannot be cloned, hence one function each).
+// vector units too (templates cannot be cloned, hence one function each). y
+// may be x (a donated buffer).
 RILL_VECTOR_CLONES
-void erf_f32(const float* __restrict x, float* __restrict y, size_t n) {
+void erf_f32(const float* x, float* y, size_t n) {
   for (size_t j = 0; j < n; ++j) y[j] = apply_unary<UnaryOp::erf, float>(x[j], 0);
 }
 RILL_VECTOR_CLONES
-void gelu_f32(const float* __restrict x, float* __restrict y, size_t n) {
+void gelu_f32(const float* x, float* y, size_t n) {
   for (size_t j = 0; j < n; ++j) y[j] = apply_unary<UnaryOp::gelu, float>(x[j], 0);
 }
 
@@ -319,7 +321,7 @@ void unary_loops(const Node& in, Node& out, int decimals) {
   const T* pi = in_ptr<T>(in);
   T* po = out_ptr<T>(out);
   if constexpr (std::is_same_v<T, float> && (op == UnaryOp::erf || op == UnaryOp::gelu)) {
-    if (in.row_contiguous) {  // out is a fresh buffer: never aliases in
+    if (in.row_contiguous) {
       (op == UnaryOp::erf ? erf_f32 : gelu_f32)(pi, po, in.size);
       return;
     }
@@ -340,8 +342,19 @@ void unary_loops(const Node& in, Node& out, int decimals) {
 
 }  // namespace
 
-void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
+void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
+                        bool elementwise) {
+  for (const Node* d : donors) {
+    if (!d->buffer->gpu && donatable(out, *d, elementwise)) {
+      take_buffer(out, *d);
+      return;
+    }
+  }
   allocate(out);
+}
+
+void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
+  allocate_or_donate(out, {&in});
   dispatch(in.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     using C = compute_t<T>;
@@ -371,12 +384,12 @@ void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
 }
 
 void binary(BinaryOp op, const Node& a, const Node& b, Node& out) {
-  allocate(out);
+  allocate_or_donate(out, {&a, &b});
   dispatch(a.dtype, [&](auto t) { binary_typed<typename decltype(t)::type>(op, a, b, out); });
 }
 
 void where(const Node& cond, const Node& x, const Node& y, Node& out) {
-  allocate(out);
+  allocate_or_donate(out, {&x, &y, &cond});
   dispatch(out.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     const bool* pc = in_ptr<bool>(cond);
@@ -397,7 +410,10 @@ void where(const Node& cond, const Node& x, const Node& y, Node& out) {
 }
 
 void copy(const Node& in, Node& out) {
-  allocate(out);
+  // Only from an input read once: whoever copies may read the other inputs next.
+  allocate_or_donate(out, {&in}, false);
+  // A donated buffer of the same dtype already holds the copy.
+  if (out.buffer == in.buffer && out.dtype == in.dtype) return;
   copy_into(in, out);
 }
 

@@ -2,6 +2,7 @@
 // inputs. Each allocates (or views) `out`. Internal.
 #pragma once
 
+#include <initializer_list>
 #include <vector>
 
 #include "core/node.h"
@@ -19,6 +20,12 @@ enum class BinaryOp {
 };
 enum class ReduceOp { sum, prod, max, min, all, any };
 enum class ArgReduceOp { argmax, argmin };
+
+// Gives `out` the host buffer of the first of `donors` that may donate it
+// (donatable(), node.h), else a fresh row-major one. `elementwise`: the
+// kernel writes output element j only from input elements j.
+void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
+                        bool elementwise = true);
 
 // out has in's shape; out.dtype is bool for logical_not, else in.dtype.
 // `decimals` is used by round only.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/fast_kernels.h"
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/vmath.h"
 #include "backend/cpu/strided.h"
 #include "core/dispatch.h"
@@ -61,9 +62,9 @@ std::vector<C> parameter(const Node* p, int64_t n, C fill) {
 // The sums are lane_sum's and lane_sum_squares' (same order, same bits),
 // written out so that they are compiled with the clone, not called.
 RILL_AVX2_CLONES
-void normalize_row_f32(bool rms, const float* __restrict src, int64_t n,
-                       const float* __restrict w, const float* __restrict b, float eps,
-                       float* __restrict buf, float* __restrict dst) {
+void normalize_row_f32(bool rms, const float* src, int64_t n, const float* __restrict w,
+                       const float* __restrict b, float eps, float* __restrict buf,
+                       float* dst) {
   auto sum = [&](bool squares) {
     float acc[8] = {};
     int64_t i = 0;
@@ -93,7 +94,8 @@ void normalize_row_f32(bool rms, const float* __restrict src, int64_t n,
 template <bool kRms, typename T>
 void normalize(const Node& x, const Node* w, const Node* b, float eps, Node& out) {
   using C = compute_t<T>;
-  allocate(out);
+  // Each row is read whole (into buf) before it is written: x may donate.
+  allocate_or_donate(out, {&x}, false);
   if (out.size == 0) return;
   const int64_t n = x.shape.back();
   const int64_t ls = x.strides.back();

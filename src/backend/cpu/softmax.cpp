@@ -175,7 +175,8 @@ void dispatch_float(Dtype t, const char* op, F&& f) {
 }  // namespace
 
 void softmax(const Node& in, int axes, Node& out) {
-  allocate(out);
+  // Each row is gathered whole before it is written: `in` may donate.
+  allocate_or_donate(out, {&in}, false);
   if (out.size == 0) return;
   RowLayout L = row_layout(in, axes);
   dispatch_float(in.dtype, "softmax", [&](auto tag) {

@@ -87,9 +87,14 @@ array proxy(const Node& n, const Node::Mirror& m);
 DeviceContext& device_context(int device);
 
 // A device buffer of `bytes` ordered on the current launch's stream, counted
-// in the memory statistics; throws std::runtime_error on out of memory, with
-// the sizes.
+// in the memory statistics; throws OutOfMemory (runtime/failure.h) past the
+// device's memory limit or when the device has no block left, with the sizes.
 std::shared_ptr<Buffer> allocate(size_t bytes);
+
+// Whether a kernel on the current launch's stream may write into `a` (a
+// donated input): it lives in that stream's order and no other stream has
+// used it, so every earlier reader is ordered before the write.
+bool reusable(GpuAlloc& a);
 
 // cuBLASLt: the handle of the current device and a workspace private to the
 // current stream of its pool.

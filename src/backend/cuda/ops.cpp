@@ -79,18 +79,39 @@ void allocate(Node& out) {
   set_view(out, out, row_major_strides(out.shape), 0);
 }
 
+namespace {
+// The device buffer of the first of `donors` that may donate it (donatable(),
+// node.h, and only this stream used it), else a fresh one. `elementwise`:
+// each output element is written by the thread that read the input elements
+// at its index (every kernel here reads an element before writing it).
+void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
+                        bool elementwise = true) {
+  for (const Node* d : donors) {
+    if (d->buffer && d->buffer->gpu && cu::reusable(*d->buffer->gpu) &&
+        donatable(out, *d, elementwise)) {
+      take_buffer(out, *d);
+      return;
+    }
+  }
+  gpu::allocate(out);
+}
+}  // namespace
+
 // ---- elementwise ----
 
 void copy(const Node& in, Node& out) {
-  gpu::allocate(out);
+  // Once: addmm copies its addend into out and then also reads its factors.
+  allocate_or_donate(out, {&in}, false);
   if (out.size == 0) return;
+  // A donated buffer of the same dtype already holds the copy.
+  if (out.buffer == in.buffer && out.dtype == in.dtype) return;
   Iter it = iterate(out.shape, {broadcast_strides(in, out.shape)});
   cu::copy(dt(in.dtype), in.data(), it.st[0], dt(out.dtype), out.mutable_data(), it.dims,
            n_of(out), stream());
 }
 
 void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
-  gpu::allocate(out);
+  allocate_or_donate(out, {&in});
   if (out.size == 0) return;
   Iter it = iterate(out.shape, {in.strides});
   cu::unary(static_cast<int>(op), dt(in.dtype), in.data(), it.st[0], dt(out.dtype),
@@ -98,7 +119,7 @@ void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
 }
 
 void binary(BinaryOp op, const Node& a, const Node& b, Node& out) {
-  gpu::allocate(out);
+  allocate_or_donate(out, {&a, &b});
   if (out.size == 0) return;
   Iter it = iterate(out.shape, {broadcast_strides(a, out.shape), broadcast_strides(b, out.shape)});
   cu::binary(static_cast<int>(op), dt(a.dtype), a.data(), it.st[0], b.data(), it.st[1],
@@ -106,7 +127,7 @@ void binary(BinaryOp op, const Node& a, const Node& b, Node& out) {
 }
 
 void where(const Node& cond, const Node& x, const Node& y, Node& out) {
-  gpu::allocate(out);
+  allocate_or_donate(out, {&x, &y, &cond});
   if (out.size == 0) return;
   Iter it = iterate(out.shape, {broadcast_strides(cond, out.shape),
                                 broadcast_strides(x, out.shape), broadcast_strides(y, out.shape)});
@@ -180,7 +201,8 @@ const Node& rows_of(const Node& in, Node& tmp) {
 }  // namespace
 
 void softmax(const Node& in, int axes, Node& out) {
-  gpu::allocate(out);
+  // Each block reads its row whole before writing it: `in` may donate.
+  allocate_or_donate(out, {&in}, false);
   if (out.size == 0) return;
   Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
   const Node& x = rows_of(in, tmp);
@@ -200,7 +222,7 @@ void logsumexp(const Node& in, int axes, Node& out) {
 }
 
 void layer_norm(const Node& x, const Node* w, const Node* b, float eps, Node& out) {
-  gpu::allocate(out);
+  allocate_or_donate(out, {&x}, false);  // rows are read whole first
   if (out.size == 0) return;
   Node tmp(x.shape, x.dtype, nullptr, x.stream_id);
   const Node& r = rows_of(x, tmp);
@@ -211,7 +233,7 @@ void layer_norm(const Node& x, const Node* w, const Node* b, float eps, Node& ou
 }
 
 void rms_norm(const Node& x, const Node* w, float eps, Node& out) {
-  gpu::allocate(out);
+  allocate_or_donate(out, {&x}, false);  // rows are read whole first
   if (out.size == 0) return;
   Node tmp(x.shape, x.dtype, nullptr, x.stream_id);
   const Node& r = rows_of(x, tmp);

@@ -476,6 +476,12 @@ std::shared_ptr<Buffer> allocate(size_t bytes) {
   return allocate_on(*t_launch.ctx, bytes, t_launch.stream, t_launch.slot);
 }
 
+bool reusable(GpuAlloc& a) {
+  if (a.device != t_launch.device || a.stream != t_launch.stream) return false;
+  std::lock_guard lock(a.mu);
+  return a.users.empty();
+}
+
 cublasLtHandle_t lt_handle() { return t_launch.ctx->lt; }
 
 void* lt_workspace(size_t* bytes) {
