@@ -56,6 +56,11 @@ void cumsum(const Node& in, int axis, bool reverse, bool inclusive, Node& out);
 void sort(cpu::SortOp op, const Node& in, int axis, int kth, Node& out);
 // random::bits under the uint32 key pair `key`: the CPU's bits exactly.
 void random_bits(const Node& key, int width, Node& out);
+// random::uniform (lo, hi: float32 scalars, or null for [0, 1)) and
+// random::normal (loc + scale z) in out's floating dtype: the CPU's values
+// (core/random.cpp, RandomFloats).
+void random_floats(const Node& key, const Node* lo, const Node* hi, bool normal, double scale,
+                   double loc, Node& out);
 
 // testing::device_fault: copies `in` to `out`, then writes through a wild
 // address (an illegal memory access the device reports asynchronously).

@@ -5,8 +5,12 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <stdexcept>
+#include <type_traits>
 
+#include "core/dispatch.h"
 #include "core/format.h"
 #include "backend/gpu_kernels.h"
 #include "core/primitives.h"
@@ -20,6 +24,10 @@ using detail::tuple_str;
 namespace {
 
 uint32_t rotl(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+
+// A uniform float in [0, 1) from a 32-bit word: its top 23 bits over 2^23,
+// exact.
+float unit_float(uint32_t w) { return static_cast<float>(w >> 9) * 0x1p-23f; }
 
 // Threefry-2x32 with 20 rounds: the (k0, k1) key encrypts the counter (c0, c1).
 std::pair<uint32_t, uint32_t> threefry(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1) {
@@ -39,8 +47,9 @@ std::pair<uint32_t, uint32_t> threefry(uint32_t k0, uint32_t k1, uint32_t c0, ui
   return {x0, x1};
 }
 
-// Fills out (uint32, or uint8 for width 1) with the bits of counters 0, 1, ...
-// under the key in input 0.
+// Fills out (uint32 for widths 4 and 2, which keeps the low 16 bits; uint8
+// for 1) with the bits of counters 0, 1, ... under the key in input 0:
+// counter c gives words 2c and 2c + 1.
 class RandomBits : public detail::Primitive {
  public:
   explicit RandomBits(int width) : width_(width) {}
@@ -49,37 +58,100 @@ class RandomBits : public detail::Primitive {
     detail::gpu::random_bits(detail::node_of(in[0]), width_, out);
   }
   void eval_cpu(const std::vector<array>& in, detail::Node& out) override {
-    const detail::Node& k = detail::node_of(in[0]);
-    const uint32_t* kp = static_cast<const uint32_t*>(k.data());
-    uint32_t k0 = kp[0], k1 = kp[k.strides.empty() ? 1 : k.strides.back()];
+    auto [k0, k1] = key_words(detail::node_of(in[0]));
     detail::allocate(out);
-    size_t n = out.size;
-    // Each counter pair yields two 32-bit words.
-    auto word = [&](size_t w) {
-      auto [a, b] = threefry(k0, k1, static_cast<uint32_t>(w / 2),
-                             static_cast<uint32_t>((w / 2) >> 32));
-      return (w & 1) ? b : a;
-    };
+    const size_t n = out.size;
     if (width_ == 1) {
       uint8_t* o = static_cast<uint8_t*>(out.mutable_data());
-      for (size_t i = 0; i < n; ++i) o[i] = static_cast<uint8_t>(word(i / 4) >> (8 * (i % 4)));
-    } else {
-      uint32_t* o = static_cast<uint32_t*>(out.mutable_data());
-      for (size_t i = 0; i + 1 < n; i += 2) {
-        auto [a, b] = threefry(k0, k1, static_cast<uint32_t>(i / 2),
-                               static_cast<uint32_t>((i / 2) >> 32));
-        o[i] = a;
-        o[i + 1] = b;
+      for (size_t c = 0; 8 * c < n; ++c) {
+        auto [a, b] = threefry(k0, k1, static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32));
+        for (size_t u = 0; u < 8 && 8 * c + u < n; ++u) {
+          o[8 * c + u] = static_cast<uint8_t>((u < 4 ? a : b) >> (8 * (u % 4)));
+        }
       }
-      if (n % 2) o[n - 1] = word(n - 1);
-      if (width_ == 2) {
-        for (size_t i = 0; i < n; ++i) o[i] &= 0xffffu;
-      }
+      return;
+    }
+    uint32_t* o = static_cast<uint32_t*>(out.mutable_data());
+    const uint32_t mask = width_ == 2 ? 0xffffu : 0xffffffffu;
+    for (size_t c = 0; 2 * c < n; ++c) {
+      auto [a, b] = threefry(k0, k1, static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32));
+      o[2 * c] = a & mask;
+      if (2 * c + 1 < n) o[2 * c + 1] = b & mask;
     }
   }
 
  private:
+  static std::pair<uint32_t, uint32_t> key_words(const detail::Node& k) {
+    const uint32_t* kp = static_cast<const uint32_t*>(k.data());
+    return {kp[0], kp[k.strides.empty() ? 1 : k.strides.back()]};
+  }
   int width_;
+};
+
+// uniform and normal, drawn straight into their floating output (no array of
+// words or of float32 in between), two numbers per Threefry counter:
+//   uniform: u = unit_float(word) in [0, 1), then lo + u (hi - lo) rounded as
+//            float32 arithmetic rounds it (lo and hi: float32 scalars in
+//            inputs 1 and 2, or 0 and 1 without them);
+//   normal:  a Box-Muller pair from the counter's two words in double, then
+//            loc + scale z (one fused multiply-add), rounded once.
+// The GPU's kernel (backend/cuda/gather.cu) computes the same values.
+class RandomFloats : public detail::Primitive {
+ public:
+  RandomFloats(bool normal, double scale, double loc)
+      : normal_(normal), scale_(scale), loc_(loc) {}
+  const char* name() const override { return normal_ ? "normal" : "uniform"; }
+  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
+    detail::gpu::random_floats(detail::node_of(in[0]),
+                               in.size() > 2 ? &detail::node_of(in[1]) : nullptr,
+                               in.size() > 2 ? &detail::node_of(in[2]) : nullptr, normal_,
+                               scale_, loc_, out);
+  }
+  void eval_cpu(const std::vector<array>& in, detail::Node& out) override {
+    const detail::Node& k = detail::node_of(in[0]);
+    const uint32_t* kp = static_cast<const uint32_t*>(k.data());
+    const uint32_t k0 = kp[0], k1 = kp[k.strides.empty() ? 1 : k.strides.back()];
+    float lo = 0.0f, hi = 1.0f;
+    if (in.size() > 2) {
+      lo = *static_cast<const float*>(detail::node_of(in[1]).data());
+      hi = *static_cast<const float*>(detail::node_of(in[2]).data());
+    }
+    detail::allocate(out);
+    const size_t n = out.size;
+    detail::dispatch(out.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      if constexpr (std::is_floating_point_v<detail::compute_t<T>>) {
+        T* o = static_cast<T*>(out.mutable_data());
+        for (size_t c = 0; 2 * c < n; ++c) {
+          auto [a, b] =
+              threefry(k0, k1, static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32));
+          double v[2];
+          if (normal_) {
+            const double r = std::sqrt(-2.0 * std::log(1.0 - double(unit_float(a))));
+            const double t = 6.283185307179586 * double(unit_float(b));
+            v[0] = std::fma(scale_, r * std::cos(t), loc_);
+            v[1] = std::fma(scale_, r * std::sin(t), loc_);
+          } else {
+            // float32 arithmetic, each step rounded (a product of two floats
+            // and a sum of two are exact in double before the rounding).
+            const float d = hi - lo;
+            for (int j = 0; j < 2; ++j) {
+              const float m = static_cast<float>(double(unit_float(j ? b : a)) * double(d));
+              v[j] = static_cast<float>(double(lo) + double(m));
+            }
+          }
+          o[2 * c] = detail::convert<T>(v[0]);
+          if (2 * c + 1 < n) o[2 * c + 1] = detail::convert<T>(v[1]);
+        }
+      } else {
+        throw std::logic_error("random floats of a non-floating dtype");
+      }
+    });
+  }
+
+ private:
+  bool normal_;
+  double scale_, loc_;
 };
 
 // The calling thread's implicit key sequence.
@@ -128,14 +200,6 @@ void check_shape(const Shape& shape, const char* op) {
                                       tuple_str(shape), "."));
     }
   }
-}
-
-// Uniform floats in [0, 1) from 32-bit words: 23 random mantissa bits.
-array unit_uniform(const Shape& shape, const array& k, const StreamOrDevice& s) {
-  array b = bits(shape, 4, k, s);
-  // (b >> 9) / 2^23, computed in float64 so every step is exact.
-  array top = floor(divide(astype(b, float64, s), array(512.0), s), s);
-  return astype(divide(top, array(8388608.0), s), float32, s);
 }
 
 }  // namespace
@@ -187,8 +251,15 @@ array uniform(const array& low, const array& high, const Shape& shape, Dtype dty
                                     " and ", tuple_str(high.shape()),
                                     " do not broadcast to shape ", tuple_str(shape), "."));
   }
-  array u = unit_uniform(shape, check_key(key, "uniform"), s);
+  array k = check_key(key, "uniform");
   array lo = astype(low, float32, s), hi = astype(high, float32, s);
+  if (lo.size() == 1 && hi.size() == 1) {
+    // Drawn in place, in the output's dtype.
+    return detail::make_array(shape, dtype, std::make_shared<RandomFloats>(false, 1.0, 0.0),
+                              {k, reshape(lo, {}, s), reshape(hi, {}, s)}, s, "uniform");
+  }
+  array u = detail::make_array(shape, float32, std::make_shared<RandomFloats>(false, 1.0, 0.0),
+                               {k}, s, "uniform");
   return astype(add(lo, multiply(u, subtract(hi, lo, s), s), s), dtype, s);
 }
 
@@ -207,13 +278,8 @@ array normal(const Shape& shape, Dtype dtype, float loc, float scale,
   if (!is_floating_point(dtype)) {
     throw std::invalid_argument(cat("[normal] dtype must be floating point, got ", dtype, "."));
   }
-  // Box-Muller on two independent uniform streams from one key.
-  auto [k1, k2] = random::split(check_key(key, "normal"), s);
-  array u1 = subtract(array(1.0f), unit_uniform(shape, k1, s), s);  // (0, 1]
-  array u2 = unit_uniform(shape, k2, s);
-  array r = sqrt(multiply(array(-2.0f), log(u1, s), s), s);
-  array z = multiply(r, cos(multiply(array(6.283185307179586f), u2, s), s), s);
-  return astype(add(multiply(z, array(scale), s), array(loc), s), dtype, s);
+  return detail::make_array(shape, dtype, std::make_shared<RandomFloats>(true, scale, loc),
+                            {check_key(key, "normal")}, s, "normal");
 }
 array normal(const Shape& shape, Dtype dtype, const std::optional<array>& key,
              StreamOrDevice s) {

@@ -147,6 +147,39 @@ __global__ void bits_kernel(const uint32_t* key, int64_t key_step, int width, vo
   }
 }
 
+// Two uniforms or normals per counter, as the CPU's RandomFloats computes
+// them (core/random.cpp): the same roundings, in the same order.
+template <typename T>
+__global__ void floats_kernel(const uint32_t* key, int64_t key_step, bool normal,
+                              const float* lo_p, const float* hi_p, double scale, double loc,
+                              T* out, int64_t n) {
+  const uint32_t k0 = key[0], k1 = key[key_step];
+  const float lo = lo_p ? *lo_p : 0.0f, hi = hi_p ? *hi_p : 1.0f;
+  const int64_t counters = (n + 1) / 2;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < counters; c += stride) {
+    uint32_t a, b;
+    threefry(k0, k1, static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), a, b);
+    const float ua = static_cast<float>(a >> 9) * 0x1p-23f;
+    const float ub = static_cast<float>(b >> 9) * 0x1p-23f;
+    double v0, v1;
+    if (normal) {
+      const double r = sqrt(-2.0 * log(1.0 - static_cast<double>(ua)));
+      const double t = 6.283185307179586 * static_cast<double>(ub);
+      v0 = fma(scale, r * cos(t), loc);
+      v1 = fma(scale, r * sin(t), loc);
+    } else {
+      const float d = __fsub_rn(hi, lo);
+      const float m0 = static_cast<float>(static_cast<double>(ua) * static_cast<double>(d));
+      const float m1 = static_cast<float>(static_cast<double>(ub) * static_cast<double>(d));
+      v0 = static_cast<float>(static_cast<double>(lo) + static_cast<double>(m0));
+      v1 = static_cast<float>(static_cast<double>(lo) + static_cast<double>(m1));
+    }
+    out[2 * c] = convert<T>(v0);
+    if (2 * c + 1 < n) out[2 * c + 1] = convert<T>(v1);
+  }
+}
+
 }  // namespace
 
 void take(size_t es, const void* a, DT it, const void* idx, void* out, const TakeArgs& t,
@@ -215,6 +248,18 @@ void random_bits(const uint32_t* key, int64_t key_step, int width, void* out, in
   const int64_t counters = (n + (width == 1 ? 7 : 1)) / (width == 1 ? 8 : 2);
   bits_kernel<<<blocks_for(counters, kThreads), kThreads, 0, s>>>(key, key_step, width, out, n);
   check_launch("bits");
+}
+
+void random_floats(const uint32_t* key, int64_t key_step, bool normal, const float* lo,
+                   const float* hi, double scale, double loc, DT t, void* out, int64_t n,
+                   cudaStream_t s) {
+  const int64_t counters = (n + 1) / 2;
+  dispatch_float(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    floats_kernel<T><<<blocks_for(counters, kThreads), kThreads, 0, s>>>(
+        key, key_step, normal, lo, hi, scale, loc, static_cast<T*>(out), n);
+  });
+  check_launch(normal ? "normal" : "uniform");
 }
 
 }  // namespace rill::detail::cu

@@ -116,6 +116,12 @@ void pad(size_t es, const void* in, const void* value, void* out, const PadArgs&
 // bits exactly; width 1 fills bytes, 2 and 4 fill uint32 (2: low half).
 void random_bits(const uint32_t* key, int64_t key_step, int width, void* out, int64_t n,
                  cudaStream_t s);
+// random::uniform / normal into `out` of floating type t: the CPU's values
+// (core/random.cpp, RandomFloats). lo, hi: device float32 scalars (null: 0
+// and 1).
+void random_floats(const uint32_t* key, int64_t key_step, bool normal, const float* lo,
+                   const float* hi, double scale, double loc, DT t, void* out, int64_t n,
+                   cudaStream_t s);
 
 // ---- sort.cu ----
 // cumsum along the middle axis of a row-major [outer, len, inner] input into

@@ -821,6 +821,17 @@ void sort(cpu::SortOp op, const Node& in, int axis, int kth, Node& out) {
   cu::sort(dt(in.dtype), in.data(), out.mutable_data(), scratch->ptr, bytes, a, stream());
 }
 
+void random_floats(const Node& key, const Node* lo, const Node* hi, bool normal, double scale,
+                   double loc, Node& out) {
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  const int64_t step = key.strides.empty() ? 1 : key.strides.back();
+  cu::random_floats(static_cast<const uint32_t*>(key.data()), step, normal,
+                    lo ? static_cast<const float*>(lo->data()) : nullptr,
+                    hi ? static_cast<const float*>(hi->data()) : nullptr, scale, loc,
+                    dt(out.dtype), out.mutable_data(), n_of(out), stream());
+}
+
 void random_bits(const Node& key, int width, Node& out) {
   gpu::allocate(out);
   if (out.size == 0) return;

@@ -71,6 +71,8 @@ RILL_NO_GPU(void pad(const Node&, const Node&, const std::vector<int>&, bool, No
 RILL_NO_GPU(void cumsum(const Node&, int, bool, bool, Node&))
 RILL_NO_GPU(void sort(cpu::SortOp, const Node&, int, int, Node&))
 RILL_NO_GPU(void random_bits(const Node&, int, Node&))
+RILL_NO_GPU(void random_floats(const Node&, const Node*, const Node*, bool, double, double,
+                               Node&))
 #undef RILL_NO_GPU
 }  // namespace gpu
 
