@@ -1,9 +1,12 @@
 // Memory held by arrays, and the cache of freed buffers that rill keeps for
-// reuse. MLX's names. Figures are in bytes, summed over every device of every
-// backend in this build; every function is thread-safe.
+// reuse. MLX's names. Figures are in bytes; active, peak and cache memory are
+// summed over every device of this build, the limits are per device. Every
+// function is thread-safe.
 #pragma once
 
 #include <cstddef>
+
+#include "rill/device.h"
 
 namespace rill {
 
@@ -30,11 +33,19 @@ size_t set_cache_limit(size_t limit);
 // Returns every cached buffer to the system (the GPUs' too).
 void clear_cache();
 
-// GPU memory: the bytes of arrays each GPU may hold; an allocation past it
-// raises std::runtime_error with the sizes (at the sync point of the op that
-// asked). Returns the previous limit (of GPU 0). No limit by default, and none
-// on the CPU.
+// The memory limit of a device: the most its arrays may hold. An allocation
+// that would pass it first trims the cache (so that arrays and cache stay
+// within the limit together), then fails: the op that asked fails as any
+// asynchronous error does (raised at eval, item, data and the stream's next
+// synchronize, with the op, the size and the limit in the message; the
+// nested original is a std::bad_alloc), and the stream goes on. The CPU's
+// default is the smaller of the machine's memory and its cgroup's limit, a
+// GPU's its total memory. Without a device these act on the default device
+// (default_device()). set_memory_limit returns the previous limit; both throw
+// std::invalid_argument for a device that is not available.
 size_t set_memory_limit(size_t limit);
 size_t get_memory_limit();
+size_t set_memory_limit(size_t limit, Device d);
+size_t get_memory_limit(Device d);
 
 }  // namespace rill

@@ -2,11 +2,10 @@
 // then every GPU's).
 #include "rill/memory.h"
 
-#include <limits>
-
 #include "backend/cpu/allocator.h"
 #include "rill/device.h"
 #include "runtime/gpu.h"
+#include "runtime/stream_state.h"
 
 namespace rill {
 
@@ -40,17 +39,16 @@ void clear_cache() {
   detail::cpu::clear_cache();
   for (int d = 0; d < device_count(Device::gpu); ++d) detail::gpu_clear_cache(d);
 }
-size_t set_memory_limit(size_t limit) {
-  size_t previous = std::numeric_limits<size_t>::max();
-  for (int d = 0; d < device_count(Device::gpu); ++d) {
-    size_t p = detail::gpu_set_memory_limit(d, limit);
-    if (d == 0) previous = p;
-  }
-  return previous;
+size_t set_memory_limit(size_t limit, Device d) {
+  detail::check_device(d, "set_memory_limit");
+  return d.type == Device::cpu ? detail::cpu::set_memory_limit(limit)
+                               : detail::gpu_set_memory_limit(d.index, limit);
 }
-size_t get_memory_limit() {
-  return device_count(Device::gpu) > 0 ? detail::gpu_memory(0).limit
-                                        : std::numeric_limits<size_t>::max();
+size_t get_memory_limit(Device d) {
+  detail::check_device(d, "get_memory_limit");
+  return d.type == Device::cpu ? detail::cpu::memory_limit() : detail::gpu_memory(d.index).limit;
 }
+size_t set_memory_limit(size_t limit) { return set_memory_limit(limit, default_device()); }
+size_t get_memory_limit() { return get_memory_limit(default_device()); }
 
 }  // namespace rill

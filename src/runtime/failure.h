@@ -4,9 +4,23 @@
 
 #include <exception>
 #include <memory>
+#include <new>
 #include <string>
 
 namespace rill::detail {
+
+// What an allocator throws when it refuses a request (a memory limit, or no
+// memory left): a std::bad_alloc, so that handlers for one catch it, whose
+// what() says what was asked and why it was refused.
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(std::string message)
+      : message_(std::make_shared<const std::string>(std::move(message))) {}
+  const char* what() const noexcept override { return message_->c_str(); }
+
+ private:
+  std::shared_ptr<const std::string> message_;  // shared: copies cannot throw
+};
 
 // Immutable once made; shared by a failed node, its dependents and the stream.
 struct Failure {

@@ -14,10 +14,15 @@
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <thread>
+
+#include "core/format.h"
+#include "runtime/failure.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define RILL_ASAN 1
@@ -66,6 +71,32 @@ size_t block_size(size_t n, int& cls) {
   return rounded;
 }
 
+// The memory a cgroup (v2, then v1) lets this process use, or 0 for no limit.
+size_t cgroup_limit() {
+  for (const char* path : {"/sys/fs/cgroup/memory.max",
+                           "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::FILE* f = std::fopen(path, "r");
+    if (!f) continue;
+    char text[64] = {};
+    const bool read = std::fgets(text, sizeof text, f) != nullptr;
+    std::fclose(f);
+    if (!read) continue;
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(text, &end, 10);
+    if (end == text) return 0;  // "max"
+    return static_cast<size_t>(v);
+  }
+  return 0;
+}
+
+// The smaller of the machine's memory and its cgroup's limit (v1 reports "no
+// limit" as a huge number, which the minimum discards).
+size_t default_memory_limit(size_t physical) {
+  size_t limit = physical ? physical : std::numeric_limits<size_t>::max();
+  if (size_t cg = cgroup_limit(); cg > 0) limit = std::min(limit, cg);
+  return limit;
+}
+
 // Guarded by `mu`: the class lists and the release order.
 struct alignas(64) Shard {
   std::mutex mu;
@@ -88,14 +119,17 @@ struct Cache {
     limit.store(
         physical ? std::min<size_t>(physical / 8, size_t(2) << 30) : size_t(256) << 20,
         std::memory_order_relaxed);
+    memory_limit.store(default_memory_limit(physical), std::memory_order_relaxed);
   }
   unsigned nshards;
   Shard* shards;
   // Bit i of nonempty[c]: shard i may hold a block of class c. Set and cleared
   // under that shard's lock; read relaxed as a hint where to look on a miss.
   std::atomic<uint64_t> nonempty[kClasses] = {};
-  // Relaxed counters: figures for the user and a bound, guarding no data.
-  std::atomic<size_t> cached{0}, limit{0}, active{0}, peak{0};
+  // Relaxed counters: figures for the user and bounds, guarding no data.
+  // `limit` bounds the cache, `memory_limit` the arrays (active) and, by
+  // trimming the cache, what rill holds in all.
+  std::atomic<size_t> cached{0}, limit{0}, active{0}, peak{0}, memory_limit{0};
   std::atomic<unsigned> next_shard{0};
 };
 
@@ -194,8 +228,23 @@ Block* take(Cache& c, int shard, int cls) {
   return b;
 }
 
-void count_active(Cache& c, size_t size) {
-  size_t now = c.active.fetch_add(size, std::memory_order_relaxed) + size;
+[[noreturn]] void refuse(Cache& c, size_t nbytes, const char* why) {
+  throw OutOfMemory(cat("out of memory on Device(cpu, 0): cannot allocate ", nbytes, " bytes (",
+                        why, "; the memory limit is ",
+                        c.memory_limit.load(std::memory_order_relaxed),
+                        " bytes and rill holds ", c.active.load(std::memory_order_relaxed),
+                        " bytes in arrays; set_memory_limit changes the limit)"));
+}
+
+// Counts `size` more bytes as active unless that would pass the memory limit
+// (then throws OutOfMemory with the sizes and the limit).
+void count_active(Cache& c, size_t size, size_t nbytes) {
+  const size_t limit = c.memory_limit.load(std::memory_order_relaxed);
+  size_t before = c.active.load(std::memory_order_relaxed);
+  do {
+    if (size > limit || before > limit - size) refuse(c, nbytes, "over the memory limit");
+  } while (!c.active.compare_exchange_weak(before, before + size, std::memory_order_relaxed));
+  const size_t now = before + size;
   size_t peak = c.peak.load(std::memory_order_relaxed);
   while (now > peak &&
          !c.peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
@@ -219,6 +268,7 @@ void* allocate(size_t nbytes) {
   Cache& c = cache();
   int cls;
   const size_t size = block_size(nbytes, cls);
+  count_active(c, size, nbytes);
   if (cls >= 0) {
     const int own = my_shard(c);
     uint64_t where = c.nonempty[cls].load(std::memory_order_relaxed);
@@ -234,17 +284,24 @@ void* allocate(size_t nbytes) {
     }
     if (b) {
       unpoison(b, size);
-      count_active(c, size);
       return b;
     }
+  }
+  // A new block: keep the arrays and the cache together within the limit.
+  const size_t limit = c.memory_limit.load(std::memory_order_relaxed);
+  const size_t active = c.active.load(std::memory_order_relaxed);
+  if (active <= limit && c.cached.load(std::memory_order_relaxed) > limit - active) {
+    trim(c, limit - active);
   }
   void* p = std::aligned_alloc(kAlign, size);
   if (!p) {
     clear_cache();
     p = std::aligned_alloc(kAlign, size);
-    if (!p) throw std::bad_alloc();
+    if (!p) {
+      c.active.fetch_sub(size, std::memory_order_relaxed);
+      refuse(c, nbytes, "the system has no memory left");
+    }
   }
-  count_active(c, size);
   return p;
 }
 
@@ -296,5 +353,10 @@ size_t set_cache_limit(size_t limit) noexcept {
 }
 
 void clear_cache() noexcept { trim(cache(), 0); }
+
+size_t set_memory_limit(size_t limit) noexcept {
+  return cache().memory_limit.exchange(limit, std::memory_order_relaxed);
+}
+size_t memory_limit() noexcept { return cache().memory_limit.load(std::memory_order_relaxed); }
 
 }  // namespace rill::detail::cpu

@@ -10,7 +10,10 @@
 namespace rill::detail::cpu {
 
 // At least `nbytes` (> 0) of 64-byte aligned memory. Thread-safe. Throws
-// std::bad_alloc when the system has none, after emptying the cache.
+// OutOfMemory (runtime/failure.h, a std::bad_alloc) when the arrays would pass
+// the memory limit, or when the system has none left after the cache was
+// emptied; a new block first trims the cache so that arrays and cache stay
+// within the limit together.
 void* allocate(size_t nbytes);
 // Gives back memory from allocate(nbytes) (the same nbytes). Thread-safe,
 // from any thread; never throws.
@@ -28,5 +31,9 @@ size_t cache_memory() noexcept;
 size_t set_cache_limit(size_t limit) noexcept;
 // Frees every cached block.
 void clear_cache() noexcept;
+// The most the arrays may hold (active_memory()); returns the previous limit.
+// Defaults to the smaller of the machine's memory and its cgroup's limit.
+size_t set_memory_limit(size_t limit) noexcept;
+size_t memory_limit() noexcept;
 
 }  // namespace rill::detail::cpu

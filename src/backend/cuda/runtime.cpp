@@ -178,6 +178,7 @@ void init_context(DeviceContext& c, int device) {
   c.index = device;
   select_device(device);
   RILL_CUDA(cudaGetDeviceProperties(&c.props, device));
+  c.limit.store(c.props.totalGlobalMem, std::memory_order_relaxed);
   RILL_CUDA(cudaDeviceGetDefaultMemPool(&c.pool, device));
   // Keep freed memory in the pool for reuse (clear_cache returns it).
   uint64_t keep = std::numeric_limits<uint64_t>::max();
@@ -267,14 +268,15 @@ std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t
     size_t free_b = 0, total = 0;
     (void)cudaMemGetInfo(&free_b, &total);
     (void)cudaGetLastError();
-    return std::runtime_error(cat("out of memory on Device(gpu, ", c.index, "): cannot allocate ",
-                                  bytes, " bytes (", why, "; rill holds ", active,
-                                  " bytes in arrays, the device has ", free_b, " of ", total,
-                                  " bytes free)"));
+    return OutOfMemory(cat("out of memory on Device(gpu, ", c.index, "): cannot allocate ", bytes,
+                           " bytes (", why, "; the memory limit is ", limit,
+                           " bytes and rill holds ", active, " bytes in arrays, the device has ",
+                           free_b, " of ", total,
+                           " bytes free; set_memory_limit changes the limit)"));
   };
-  if (bytes > limit || active > limit - bytes) {
-    throw out_of_memory(cat("the memory limit is ", limit, " bytes"));
-  }
+  if (bytes > limit || active > limit - bytes) throw out_of_memory("over the memory limit");
+  // Keep the arrays and rill's caches of free blocks within the limit together.
+  if (c.cached.load(std::memory_order_relaxed) > limit - active - bytes) drop_cache(c);
   const size_t cap = bytes ? size_class(bytes) : 0;
   void* p = nullptr;
   if (cap > 0 && slot >= 0) {
