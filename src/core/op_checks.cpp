@@ -1,0 +1,54 @@
+// Argument checks shared by the ops (core/op_checks.h).
+#include "core/op_checks.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/format.h"
+#include "core/node.h"
+
+namespace rill::detail {
+
+[[noreturn]] void fail(const char* op, const std::string& what) {
+  throw std::invalid_argument(cat("[", detail::OuterOp::name(op), "] ", what));
+}
+
+int normalize_axis(int axis, int ndim, const char* op) {
+  if (axis < -ndim || axis >= ndim) {
+    fail(op, cat("axis ", axis, " is out of range for an array of ", ndim, " dimensions."));
+  }
+  return axis < 0 ? axis + ndim : axis;
+}
+
+void check_shape(const Shape& shape, const char* op) {
+  for (int32_t d : shape) {
+    if (d < 0) fail(op, cat("negative dimension in shape ", tuple_str(shape), "."));
+  }
+}
+
+Shape broadcast_or_fail(const Shape& a, const Shape& b, const char* op) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int32_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int32_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1) {
+      fail(op, cat("shapes ", tuple_str(a), " and ", tuple_str(b), " cannot be broadcast."));
+    }
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::vector<int> normalize_axes(const std::vector<int>& axes, int ndim, const char* op) {
+  std::vector<int> out;
+  out.reserve(axes.size());
+  for (int a : axes) out.push_back(normalize_axis(a, ndim, op));
+  std::sort(out.begin(), out.end());
+  if (std::adjacent_find(out.begin(), out.end()) != out.end()) {
+    fail(op, cat("repeated axis in ", tuple_str(axes), "."));
+  }
+  return out;
+}
+
+}  // namespace rill::detail

@@ -1,0 +1,35 @@
+// Argument checks shared by the ops of every family (core/ops_*.cpp): each
+// throws std::invalid_argument "[op] what was wrong (values)", naming the
+// outermost op being built (OuterOp). Internal.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/format.h"
+#include "core/node.h"
+#include "rill/array.h"
+
+namespace rill::detail {
+
+[[noreturn]] void fail(const char* op, const std::string& what);
+// `axis` counted from the end when negative; throws unless it is in [-ndim, ndim).
+int normalize_axis(int axis, int ndim, const char* op);
+// Each axis normalised, sorted; throws on a repeated one.
+std::vector<int> normalize_axes(const std::vector<int>& axes, int ndim, const char* op);
+// Throws on a negative dimension.
+void check_shape(const Shape& shape, const char* op);
+// The shape a and b broadcast to; throws when they do not.
+Shape broadcast_or_fail(const Shape& a, const Shape& b, const char* op);
+
+}  // namespace rill::detail
+
+// The names every core/ops_*.cpp uses; this header is included by those
+// files only.
+namespace rill {
+using detail::cat;
+using detail::fail;
+using detail::make_array;
+using detail::OuterOp;
+using detail::tuple_str;
+}  // namespace rill

@@ -1,0 +1,327 @@
+// Reductions and scans: sum, mean, prod, max, min, all, any, argmax,
+// argmin, softmax, logsumexp, cumsum, and the sorting family.
+#include "rill/ops.h"
+
+#include <algorithm>
+#include <memory>
+#include <numeric>
+#include <stdexcept>
+
+#include "core/format.h"
+#include "core/op_checks.h"
+#include "core/primitives.h"
+
+namespace rill {
+
+using detail::normalize_axes;
+using detail::normalize_axis;
+namespace cpu = detail::cpu;
+
+// ---------------------------------------------------------------- reductions
+
+namespace {
+
+std::vector<int> all_axes(const array& a) {
+  std::vector<int> axes(a.ndim());
+  std::iota(axes.begin(), axes.end(), 0);
+  return axes;
+}
+
+Shape reduced_shape(const Shape& in, const std::vector<int>& axes, bool keepdims) {
+  Shape out;
+  for (int i = 0; i < static_cast<int>(in.size()); ++i) {
+    bool reduced = std::binary_search(axes.begin(), axes.end(), i);
+    if (!reduced) {
+      out.push_back(in[i]);
+    } else if (keepdims) {
+      out.push_back(1);
+    }
+  }
+  return out;
+}
+
+array reduce_op(const array& a, const std::vector<int>& axes_in, bool keepdims,
+                cpu::ReduceOp op, const char* name, const StreamOrDevice& s) {
+  OuterOp outer(name);
+  std::vector<int> axes = normalize_axes(axes_in, a.ndim(), name);
+  if (op == cpu::ReduceOp::max || op == cpu::ReduceOp::min) {
+    for (int ax : axes) {
+      if (a.shape()[ax] == 0) {
+        fail(name, cat("cannot reduce over axis ", ax, " of size 0 (shape ",
+                       tuple_str(a.shape()), ")."));
+      }
+    }
+  }
+  Dtype t = a.dtype();
+  array in = a;
+  switch (op) {
+    case cpu::ReduceOp::all:
+    case cpu::ReduceOp::any:
+      t = bool_;
+      if (a.dtype() != bool_) in = astype(a, bool_, s);
+      break;
+    case cpu::ReduceOp::sum:
+    case cpu::ReduceOp::prod:
+      if (t == bool_) t = int32;
+      if (t == uint8) t = uint32;
+      if (t != a.dtype()) in = astype(a, t, s);
+      break;
+    default: break;
+  }
+  return make_array(reduced_shape(a.shape(), axes, keepdims), t,
+                    std::make_shared<detail::Reduce>(op, name, axes), {std::move(in)}, s,
+                    name);
+}
+
+}  // namespace
+
+#define RILL_DEFINE_REDUCTION(NAME)                                                      \
+  array NAME(const array& a, bool keepdims, StreamOrDevice s) {                          \
+    return NAME(a, all_axes(a), keepdims, s);                                            \
+  }                                                                                      \
+  array NAME(const array& a, StreamOrDevice s) { return NAME(a, all_axes(a), false, s); } \
+  array NAME(const array& a, int axis, bool keepdims, StreamOrDevice s) {                \
+    return NAME(a, std::vector<int>{axis}, keepdims, s);                                 \
+  }
+RILL_DEFINE_REDUCTION(sum)
+RILL_DEFINE_REDUCTION(mean)
+RILL_DEFINE_REDUCTION(prod)
+RILL_DEFINE_REDUCTION(max)
+RILL_DEFINE_REDUCTION(min)
+RILL_DEFINE_REDUCTION(all)
+RILL_DEFINE_REDUCTION(any)
+#undef RILL_DEFINE_REDUCTION
+
+array sum(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::sum, "sum", s);
+}
+array prod(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::prod, "prod", s);
+}
+array max(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::max, "max", s);
+}
+array min(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::min, "min", s);
+}
+array all(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::all, "all", s);
+}
+array any(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return reduce_op(a, axes, keepdims, cpu::ReduceOp::any, "any", s);
+}
+array mean(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  OuterOp outer("mean");
+  std::vector<int> norm = normalize_axes(axes, a.ndim(), "mean");
+  double count = 1;
+  for (int ax : norm) count *= a.shape()[ax];
+  Dtype t = is_floating_point(a.dtype()) ? a.dtype() : float32;
+  // Half types sum and divide in float32: rounding the sum first loses bits.
+  Dtype acc = t.size < 4 ? float32 : t;
+  array in = a.dtype() == acc ? a : astype(a, acc, s);
+  array total = reduce_op(in, norm, keepdims, cpu::ReduceOp::sum, "mean", s);
+  return astype(divide(total, array(count, acc), s), t, s);
+}
+
+namespace {
+
+array arg_reduce_op(const array& a, int axis, bool keepdims, cpu::ArgReduceOp op,
+                    const char* name, const StreamOrDevice& s) {
+  int ax = normalize_axis(axis, a.ndim(), name);
+  if (a.shape()[ax] == 0) {
+    fail(name, cat("cannot reduce over axis ", ax, " of size 0 (shape ", tuple_str(a.shape()),
+                   ")."));
+  }
+  return make_array(reduced_shape(a.shape(), {ax}, keepdims), uint32,
+                    std::make_shared<detail::ArgReduce>(op, name, ax), {a}, s, name);
+}
+
+array arg_reduce_flat(const array& a, bool keepdims, cpu::ArgReduceOp op, const char* name,
+                      const StreamOrDevice& s) {
+  OuterOp outer(name);
+  if (a.size() == 0) fail(name, cat("cannot reduce an empty array (shape ",
+                                    tuple_str(a.shape()), ")."));
+  array flat = reshape(a, {static_cast<int32_t>(a.size())}, s);
+  array out = arg_reduce_op(flat, 0, false, op, name, s);
+  if (keepdims) out = reshape(out, Shape(a.ndim(), 1), s);
+  return out;
+}
+
+}  // namespace
+
+array argmax(const array& a, bool keepdims, StreamOrDevice s) {
+  return arg_reduce_flat(a, keepdims, cpu::ArgReduceOp::argmax, "argmax", s);
+}
+array argmax(const array& a, StreamOrDevice s) { return argmax(a, false, s); }
+array argmax(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return arg_reduce_op(a, axis, keepdims, cpu::ArgReduceOp::argmax, "argmax", s);
+}
+array argmin(const array& a, bool keepdims, StreamOrDevice s) {
+  return arg_reduce_flat(a, keepdims, cpu::ArgReduceOp::argmin, "argmin", s);
+}
+array argmin(const array& a, StreamOrDevice s) { return argmin(a, false, s); }
+array argmin(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return arg_reduce_op(a, axis, keepdims, cpu::ArgReduceOp::argmin, "argmin", s);
+}
+
+// ---------------------------------------------------------------- softmax
+
+namespace {
+
+// The floating dtype an op computes in: integers and bool become float32.
+Dtype at_least_float(Dtype t) {
+  return is_floating_point(t) ? t : float32;
+}
+
+// The permutation that keeps the other axes in order and puts `axes` (sorted)
+// last.
+std::vector<int> axes_last(int ndim, const std::vector<int>& axes) {
+  std::vector<int> perm;
+  for (int i = 0; i < ndim; ++i) {
+    if (!std::binary_search(axes.begin(), axes.end(), i)) perm.push_back(i);
+  }
+  perm.insert(perm.end(), axes.begin(), axes.end());
+  return perm;
+}
+
+bool is_identity(const std::vector<int>& perm) {
+  for (size_t i = 0; i < perm.size(); ++i) {
+    if (perm[i] != static_cast<int>(i)) return false;
+  }
+  return true;
+}
+
+std::vector<int> inverse(const std::vector<int>& perm) {
+  std::vector<int> inv(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = static_cast<int>(i);
+  return inv;
+}
+
+}  // namespace
+
+// Always accumulates in float32 (float64 for float64), so `precise` changes
+// nothing.
+array softmax(const array& a, const std::vector<int>& axes, bool /*precise*/,
+              StreamOrDevice s) {
+  OuterOp outer("softmax");
+  std::vector<int> ax = normalize_axes(axes, a.ndim(), "softmax");
+  array in = astype(a, at_least_float(a.dtype()), s);
+  std::vector<int> perm = axes_last(a.ndim(), ax);
+  const bool moved = !is_identity(perm);
+  if (moved) in = transpose(in, perm, s);
+  Shape shape = in.shape();
+  array out = make_array(std::move(shape), in.dtype(),
+                         std::make_shared<detail::Softmax>(static_cast<int>(ax.size())),
+                         {in}, s, "softmax");
+  return moved ? transpose(out, inverse(perm), s) : out;
+}
+array softmax(const array& a, int axis, bool precise, StreamOrDevice s) {
+  return softmax(a, std::vector<int>{axis}, precise, s);
+}
+array softmax(const array& a, bool precise, StreamOrDevice s) {
+  return softmax(a, all_axes(a), precise, s);
+}
+
+// A reduction over an empty axis gives -inf (the log of an empty sum).
+array logsumexp(const array& a, const std::vector<int>& axes, bool keepdims,
+                StreamOrDevice s) {
+  OuterOp outer("logsumexp");
+  std::vector<int> ax = normalize_axes(axes, a.ndim(), "logsumexp");
+  array in = astype(a, at_least_float(a.dtype()), s);
+  std::vector<int> perm = axes_last(a.ndim(), ax);
+  if (!is_identity(perm)) in = transpose(in, perm, s);
+  array out = make_array(reduced_shape(a.shape(), ax, false), in.dtype(),
+                         std::make_shared<detail::LogSumExp>(static_cast<int>(ax.size())),
+                         {in}, s, "logsumexp");
+  return keepdims ? reshape(out, reduced_shape(a.shape(), ax, true), s) : out;
+}
+array logsumexp(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return logsumexp(a, std::vector<int>{axis}, keepdims, s);
+}
+array logsumexp(const array& a, bool keepdims, StreamOrDevice s) {
+  return logsumexp(a, all_axes(a), keepdims, s);
+}
+array logsumexp(const array& a, StreamOrDevice s) {
+  return logsumexp(a, all_axes(a), false, s);
+}
+
+// ---------------------------------------------------------------- cumsum
+
+// bool and uint8 promote as in sum; floats accumulate in double.
+array cumsum(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  OuterOp outer("cumsum");
+  int ax = normalize_axis(axis, a.ndim(), "cumsum");
+  Dtype t = a.dtype() == bool_ ? int32 : (a.dtype() == uint8 ? uint32 : a.dtype());
+  return make_array(a.shape(), t,
+                    std::make_shared<detail::Cumsum>(ax, reverse, inclusive),
+                    {astype(a, t, s)}, s, "cumsum");
+}
+
+// ---------------------------------------------------------------- sorting
+
+namespace {
+
+array sort_op(const array& a, int axis, cpu::SortOp op, const char* name, int kth,
+              const StreamOrDevice& s) {
+  int ax = normalize_axis(axis, a.ndim(), name);
+  Shape shape = a.shape();
+  int n = shape[ax];
+  if (op == cpu::SortOp::partition || op == cpu::SortOp::argpartition) {
+    int k = kth < 0 ? kth + n : kth;
+    if (k < 0 || k >= n) {
+      fail(name, cat("kth ", kth, " is out of range for axis ", ax, " of size ", n,
+                     " (shape ", tuple_str(a.shape()), ")."));
+    }
+    kth = k;
+  } else if (op == cpu::SortOp::topk) {
+    if (kth < 0 || kth > n) {
+      fail(name, cat("k ", kth, " is out of range for axis ", ax, " of size ", n,
+                     " (shape ", tuple_str(a.shape()), ")."));
+    }
+    shape[ax] = kth;
+  }
+  bool arg = op == cpu::SortOp::argsort || op == cpu::SortOp::argpartition;
+  return make_array(std::move(shape), arg ? uint32 : a.dtype(),
+                    std::make_shared<detail::Sort>(op, ax, kth), {a}, s, name);
+}
+
+}  // namespace
+
+array sort(const array& a, int axis, StreamOrDevice s) {
+  return sort_op(a, axis, cpu::SortOp::sort, "sort", 0, s);
+}
+array sort(const array& a, StreamOrDevice s) {
+  OuterOp outer("sort");
+  return sort(flatten(a, s), 0, s);
+}
+array argsort(const array& a, int axis, StreamOrDevice s) {
+  return sort_op(a, axis, cpu::SortOp::argsort, "argsort", 0, s);
+}
+array argsort(const array& a, StreamOrDevice s) {
+  OuterOp outer("argsort");
+  return argsort(flatten(a, s), 0, s);
+}
+array partition(const array& a, int kth, int axis, StreamOrDevice s) {
+  return sort_op(a, axis, cpu::SortOp::partition, "partition", kth, s);
+}
+array partition(const array& a, int kth, StreamOrDevice s) {
+  OuterOp outer("partition");
+  return partition(flatten(a, s), kth, 0, s);
+}
+array argpartition(const array& a, int kth, int axis, StreamOrDevice s) {
+  return sort_op(a, axis, cpu::SortOp::argpartition, "argpartition", kth, s);
+}
+array argpartition(const array& a, int kth, StreamOrDevice s) {
+  OuterOp outer("argpartition");
+  return argpartition(flatten(a, s), kth, 0, s);
+}
+// The k largest in ascending order (MLX leaves the order unspecified).
+array topk(const array& a, int k, int axis, StreamOrDevice s) {
+  return sort_op(a, axis, cpu::SortOp::topk, "topk", k, s);
+}
+array topk(const array& a, int k, StreamOrDevice s) {
+  OuterOp outer("topk");
+  return topk(flatten(a, s), k, 0, s);
+}
+
+}  // namespace rill
