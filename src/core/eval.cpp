@@ -119,6 +119,12 @@ void run_segment(Segment& seg) {
   for (size_t k = 0; k < seg.nodes.size(); ++k) {
     Node& n = *seg.nodes[k].node();
     const uint64_t token = n.claim.load(std::memory_order_relaxed);
+    // An input computed earlier in this GPU segment, not yet published (the
+    // claim first: `segment` is scratch of whichever eval claimed `i`).
+    auto unpublished = [&](const Node& i) {
+      return on_gpu && i.claim.load(std::memory_order_relaxed) == token &&
+             i.segment == n.segment;
+    };
     FailureRef err;
     for (const array& in : n.inputs) {
       const Node& i = *in.node();
@@ -126,19 +132,15 @@ void run_segment(Segment& seg) {
         err = i.error;  // dependents of a failure fail with its error, uncomputed
         break;
       }
-      if (on_gpu && i.claim.load(std::memory_order_relaxed) == token &&
-          i.segment == n.segment) {
-        // An input computed earlier in this segment, not yet published.
-        if (errors[i.seg_pos]) {
-          err = errors[i.seg_pos];
-          break;
-        }
+      if (unpublished(i) && errors[i.seg_pos]) {
+        err = errors[i.seg_pos];
+        break;
       }
     }
     if (on_gpu) {
       for (const array& in : n.inputs) {
         const Node& i = *in.node();
-        if (i.claim.load(std::memory_order_relaxed) != token || i.segment != n.segment) continue;
+        if (!unpublished(i)) continue;
         array& held = seg.nodes[i.seg_pos];
         if (held.node() && held.node().use_count() == 1 + uses_of(n, i)) {
           held.mutable_node().reset();  // read by this kernel alone from now on

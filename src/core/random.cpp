@@ -47,6 +47,12 @@ std::pair<uint32_t, uint32_t> threefry(uint32_t k0, uint32_t k1, uint32_t c0, ui
   return {x0, x1};
 }
 
+// The two words of a key (uint32, shape {2}, any stride).
+std::pair<uint32_t, uint32_t> key_words(const detail::Node& k) {
+  const uint32_t* kp = static_cast<const uint32_t*>(k.data());
+  return {kp[0], kp[k.strides.empty() ? 1 : k.strides.back()]};
+}
+
 // Fills out (uint32 for widths 4 and 2, which keeps the low 16 bits; uint8
 // for 1) with the bits of counters 0, 1, ... under the key in input 0:
 // counter c gives words 2c and 2c + 1.
@@ -81,10 +87,6 @@ class RandomBits : public detail::Primitive {
   }
 
  private:
-  static std::pair<uint32_t, uint32_t> key_words(const detail::Node& k) {
-    const uint32_t* kp = static_cast<const uint32_t*>(k.data());
-    return {kp[0], kp[k.strides.empty() ? 1 : k.strides.back()]};
-  }
   int width_;
 };
 
@@ -108,9 +110,8 @@ class RandomFloats : public detail::Primitive {
                                scale_, loc_, out);
   }
   void eval_cpu(const std::vector<array>& in, detail::Node& out) override {
-    const detail::Node& k = detail::node_of(in[0]);
-    const uint32_t* kp = static_cast<const uint32_t*>(k.data());
-    const uint32_t k0 = kp[0], k1 = kp[k.strides.empty() ? 1 : k.strides.back()];
+    const std::pair<uint32_t, uint32_t> key = key_words(detail::node_of(in[0]));
+    const uint32_t k0 = key.first, k1 = key.second;  // captured below
     float lo = 0.0f, hi = 1.0f;
     if (in.size() > 2) {
       lo = *static_cast<const float*>(detail::node_of(in[1]).data());

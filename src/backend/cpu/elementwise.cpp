@@ -345,7 +345,7 @@ void unary_loops(const Node& in, Node& out, int decimals) {
 void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
                         bool elementwise) {
   for (const Node* d : donors) {
-    if (!d->buffer->gpu && donatable(out, *d, elementwise)) {
+    if (d->buffer && !d->buffer->gpu && donatable(out, *d, elementwise)) {
       take_buffer(out, *d);
       return;
     }
