@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "backend/cpu/fast_kernels.h"
+#include "backend/cpu/kernels.h"
 #include "ops_helpers.h"
 
 namespace rill {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rill/array.h"
+#include "rill/op_list.h"
 #include "rill/stream.h"
 
 namespace rill {
@@ -55,44 +56,32 @@ array astype(array a, Dtype dtype, StreamOrDevice s = {});
 // A copy with its own buffer.
 array copy(array a, StreamOrDevice s = {});
 
-// ---- Unary ----
-array negative(const array& a, StreamOrDevice s = {});
-array abs(const array& a, StreamOrDevice s = {});
-array sign(const array& a, StreamOrDevice s = {});
-array exp(const array& a, StreamOrDevice s = {});
-array log(const array& a, StreamOrDevice s = {});
-array log1p(const array& a, StreamOrDevice s = {});
-array sqrt(const array& a, StreamOrDevice s = {});
-array rsqrt(const array& a, StreamOrDevice s = {});
-array square(const array& a, StreamOrDevice s = {});
-array sin(const array& a, StreamOrDevice s = {});
-array cos(const array& a, StreamOrDevice s = {});
-array tanh(const array& a, StreamOrDevice s = {});
-array sigmoid(const array& a, StreamOrDevice s = {});
-array erf(const array& a, StreamOrDevice s = {});
-array floor(const array& a, StreamOrDevice s = {});
-array ceil(const array& a, StreamOrDevice s = {});
+// ---- Unary and binary: one function per line of rill/op_list.h ----
+//   array NAME(const array& a, StreamOrDevice s = {});                  (unary)
+//   array NAME(const array& a, const array& b, StreamOrDevice s = {});  (binary,
+//       NumPy broadcasting and type promotion)
+// negative, abs, sign, exp, log, log1p, sqrt, rsqrt, square, sin, cos, tanh,
+// sigmoid, erf, floor, ceil, logical_not; add, subtract, multiply, divide
+// (true division), maximum, minimum, power, remainder, equal, not_equal, less,
+// less_equal, greater, greater_equal, logical_and, logical_or.
+#define RILL_UNARY_DECLARE_same(name) array name(const array& a, StreamOrDevice s = {});
+#define RILL_UNARY_DECLARE_floating(name) RILL_UNARY_DECLARE_same(name)
+#define RILL_UNARY_DECLARE_custom(name) RILL_UNARY_DECLARE_same(name)
+#define RILL_UNARY_DECLARE_internal(name)
+#define RILL_UNARY_DECLARE(name, rule) RILL_UNARY_DECLARE_##rule(name)
+RILL_UNARY_OPS(RILL_UNARY_DECLARE)
+#undef RILL_UNARY_DECLARE
+#undef RILL_UNARY_DECLARE_internal
+#undef RILL_UNARY_DECLARE_custom
+#undef RILL_UNARY_DECLARE_floating
+#undef RILL_UNARY_DECLARE_same
+// Rounds half to even at `decimals` places (negative: tens, hundreds, ...).
 array round(const array& a, int decimals, StreamOrDevice s = {});
-array round(const array& a, StreamOrDevice s = {});
-array logical_not(const array& a, StreamOrDevice s = {});
 
-// ---- Binary (NumPy broadcasting and type promotion) ----
-array add(const array& a, const array& b, StreamOrDevice s = {});
-array subtract(const array& a, const array& b, StreamOrDevice s = {});
-array multiply(const array& a, const array& b, StreamOrDevice s = {});
-array divide(const array& a, const array& b, StreamOrDevice s = {});
-array maximum(const array& a, const array& b, StreamOrDevice s = {});
-array minimum(const array& a, const array& b, StreamOrDevice s = {});
-array power(const array& a, const array& b, StreamOrDevice s = {});
-array remainder(const array& a, const array& b, StreamOrDevice s = {});
-array equal(const array& a, const array& b, StreamOrDevice s = {});
-array not_equal(const array& a, const array& b, StreamOrDevice s = {});
-array less(const array& a, const array& b, StreamOrDevice s = {});
-array less_equal(const array& a, const array& b, StreamOrDevice s = {});
-array greater(const array& a, const array& b, StreamOrDevice s = {});
-array greater_equal(const array& a, const array& b, StreamOrDevice s = {});
-array logical_and(const array& a, const array& b, StreamOrDevice s = {});
-array logical_or(const array& a, const array& b, StreamOrDevice s = {});
+#define RILL_BINARY_DECLARE(name, rule) \
+  array name(const array& a, const array& b, StreamOrDevice s = {});
+RILL_BINARY_OPS(RILL_BINARY_DECLARE)
+#undef RILL_BINARY_DECLARE
 
 // Picks x where condition is true, else y (all three broadcast).
 array where(const array& condition, const array& x, const array& y, StreamOrDevice s = {});

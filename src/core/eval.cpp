@@ -65,15 +65,16 @@ void run_kernel(Node& n, bool on_gpu) {
   } else {
     host_prepare(n);
   }
+  const Kernels& k = on_gpu ? gpu_backend : cpu_backend;
   if (profiling()) {
     auto start = std::chrono::steady_clock::now();
-    on_gpu ? n.primitive->eval_gpu(n.inputs, n) : n.primitive->eval_cpu(n.inputs, n);
+    n.primitive->eval(k, n.inputs, n);
     profile_record(n.primitive->name(),
                    std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::steady_clock::now() - start)
                        .count());
   } else {
-    on_gpu ? n.primitive->eval_gpu(n.inputs, n) : n.primitive->eval_cpu(n.inputs, n);
+    n.primitive->eval(k, n.inputs, n);
   }
 }
 

@@ -5,8 +5,6 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "backend/cpu/fast_kernels.h"
-#include "backend/gpu_kernels.h"
 #include "core/format.h"
 #include "core/primitives.h"
 #include "rill/ops.h"
@@ -30,22 +28,14 @@ class Normalization : public detail::Primitive {
   Normalization(bool rms, bool has_weight, bool has_bias, float eps)
       : rms_(rms), has_weight_(has_weight), has_bias_(has_bias), eps_(eps) {}
   const char* name() const override { return rms_ ? "rms_norm" : "layer_norm"; }
-  void eval_cpu(const std::vector<array>& in, detail::Node& out) override {
+  void eval(const detail::Kernels& k, const std::vector<array>& in,
+            detail::Node& out) override {
     const detail::Node* w = has_weight_ ? &node_of(in[1]) : nullptr;
     if (rms_) {
-      detail::cpu::rms_norm(node_of(in[0]), w, eps_, out);
+      k.rms_norm(node_of(in[0]), w, eps_, out);
     } else {
       const detail::Node* b = has_bias_ ? &node_of(in[has_weight_ ? 2 : 1]) : nullptr;
-      detail::cpu::layer_norm(node_of(in[0]), w, b, eps_, out);
-    }
-  }
-  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
-    const detail::Node* w = has_weight_ ? &node_of(in[1]) : nullptr;
-    if (rms_) {
-      detail::gpu::rms_norm(node_of(in[0]), w, eps_, out);
-    } else {
-      const detail::Node* b = has_bias_ ? &node_of(in[has_weight_ ? 2 : 1]) : nullptr;
-      detail::gpu::layer_norm(node_of(in[0]), w, b, eps_, out);
+      k.layer_norm(node_of(in[0]), w, b, eps_, out);
     }
   }
 
@@ -57,22 +47,18 @@ class Normalization : public detail::Primitive {
 // Inputs: x, then the offset array and the freqs when present.
 class Rope : public detail::Primitive {
  public:
-  Rope(detail::cpu::RopeParams p, bool has_offset, bool has_freqs)
+  Rope(detail::RopeParams p, bool has_offset, bool has_freqs)
       : p_(p), has_offset_(has_offset), has_freqs_(has_freqs) {}
   const char* name() const override { return "rope"; }
-  void eval_cpu(const std::vector<array>& in, detail::Node& out) override {
+  void eval(const detail::Kernels& k, const std::vector<array>& in,
+            detail::Node& out) override {
     const detail::Node* offset = has_offset_ ? &node_of(in[1]) : nullptr;
     const detail::Node* freqs = has_freqs_ ? &node_of(in.back()) : nullptr;
-    detail::cpu::rope(node_of(in[0]), offset, freqs, p_, out);
-  }
-  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
-    const detail::Node* offset = has_offset_ ? &node_of(in[1]) : nullptr;
-    const detail::Node* freqs = has_freqs_ ? &node_of(in.back()) : nullptr;
-    detail::gpu::rope(node_of(in[0]), offset, freqs, p_, out);
+    k.rope(node_of(in[0]), offset, freqs, p_, out);
   }
 
  private:
-  detail::cpu::RopeParams p_;
+  detail::RopeParams p_;
   bool has_offset_, has_freqs_;
 };
 
@@ -81,15 +67,11 @@ class ScaledDotProductAttention : public detail::Primitive {
  public:
   ScaledDotProductAttention(float scale, bool causal) : scale_(scale), causal_(causal) {}
   const char* name() const override { return "scaled_dot_product_attention"; }
-  void eval_cpu(const std::vector<array>& in, detail::Node& out) override {
+  void eval(const detail::Kernels& k, const std::vector<array>& in,
+            detail::Node& out) override {
     const detail::Node* mask = in.size() > 3 ? &node_of(in[3]) : nullptr;
-    detail::cpu::scaled_dot_product_attention(node_of(in[0]), node_of(in[1]),
-                                              node_of(in[2]), mask, scale_, causal_, out);
-  }
-  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
-    const detail::Node* mask = in.size() > 3 ? &node_of(in[3]) : nullptr;
-    detail::gpu::scaled_dot_product_attention(node_of(in[0]), node_of(in[1]),
-                                              node_of(in[2]), mask, scale_, causal_, out);
+    k.scaled_dot_product_attention(node_of(in[0]), node_of(in[1]), node_of(in[2]), mask,
+                                   scale_, causal_, out);
   }
 
  private:
@@ -183,7 +165,7 @@ array rope_impl(const array& x, int dims, bool traditional, std::optional<float>
     inputs.push_back(o);
   }
   if (freqs) inputs.push_back(*freqs);
-  detail::cpu::RopeParams p{dims, traditional, base.value_or(0.0f), scale, offset};
+  detail::RopeParams p{dims, traditional, base.value_or(0.0f), scale, offset};
   return make_array(x.shape(), x.dtype(),
                     std::make_shared<Rope>(p, offset_arr.has_value(), freqs.has_value()),
                     std::move(inputs), s, op);

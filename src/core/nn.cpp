@@ -16,8 +16,7 @@ array gelu(const array& x, StreamOrDevice s) {
   Dtype t = is_floating_point(x.dtype()) ? x.dtype() : float32;
   array in = x.dtype() == t ? x : astype(x, t, s);
   return detail::make_array(x.shape(), t,
-                            std::make_shared<detail::Unary>(detail::cpu::UnaryOp::gelu,
-                                                            "gelu"),
+                            std::make_shared<detail::Unary>(detail::UnaryOp::gelu),
                             {in}, s, "gelu");
 }
 

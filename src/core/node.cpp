@@ -170,6 +170,15 @@ void when_done(Node& n, std::function<void()> fn) {
   fn();
 }
 
+Strides broadcast_strides(const Node& in, const Shape& out) {
+  Strides s(out.size(), 0);
+  size_t lead = out.size() - in.shape.size();
+  for (size_t i = 0; i < in.shape.size(); ++i) {
+    s[lead + i] = in.shape[i] == 1 ? 0 : in.strides[i];
+  }
+  return s;
+}
+
 Strides row_major_strides(const Shape& shape) {
   Strides s(shape.size());
   int64_t acc = 1;

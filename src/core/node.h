@@ -144,6 +144,9 @@ void when_done(Node& n, std::function<void()> fn);
 
 // ---- Output helpers for kernels ----
 Strides row_major_strides(const Shape& shape);
+// Strides of `in` seen as an array of shape `out` (NumPy broadcasting: aligned
+// on the right, 0 where `in` has size 1 or lacks the dimension).
+Strides broadcast_strides(const Node& in, const Shape& out);
 // Gives `out` a fresh row-major buffer.
 void allocate(Node& out);
 // Makes `out` a view of `in`'s buffer with the given strides and offset.

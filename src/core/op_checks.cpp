@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "backend/kernels.h"
 #include "core/format.h"
 #include "core/node.h"
 
@@ -11,6 +12,11 @@ namespace rill::detail {
 
 [[noreturn]] void fail(const char* op, const std::string& what) {
   throw std::invalid_argument(cat("[", detail::OuterOp::name(op), "] ", what));
+}
+
+void throw_index_error(int64_t index, int64_t n, int axis) {
+  throw std::out_of_range(
+      cat("index ", index, " is out of range for axis ", axis, " of size ", n, "."));
 }
 
 int normalize_axis(int axis, int ndim, const char* op) {

@@ -14,20 +14,20 @@
 namespace rill {
 
 using detail::broadcast_or_fail;
-namespace cpu = detail::cpu;
+using detail::BinaryOp;
+using detail::UnaryOp;
 
 namespace {
 
 // Binary primitives hold no per-node state, so every node of one op shares a
 // static instance through a non-owning shared_ptr (aliasing an empty owner):
 // no allocation per node, and no reference count for threads to contend on.
-std::shared_ptr<detail::Primitive> shared_binary(cpu::BinaryOp op, const char* name) {
-  static constexpr int kOps = static_cast<int>(cpu::BinaryOp::logical_or) + 1;
-  static std::atomic<detail::Binary*> table[kOps];  // made once each, never freed
+std::shared_ptr<detail::Primitive> shared_binary(BinaryOp op) {
+  static std::atomic<detail::Binary*> table[detail::kBinaryOps];  // made once each, never freed
   auto& slot = table[static_cast<int>(op)];
   detail::Binary* p = slot.load(std::memory_order_acquire);
   if (!p) {
-    auto* made = new detail::Binary(op, name);
+    auto* made = new detail::Binary(op);
     if (slot.compare_exchange_strong(p, made, std::memory_order_acq_rel)) {
       p = made;
     } else {
@@ -37,43 +37,52 @@ std::shared_ptr<detail::Primitive> shared_binary(cpu::BinaryOp op, const char* n
   return std::shared_ptr<detail::Primitive>(std::shared_ptr<void>(), p);
 }
 
-array unary_op(const array& a, cpu::UnaryOp op, const char* name, Dtype out_type,
-               const StreamOrDevice& s, int decimals = 0) {
+array unary_op(const array& a, UnaryOp op, Dtype out_type, const StreamOrDevice& s,
+               int decimals = 0) {
+  const char* name = detail::op_name(op);
   OuterOp outer(name);
-  array in = a.dtype() == out_type || op == cpu::UnaryOp::logical_not
+  array in = a.dtype() == out_type || op == UnaryOp::logical_not
                  ? a
                  : astype(a, out_type, s);
   return make_array(a.shape(), out_type,
-                    std::make_shared<detail::Unary>(op, name, decimals), {in}, s, name);
+                    std::make_shared<detail::Unary>(op, decimals), {in}, s, name);
 }
 
-// exp, log, ...: integer and bool inputs compute in float32.
-array float_unary(const array& a, cpu::UnaryOp op, const char* name, const StreamOrDevice& s) {
+// The rules of rill/op_list.h. same: the input's dtype.
+array unary_same(const array& a, UnaryOp op, const StreamOrDevice& s) {
+  return unary_op(a, op, a.dtype(), s);
+}
+// floating: integer and bool inputs compute in float32.
+array unary_floating(const array& a, UnaryOp op, const StreamOrDevice& s) {
   Dtype t = is_floating_point(a.dtype()) ? a.dtype() : float32;
-  return unary_op(a, op, name, t, s);
+  return unary_op(a, op, t, s);
 }
 
 // add, multiply, ...: inputs promoted to a common dtype; `out` overrides the
 // result dtype (bool for comparisons).
-array binary_op(const array& a, const array& b, cpu::BinaryOp op, const char* name,
-                const StreamOrDevice& s, Dtype common, Dtype out) {
+array binary_op(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s,
+                Dtype common, Dtype out) {
+  const char* name = detail::op_name(op);
   OuterOp outer(name);
   Shape shape = broadcast_or_fail(a.shape(), b.shape(), name);
   array x = a.dtype() == common ? a : astype(a, common, s);
   array y = b.dtype() == common ? b : astype(b, common, s);
-  return make_array(std::move(shape), out, shared_binary(op, name),
+  return make_array(std::move(shape), out, shared_binary(op),
                     {std::move(x), std::move(y)}, s, name);
 }
 
-array arith(const array& a, const array& b, cpu::BinaryOp op, const char* name,
-            const StreamOrDevice& s) {
+// The rules of rill/op_list.h. arith: the common dtype in and out.
+array binary_arith(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s) {
   Dtype t = promote_types(a.dtype(), b.dtype());
-  return binary_op(a, b, op, name, s, t, t);
+  return binary_op(a, b, op, s, t, t);
 }
-
-array compare(const array& a, const array& b, cpu::BinaryOp op, const char* name,
-              const StreamOrDevice& s) {
-  return binary_op(a, b, op, name, s, promote_types(a.dtype(), b.dtype()), bool_);
+// compare: the common dtype in, bool out.
+array binary_compare(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s) {
+  return binary_op(a, b, op, s, promote_types(a.dtype(), b.dtype()), bool_);
+}
+// logical: bool in and out.
+array binary_logical(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s) {
+  return binary_op(a, b, op, s, bool_, bool_);
 }
 
 }  // namespace
@@ -84,111 +93,71 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
 
 // ---------------------------------------------------------------- unary
 
+// One function per op of rill/op_list.h with a generic rule.
+#define RILL_UNARY_RULE_same(name) \
+  array name(const array& a, StreamOrDevice s) { return unary_same(a, UnaryOp::name, s); }
+#define RILL_UNARY_RULE_floating(name) \
+  array name(const array& a, StreamOrDevice s) { return unary_floating(a, UnaryOp::name, s); }
+#define RILL_UNARY_RULE_custom(name)
+#define RILL_UNARY_RULE_internal(name)
+#define RILL_UNARY_DEFINE(name, rule) RILL_UNARY_RULE_##rule(name)
+RILL_UNARY_OPS(RILL_UNARY_DEFINE)
+#undef RILL_UNARY_DEFINE
+#undef RILL_UNARY_RULE_internal
+#undef RILL_UNARY_RULE_custom
+#undef RILL_UNARY_RULE_floating
+#undef RILL_UNARY_RULE_same
+
 array negative(const array& a, StreamOrDevice s) {
   if (a.dtype() == bool_) fail("negative", "not supported for bool; use logical_not.");
-  return unary_op(a, cpu::UnaryOp::negative, "negative", a.dtype(), s);
-}
-array abs(const array& a, StreamOrDevice s) {
-  return unary_op(a, cpu::UnaryOp::abs, "abs", a.dtype(), s);
-}
-array sign(const array& a, StreamOrDevice s) {
-  return unary_op(a, cpu::UnaryOp::sign, "sign", a.dtype(), s);
-}
-array square(const array& a, StreamOrDevice s) {
-  return unary_op(a, cpu::UnaryOp::square, "square", a.dtype(), s);
-}
-array floor(const array& a, StreamOrDevice s) {
-  return unary_op(a, cpu::UnaryOp::floor, "floor", a.dtype(), s);
-}
-array ceil(const array& a, StreamOrDevice s) {
-  return unary_op(a, cpu::UnaryOp::ceil, "ceil", a.dtype(), s);
+  return unary_same(a, UnaryOp::negative, s);
 }
 array round(const array& a, int decimals, StreamOrDevice s) {
   if (!is_floating_point(a.dtype()) && decimals < 0) {
     fail("round", cat("negative decimals (", decimals, ") need a floating point array, got ",
                       a.dtype(), "."));
   }
-  return unary_op(a, cpu::UnaryOp::round, "round", a.dtype(), s, decimals);
+  return unary_op(a, UnaryOp::round, a.dtype(), s, decimals);
 }
 array round(const array& a, StreamOrDevice s) { return round(a, 0, s); }
 array logical_not(const array& a, StreamOrDevice s) {
-  return unary_op(a, cpu::UnaryOp::logical_not, "logical_not", bool_, s);
+  return unary_op(a, UnaryOp::logical_not, bool_, s);
 }
-array exp(const array& a, StreamOrDevice s) { return float_unary(a, cpu::UnaryOp::exp, "exp", s); }
-array log(const array& a, StreamOrDevice s) { return float_unary(a, cpu::UnaryOp::log, "log", s); }
-array log1p(const array& a, StreamOrDevice s) {
-  return float_unary(a, cpu::UnaryOp::log1p, "log1p", s);
-}
-array sqrt(const array& a, StreamOrDevice s) {
-  return float_unary(a, cpu::UnaryOp::sqrt, "sqrt", s);
-}
-array rsqrt(const array& a, StreamOrDevice s) {
-  return float_unary(a, cpu::UnaryOp::rsqrt, "rsqrt", s);
-}
-array sin(const array& a, StreamOrDevice s) { return float_unary(a, cpu::UnaryOp::sin, "sin", s); }
-array cos(const array& a, StreamOrDevice s) { return float_unary(a, cpu::UnaryOp::cos, "cos", s); }
-array tanh(const array& a, StreamOrDevice s) {
-  return float_unary(a, cpu::UnaryOp::tanh, "tanh", s);
-}
-array sigmoid(const array& a, StreamOrDevice s) {
-  return float_unary(a, cpu::UnaryOp::sigmoid, "sigmoid", s);
-}
-array erf(const array& a, StreamOrDevice s) { return float_unary(a, cpu::UnaryOp::erf, "erf", s); }
 
 // ---------------------------------------------------------------- binary
 
-array add(const array& a, const array& b, StreamOrDevice s) {
-  return arith(a, b, cpu::BinaryOp::add, "add", s);
-}
+// One function per op of rill/op_list.h with a generic rule.
+#define RILL_BINARY_DEFINE_arith(name)                                    \
+  array name(const array& a, const array& b, StreamOrDevice s) {          \
+    return binary_arith(a, b, BinaryOp::name, s);                         \
+  }
+#define RILL_BINARY_DEFINE_compare(name)                                  \
+  array name(const array& a, const array& b, StreamOrDevice s) {          \
+    return binary_compare(a, b, BinaryOp::name, s);                       \
+  }
+#define RILL_BINARY_DEFINE_logical(name)                                  \
+  array name(const array& a, const array& b, StreamOrDevice s) {          \
+    return binary_logical(a, b, BinaryOp::name, s);                       \
+  }
+#define RILL_BINARY_DEFINE_custom(name)
+#define RILL_BINARY_DEFINE(name, rule) RILL_BINARY_DEFINE_##rule(name)
+RILL_BINARY_OPS(RILL_BINARY_DEFINE)
+#undef RILL_BINARY_DEFINE
+#undef RILL_BINARY_DEFINE_custom
+#undef RILL_BINARY_DEFINE_logical
+#undef RILL_BINARY_DEFINE_compare
+#undef RILL_BINARY_DEFINE_arith
+
 array subtract(const array& a, const array& b, StreamOrDevice s) {
   if (a.dtype() == bool_ && b.dtype() == bool_) {
     fail("subtract", "not supported for two bool arrays; use logical ops.");
   }
-  return arith(a, b, cpu::BinaryOp::subtract, "subtract", s);
-}
-array multiply(const array& a, const array& b, StreamOrDevice s) {
-  return arith(a, b, cpu::BinaryOp::multiply, "multiply", s);
+  return binary_arith(a, b, BinaryOp::subtract, s);
 }
 array divide(const array& a, const array& b, StreamOrDevice s) {
   Dtype t = promote_types(a.dtype(), b.dtype());
   if (!is_floating_point(t)) t = float32;  // true division
-  return binary_op(a, b, cpu::BinaryOp::divide, "divide", s, t, t);
-}
-array maximum(const array& a, const array& b, StreamOrDevice s) {
-  return arith(a, b, cpu::BinaryOp::maximum, "maximum", s);
-}
-array minimum(const array& a, const array& b, StreamOrDevice s) {
-  return arith(a, b, cpu::BinaryOp::minimum, "minimum", s);
-}
-array power(const array& a, const array& b, StreamOrDevice s) {
-  return arith(a, b, cpu::BinaryOp::power, "power", s);
-}
-array remainder(const array& a, const array& b, StreamOrDevice s) {
-  return arith(a, b, cpu::BinaryOp::remainder, "remainder", s);
-}
-array equal(const array& a, const array& b, StreamOrDevice s) {
-  return compare(a, b, cpu::BinaryOp::equal, "equal", s);
-}
-array not_equal(const array& a, const array& b, StreamOrDevice s) {
-  return compare(a, b, cpu::BinaryOp::not_equal, "not_equal", s);
-}
-array less(const array& a, const array& b, StreamOrDevice s) {
-  return compare(a, b, cpu::BinaryOp::less, "less", s);
-}
-array less_equal(const array& a, const array& b, StreamOrDevice s) {
-  return compare(a, b, cpu::BinaryOp::less_equal, "less_equal", s);
-}
-array greater(const array& a, const array& b, StreamOrDevice s) {
-  return compare(a, b, cpu::BinaryOp::greater, "greater", s);
-}
-array greater_equal(const array& a, const array& b, StreamOrDevice s) {
-  return compare(a, b, cpu::BinaryOp::greater_equal, "greater_equal", s);
-}
-array logical_and(const array& a, const array& b, StreamOrDevice s) {
-  return binary_op(a, b, cpu::BinaryOp::logical_and, "logical_and", s, bool_, bool_);
-}
-array logical_or(const array& a, const array& b, StreamOrDevice s) {
-  return binary_op(a, b, cpu::BinaryOp::logical_or, "logical_or", s, bool_, bool_);
+  return binary_op(a, b, BinaryOp::divide, s, t, t);
 }
 
 array where(const array& condition, const array& x, const array& y, StreamOrDevice s) {

@@ -15,7 +15,6 @@ namespace rill {
 
 using detail::normalize_axes;
 using detail::normalize_axis;
-namespace cpu = detail::cpu;
 
 // ---------------------------------------------------------------- reductions
 
@@ -41,10 +40,10 @@ Shape reduced_shape(const Shape& in, const std::vector<int>& axes, bool keepdims
 }
 
 array reduce_op(const array& a, const std::vector<int>& axes_in, bool keepdims,
-                cpu::ReduceOp op, const char* name, const StreamOrDevice& s) {
+                detail::ReduceOp op, const char* name, const StreamOrDevice& s) {
   OuterOp outer(name);
   std::vector<int> axes = normalize_axes(axes_in, a.ndim(), name);
-  if (op == cpu::ReduceOp::max || op == cpu::ReduceOp::min) {
+  if (op == detail::ReduceOp::max || op == detail::ReduceOp::min) {
     for (int ax : axes) {
       if (a.shape()[ax] == 0) {
         fail(name, cat("cannot reduce over axis ", ax, " of size 0 (shape ",
@@ -55,13 +54,13 @@ array reduce_op(const array& a, const std::vector<int>& axes_in, bool keepdims,
   Dtype t = a.dtype();
   array in = a;
   switch (op) {
-    case cpu::ReduceOp::all:
-    case cpu::ReduceOp::any:
+    case detail::ReduceOp::all:
+    case detail::ReduceOp::any:
       t = bool_;
       if (a.dtype() != bool_) in = astype(a, bool_, s);
       break;
-    case cpu::ReduceOp::sum:
-    case cpu::ReduceOp::prod:
+    case detail::ReduceOp::sum:
+    case detail::ReduceOp::prod:
       if (t == bool_) t = int32;
       if (t == uint8) t = uint32;
       if (t != a.dtype()) in = astype(a, t, s);
@@ -93,22 +92,22 @@ RILL_DEFINE_REDUCTION(any)
 #undef RILL_DEFINE_REDUCTION
 
 array sum(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
-  return reduce_op(a, axes, keepdims, cpu::ReduceOp::sum, "sum", s);
+  return reduce_op(a, axes, keepdims, detail::ReduceOp::sum, "sum", s);
 }
 array prod(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
-  return reduce_op(a, axes, keepdims, cpu::ReduceOp::prod, "prod", s);
+  return reduce_op(a, axes, keepdims, detail::ReduceOp::prod, "prod", s);
 }
 array max(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
-  return reduce_op(a, axes, keepdims, cpu::ReduceOp::max, "max", s);
+  return reduce_op(a, axes, keepdims, detail::ReduceOp::max, "max", s);
 }
 array min(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
-  return reduce_op(a, axes, keepdims, cpu::ReduceOp::min, "min", s);
+  return reduce_op(a, axes, keepdims, detail::ReduceOp::min, "min", s);
 }
 array all(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
-  return reduce_op(a, axes, keepdims, cpu::ReduceOp::all, "all", s);
+  return reduce_op(a, axes, keepdims, detail::ReduceOp::all, "all", s);
 }
 array any(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
-  return reduce_op(a, axes, keepdims, cpu::ReduceOp::any, "any", s);
+  return reduce_op(a, axes, keepdims, detail::ReduceOp::any, "any", s);
 }
 array mean(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
   OuterOp outer("mean");
@@ -119,13 +118,13 @@ array mean(const array& a, const std::vector<int>& axes, bool keepdims, StreamOr
   // Half types sum and divide in float32: rounding the sum first loses bits.
   Dtype acc = t.size < 4 ? float32 : t;
   array in = a.dtype() == acc ? a : astype(a, acc, s);
-  array total = reduce_op(in, norm, keepdims, cpu::ReduceOp::sum, "mean", s);
+  array total = reduce_op(in, norm, keepdims, detail::ReduceOp::sum, "mean", s);
   return astype(divide(total, array(count, acc), s), t, s);
 }
 
 namespace {
 
-array arg_reduce_op(const array& a, int axis, bool keepdims, cpu::ArgReduceOp op,
+array arg_reduce_op(const array& a, int axis, bool keepdims, detail::ArgReduceOp op,
                     const char* name, const StreamOrDevice& s) {
   int ax = normalize_axis(axis, a.ndim(), name);
   if (a.shape()[ax] == 0) {
@@ -136,7 +135,7 @@ array arg_reduce_op(const array& a, int axis, bool keepdims, cpu::ArgReduceOp op
                     std::make_shared<detail::ArgReduce>(op, name, ax), {a}, s, name);
 }
 
-array arg_reduce_flat(const array& a, bool keepdims, cpu::ArgReduceOp op, const char* name,
+array arg_reduce_flat(const array& a, bool keepdims, detail::ArgReduceOp op, const char* name,
                       const StreamOrDevice& s) {
   OuterOp outer(name);
   if (a.size() == 0) fail(name, cat("cannot reduce an empty array (shape ",
@@ -150,18 +149,18 @@ array arg_reduce_flat(const array& a, bool keepdims, cpu::ArgReduceOp op, const 
 }  // namespace
 
 array argmax(const array& a, bool keepdims, StreamOrDevice s) {
-  return arg_reduce_flat(a, keepdims, cpu::ArgReduceOp::argmax, "argmax", s);
+  return arg_reduce_flat(a, keepdims, detail::ArgReduceOp::argmax, "argmax", s);
 }
 array argmax(const array& a, StreamOrDevice s) { return argmax(a, false, s); }
 array argmax(const array& a, int axis, bool keepdims, StreamOrDevice s) {
-  return arg_reduce_op(a, axis, keepdims, cpu::ArgReduceOp::argmax, "argmax", s);
+  return arg_reduce_op(a, axis, keepdims, detail::ArgReduceOp::argmax, "argmax", s);
 }
 array argmin(const array& a, bool keepdims, StreamOrDevice s) {
-  return arg_reduce_flat(a, keepdims, cpu::ArgReduceOp::argmin, "argmin", s);
+  return arg_reduce_flat(a, keepdims, detail::ArgReduceOp::argmin, "argmin", s);
 }
 array argmin(const array& a, StreamOrDevice s) { return argmin(a, false, s); }
 array argmin(const array& a, int axis, bool keepdims, StreamOrDevice s) {
-  return arg_reduce_op(a, axis, keepdims, cpu::ArgReduceOp::argmin, "argmin", s);
+  return arg_reduce_op(a, axis, keepdims, detail::ArgReduceOp::argmin, "argmin", s);
 }
 
 // ---------------------------------------------------------------- softmax
@@ -261,26 +260,26 @@ array cumsum(const array& a, int axis, bool reverse, bool inclusive, StreamOrDev
 
 namespace {
 
-array sort_op(const array& a, int axis, cpu::SortOp op, const char* name, int kth,
+array sort_op(const array& a, int axis, detail::SortOp op, const char* name, int kth,
               const StreamOrDevice& s) {
   int ax = normalize_axis(axis, a.ndim(), name);
   Shape shape = a.shape();
   int n = shape[ax];
-  if (op == cpu::SortOp::partition || op == cpu::SortOp::argpartition) {
+  if (op == detail::SortOp::partition || op == detail::SortOp::argpartition) {
     int k = kth < 0 ? kth + n : kth;
     if (k < 0 || k >= n) {
       fail(name, cat("kth ", kth, " is out of range for axis ", ax, " of size ", n,
                      " (shape ", tuple_str(a.shape()), ")."));
     }
     kth = k;
-  } else if (op == cpu::SortOp::topk) {
+  } else if (op == detail::SortOp::topk) {
     if (kth < 0 || kth > n) {
       fail(name, cat("k ", kth, " is out of range for axis ", ax, " of size ", n,
                      " (shape ", tuple_str(a.shape()), ")."));
     }
     shape[ax] = kth;
   }
-  bool arg = op == cpu::SortOp::argsort || op == cpu::SortOp::argpartition;
+  bool arg = op == detail::SortOp::argsort || op == detail::SortOp::argpartition;
   return make_array(std::move(shape), arg ? uint32 : a.dtype(),
                     std::make_shared<detail::Sort>(op, ax, kth), {a}, s, name);
 }
@@ -288,28 +287,28 @@ array sort_op(const array& a, int axis, cpu::SortOp op, const char* name, int kt
 }  // namespace
 
 array sort(const array& a, int axis, StreamOrDevice s) {
-  return sort_op(a, axis, cpu::SortOp::sort, "sort", 0, s);
+  return sort_op(a, axis, detail::SortOp::sort, "sort", 0, s);
 }
 array sort(const array& a, StreamOrDevice s) {
   OuterOp outer("sort");
   return sort(flatten(a, s), 0, s);
 }
 array argsort(const array& a, int axis, StreamOrDevice s) {
-  return sort_op(a, axis, cpu::SortOp::argsort, "argsort", 0, s);
+  return sort_op(a, axis, detail::SortOp::argsort, "argsort", 0, s);
 }
 array argsort(const array& a, StreamOrDevice s) {
   OuterOp outer("argsort");
   return argsort(flatten(a, s), 0, s);
 }
 array partition(const array& a, int kth, int axis, StreamOrDevice s) {
-  return sort_op(a, axis, cpu::SortOp::partition, "partition", kth, s);
+  return sort_op(a, axis, detail::SortOp::partition, "partition", kth, s);
 }
 array partition(const array& a, int kth, StreamOrDevice s) {
   OuterOp outer("partition");
   return partition(flatten(a, s), kth, 0, s);
 }
 array argpartition(const array& a, int kth, int axis, StreamOrDevice s) {
-  return sort_op(a, axis, cpu::SortOp::argpartition, "argpartition", kth, s);
+  return sort_op(a, axis, detail::SortOp::argpartition, "argpartition", kth, s);
 }
 array argpartition(const array& a, int kth, StreamOrDevice s) {
   OuterOp outer("argpartition");
@@ -317,7 +316,7 @@ array argpartition(const array& a, int kth, StreamOrDevice s) {
 }
 // The k largest in ascending order (MLX leaves the order unspecified).
 array topk(const array& a, int k, int axis, StreamOrDevice s) {
-  return sort_op(a, axis, cpu::SortOp::topk, "topk", k, s);
+  return sort_op(a, axis, detail::SortOp::topk, "topk", k, s);
 }
 array topk(const array& a, int k, StreamOrDevice s) {
   OuterOp outer("topk");

@@ -1,7 +1,5 @@
 #include "core/primitives.h"
 
-#include "backend/gpu_kernels.h"
-
 namespace rill::detail {
 
 namespace {
@@ -51,40 +49,39 @@ bool reshape_strides(const Node& in, const Shape& shape, Strides& out) {
 
 }  // namespace
 
-void Full::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::copy(node_of(in[0]), out);
+void Full::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.copy(node_of(in[0]), out);
 }
-void Arange::eval_cpu(const std::vector<array>&, Node& out) {
-  cpu::arange(start_, step_, out);
+void Arange::eval(const Kernels& k, const std::vector<array>&, Node& out) {
+  k.arange(start_, step_, out);
 }
-void Eye::eval_cpu(const std::vector<array>&, Node& out) { cpu::eye(k_, out); }
-void Copy::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::copy(node_of(in[0]), out);
+void Eye::eval(const Kernels& k, const std::vector<array>&, Node& out) { k.eye(k_, out); }
+void Copy::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.copy(node_of(in[0]), out);
 }
-void Unary::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::unary(op_, node_of(in[0]), out, decimals_);
+void Unary::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.unary(op_, node_of(in[0]), out, decimals_);
 }
-void Binary::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::binary(op_, node_of(in[0]), node_of(in[1]), out);
+void Binary::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.binary(op_, node_of(in[0]), node_of(in[1]), out);
 }
-void Where::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::where(node_of(in[0]), node_of(in[1]), node_of(in[2]), out);
+void Where::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.where(node_of(in[0]), node_of(in[1]), node_of(in[2]), out);
 }
-void Reduce::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::reduce(op_, node_of(in[0]), axes_, out);
+void Reduce::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.reduce(op_, node_of(in[0]), axes_, out);
 }
-void ArgReduce::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::arg_reduce(op_, node_of(in[0]), axis_, out);
+void ArgReduce::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.arg_reduce(op_, node_of(in[0]), axis_, out);
 }
-void Matmul::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::matmul(node_of(in[0]), node_of(in[1]), out);
+void Matmul::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.matmul(node_of(in[0]), node_of(in[1]), out);
+}
+void AddMM::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.addmm(node_of(in[0]), node_of(in[1]), node_of(in[2]), alpha_, beta_, out);
 }
 
-void AddMM::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::addmm(node_of(in[0]), node_of(in[1]), node_of(in[2]), alpha_, beta_, out);
-}
-
-void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
+void View::eval(const Kernels& k, const std::vector<array>& inputs, Node& out) {
   const Node& in = node_of(inputs[0]);
   switch (kind_) {
     case Kind::transpose: {
@@ -93,15 +90,9 @@ void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
       set_view(out, in, std::move(s), in.offset);
       return;
     }
-    case Kind::broadcast: {
-      Strides s(out.shape.size(), 0);
-      size_t lead = out.shape.size() - in.shape.size();
-      for (size_t i = 0; i < in.shape.size(); ++i) {
-        s[lead + i] = in.shape[i] == 1 ? 0 : in.strides[i];
-      }
-      set_view(out, in, std::move(s), in.offset);
+    case Kind::broadcast:
+      set_view(out, in, broadcast_strides(in, out.shape), in.offset);
       return;
-    }
     case Kind::slice: {
       Strides s(in.shape.size());
       int64_t offset = in.offset;
@@ -122,7 +113,7 @@ void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
         // copy() walks its output's shape, so copy into a row-major node of
         // in's shape and view that with the new one.
         Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
-        cpu::copy(in, tmp);
+        k.copy(in, tmp);
         set_view(out, tmp, row_major_strides(out.shape), 0);
       }
       return;
@@ -130,135 +121,38 @@ void View::eval_cpu(const std::vector<array>& inputs, Node& out) {
   }
 }
 
-void Contiguous::eval_cpu(const std::vector<array>& inputs, Node& out) {
+void Contiguous::eval(const Kernels& k, const std::vector<array>& inputs, Node& out) {
   const Node& in = node_of(inputs[0]);
   if (in.row_contiguous || (allow_col_major_ && in.col_contiguous)) {
     set_view(out, in, in.strides, in.offset);
   } else {
-    cpu::copy(in, out);
+    k.copy(in, out);
   }
 }
 
-void Softmax::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::softmax(node_of(in[0]), axes_, out);
+void Softmax::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.softmax(node_of(in[0]), axes_, out);
 }
-void LogSumExp::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::logsumexp(node_of(in[0]), axes_, out);
+void LogSumExp::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.logsumexp(node_of(in[0]), axes_, out);
 }
-void Take::eval_cpu(const std::vector<array>& in, Node& out) {
-  if (along_axis_) {
-    cpu::take_along_axis(node_of(in[0]), node_of(in[1]), axis_, out);
-  } else {
-    cpu::take(node_of(in[0]), node_of(in[1]), axis_, out);
-  }
+void Take::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  (along_axis_ ? k.take_along_axis : k.take)(node_of(in[0]), node_of(in[1]), axis_, out);
 }
-void Concatenate::eval_cpu(const std::vector<array>& in, Node& out) {
+void Concatenate::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   std::vector<const Node*> nodes;
   nodes.reserve(in.size());
   for (const array& a : in) nodes.push_back(&node_of(a));
-  cpu::concatenate(nodes, axis_, out);
+  k.concatenate(nodes, axis_, out);
 }
-void Pad::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::pad(node_of(in[0]), node_of(in[1]), low_, edge_, out);
+void Pad::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.pad(node_of(in[0]), node_of(in[1]), low_, edge_, out);
 }
-void Cumsum::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::cumsum(node_of(in[0]), axis_, reverse_, inclusive_, out);
+void Cumsum::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.cumsum(node_of(in[0]), axis_, reverse_, inclusive_, out);
 }
-const char* Sort::name() const {
-  switch (op_) {
-    case cpu::SortOp::sort:
-      return "sort";
-    case cpu::SortOp::argsort:
-      return "argsort";
-    case cpu::SortOp::partition:
-      return "partition";
-    case cpu::SortOp::argpartition:
-      return "argpartition";
-    case cpu::SortOp::topk:
-      return "topk";
-  }
-  return "sort";
-}
-void Sort::eval_cpu(const std::vector<array>& in, Node& out) {
-  cpu::sort(op_, node_of(in[0]), axis_, kth_, out);
-}
-
-// ---- GPU: the same kernels from backend/gpu_kernels.h ----
-
-void Full::eval_gpu(const std::vector<array>& in, Node& out) { gpu::copy(node_of(in[0]), out); }
-void Arange::eval_gpu(const std::vector<array>&, Node& out) {
-  gpu::arange(start_, step_, out);
-}
-void Eye::eval_gpu(const std::vector<array>&, Node& out) { gpu::eye(k_, out); }
-void Copy::eval_gpu(const std::vector<array>& in, Node& out) { gpu::copy(node_of(in[0]), out); }
-void Unary::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::unary(op_, node_of(in[0]), out, decimals_);
-}
-void Binary::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::binary(op_, node_of(in[0]), node_of(in[1]), out);
-}
-void Where::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::where(node_of(in[0]), node_of(in[1]), node_of(in[2]), out);
-}
-void Reduce::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::reduce(op_, node_of(in[0]), axes_, out);
-}
-void ArgReduce::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::arg_reduce(op_, node_of(in[0]), axis_, out);
-}
-void Matmul::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::matmul(node_of(in[0]), node_of(in[1]), out);
-}
-void AddMM::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::addmm(node_of(in[0]), node_of(in[1]), node_of(in[2]), alpha_, beta_, out);
-}
-void View::eval_gpu(const std::vector<array>& inputs, Node& out) {
-  const Node& in = node_of(inputs[0]);
-  Strides st;
-  if (kind_ == Kind::reshape && !in.row_contiguous && in.size > 0 &&
-      !reshape_strides(in, out.shape, st)) {
-    Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
-    gpu::copy(in, tmp);
-    set_view(out, tmp, row_major_strides(out.shape), 0);
-    return;
-  }
-  eval_cpu(inputs, out);  // the other views only compute strides
-}
-void Contiguous::eval_gpu(const std::vector<array>& inputs, Node& out) {
-  const Node& in = node_of(inputs[0]);
-  if (in.row_contiguous || (allow_col_major_ && in.col_contiguous)) {
-    set_view(out, in, in.strides, in.offset);
-  } else {
-    gpu::copy(in, out);
-  }
-}
-void Softmax::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::softmax(node_of(in[0]), axes_, out);
-}
-void LogSumExp::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::logsumexp(node_of(in[0]), axes_, out);
-}
-void Take::eval_gpu(const std::vector<array>& in, Node& out) {
-  if (along_axis_) {
-    gpu::take_along_axis(node_of(in[0]), node_of(in[1]), axis_, out);
-  } else {
-    gpu::take(node_of(in[0]), node_of(in[1]), axis_, out);
-  }
-}
-void Concatenate::eval_gpu(const std::vector<array>& in, Node& out) {
-  std::vector<const Node*> nodes;
-  nodes.reserve(in.size());
-  for (const array& a : in) nodes.push_back(&node_of(a));
-  gpu::concatenate(nodes, axis_, out);
-}
-void Pad::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::pad(node_of(in[0]), node_of(in[1]), low_, edge_, out);
-}
-void Cumsum::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::cumsum(node_of(in[0]), axis_, reverse_, inclusive_, out);
-}
-void Sort::eval_gpu(const std::vector<array>& in, Node& out) {
-  gpu::sort(op_, node_of(in[0]), axis_, kth_, out);
+void Sort::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.sort(op_, node_of(in[0]), axis_, kth_, out);
 }
 
 }  // namespace rill::detail

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/kernels.h"
 #include "core/node.h"
 
 namespace rill::detail {
@@ -13,36 +14,29 @@ class Primitive {
   virtual ~Primitive() = default;
   // The op's public name, for error messages ("add", "matmul").
   virtual const char* name() const = 0;
-  // Computes `out` from `inputs` on a CPU worker. May throw; the error is
-  // attached to `out` and its stream.
-  virtual void eval_cpu(const std::vector<array>& inputs, Node& out) = 0;
-  // Computes `out` on the device stream of the GPU segment being run
-  // (runtime/gpu.h); inputs are already on that device. May throw likewise.
-  virtual void eval_gpu(const std::vector<array>& inputs, Node& out) = 0;
-  // Whether eval_gpu takes input k where it is when that is the host (gather
-  // indices, checked there before they are copied) instead of a device copy.
+  // Computes `out` from `inputs` with backend `k`'s kernels (backend/kernels.h):
+  // cpu_backend on a CPU worker, gpu_backend on the device stream of the GPU
+  // segment being run, where the inputs already are. One body serves every
+  // backend. May throw; the error is attached to `out` and its stream.
+  virtual void eval(const Kernels& k, const std::vector<array>& inputs, Node& out) = 0;
+  // Whether a GPU evaluation takes input k where it is when that is the host
+  // (gather indices, checked there before they are copied) instead of a
+  // device copy.
   virtual bool host_input(size_t /*k*/) const { return false; }
 };
 
-}  // namespace rill::detail
-
-#include "backend/cpu/kernels.h"
-
-namespace rill::detail {
 
 // Creation.
 class Full : public Primitive {  // broadcasts its one input to the output shape
  public:
   const char* name() const override { return "full"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 };
 class Arange : public Primitive {
  public:
   Arange(double start, double step) : start_(start), step_(step) {}
   const char* name() const override { return "arange"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   double start_, step_;
@@ -51,8 +45,7 @@ class Eye : public Primitive {
  public:
   explicit Eye(int k) : k_(k) {}
   const char* name() const override { return "eye"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   int k_;
@@ -62,8 +55,7 @@ class Copy : public Primitive {
  public:
   explicit Copy(const char* name) : name_(name) {}
   const char* name() const override { return name_; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   const char* name_;
@@ -71,61 +63,53 @@ class Copy : public Primitive {
 
 class Unary : public Primitive {
  public:
-  Unary(cpu::UnaryOp op, const char* name, int decimals = 0)
-      : op_(op), name_(name), decimals_(decimals) {}
-  const char* name() const override { return name_; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  explicit Unary(UnaryOp op, int decimals = 0) : op_(op), decimals_(decimals) {}
+  const char* name() const override { return op_name(op_); }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
-  cpu::UnaryOp op_;
-  const char* name_;
+  UnaryOp op_;
   int decimals_;
 };
 
 class Binary : public Primitive {
  public:
-  Binary(cpu::BinaryOp op, const char* name) : op_(op), name_(name) {}
-  const char* name() const override { return name_; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  explicit Binary(BinaryOp op) : op_(op) {}
+  const char* name() const override { return op_name(op_); }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
-  cpu::BinaryOp op_;
-  const char* name_;
+  BinaryOp op_;
 };
 
 class Where : public Primitive {
  public:
   const char* name() const override { return "where"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 };
 
 class Reduce : public Primitive {
  public:
-  Reduce(cpu::ReduceOp op, const char* name, std::vector<int> axes)
+  Reduce(ReduceOp op, const char* name, std::vector<int> axes)
       : op_(op), name_(name), axes_(std::move(axes)) {}
   const char* name() const override { return name_; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
-  cpu::ReduceOp op_;
+  ReduceOp op_;
   const char* name_;
   std::vector<int> axes_;
 };
 
 class ArgReduce : public Primitive {
  public:
-  ArgReduce(cpu::ArgReduceOp op, const char* name, int axis)
+  ArgReduce(ArgReduceOp op, const char* name, int axis)
       : op_(op), name_(name), axis_(axis) {}
   const char* name() const override { return name_; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
-  cpu::ArgReduceOp op_;
+  ArgReduceOp op_;
   const char* name_;
   int axis_;
 };
@@ -133,8 +117,7 @@ class ArgReduce : public Primitive {
 class Matmul : public Primitive {
  public:
   const char* name() const override { return "matmul"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 };
 
 // Inputs: the addend (broadcast to the output's shape), then a and b.
@@ -142,8 +125,7 @@ class AddMM : public Primitive {
  public:
   AddMM(float alpha, float beta) : alpha_(alpha), beta_(beta) {}
   const char* name() const override { return "addmm"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   float alpha_, beta_;
@@ -161,8 +143,7 @@ class View : public Primitive {
       : kind_(kind), name_(name), axes_(std::move(axes)), start_(std::move(start)),
         step_(std::move(step)) {}
   const char* name() const override { return name_; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   Kind kind_;
@@ -177,8 +158,7 @@ class Contiguous : public Primitive {
  public:
   explicit Contiguous(bool allow_col_major) : allow_col_major_(allow_col_major) {}
   const char* name() const override { return "contiguous"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   bool allow_col_major_;
@@ -190,8 +170,7 @@ class Softmax : public Primitive {
  public:
   explicit Softmax(int axes) : axes_(axes) {}
   const char* name() const override { return "softmax"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   int axes_;
@@ -200,8 +179,7 @@ class LogSumExp : public Primitive {
  public:
   explicit LogSumExp(int axes) : axes_(axes) {}
   const char* name() const override { return "logsumexp"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   int axes_;
@@ -212,8 +190,7 @@ class Take : public Primitive {
  public:
   Take(int axis, bool along_axis) : axis_(axis), along_axis_(along_axis) {}
   const char* name() const override { return along_axis_ ? "take_along_axis" : "take"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
   bool host_input(size_t k) const override { return k == 1; }
 
  private:
@@ -226,8 +203,7 @@ class Concatenate : public Primitive {
  public:
   Concatenate(int axis, const char* name) : axis_(axis), name_(name) {}
   const char* name() const override { return name_; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   int axis_;
@@ -239,8 +215,7 @@ class Pad : public Primitive {
  public:
   Pad(std::vector<int> low, bool edge) : low_(std::move(low)), edge_(edge) {}
   const char* name() const override { return "pad"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   std::vector<int> low_;  // per dimension
@@ -252,8 +227,7 @@ class Cumsum : public Primitive {
   Cumsum(int axis, bool reverse, bool inclusive)
       : axis_(axis), reverse_(reverse), inclusive_(inclusive) {}
   const char* name() const override { return "cumsum"; }
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
   int axis_;
@@ -264,13 +238,12 @@ class Cumsum : public Primitive {
 // or topk's k.
 class Sort : public Primitive {
  public:
-  Sort(cpu::SortOp op, int axis, int kth) : op_(op), axis_(axis), kth_(kth) {}
-  const char* name() const override;
-  void eval_cpu(const std::vector<array>& in, Node& out) override;
-  void eval_gpu(const std::vector<array>& in, Node& out) override;
+  Sort(SortOp op, int axis, int kth) : op_(op), axis_(axis), kth_(kth) {}
+  const char* name() const override { return op_name(op_); }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
-  cpu::SortOp op_;
+  SortOp op_;
   int axis_;
   int kth_;
 };

@@ -3,7 +3,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "backend/gpu_kernels.h"
 #include "core/primitives.h"
 #include "runtime/cpu_executor.h"
 #include "runtime/gpu.h"
@@ -16,13 +15,11 @@ class OnEval : public detail::Primitive {
  public:
   explicit OnEval(std::function<void()> fn) : fn_(std::move(fn)) {}
   const char* name() const override { return "on_eval"; }
-  void eval_cpu(const std::vector<array>& in, detail::Node& out) override {
+  void eval(const detail::Kernels&, const std::vector<array>& in,
+            detail::Node& out) override {
     fn_();
     const detail::Node& x = detail::node_of(in[0]);
     detail::set_view(out, x, x.strides, x.offset);
-  }
-  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
-    eval_cpu(in, out);  // a view: nothing to compute on the device
   }
 
  private:
@@ -32,11 +29,9 @@ class OnEval : public detail::Primitive {
 class DeviceFault : public detail::Primitive {
  public:
   const char* name() const override { return "device_fault"; }
-  void eval_cpu(const std::vector<array>&, detail::Node&) override {
-    throw std::logic_error("device_fault runs on GPU streams only");
-  }
-  void eval_gpu(const std::vector<array>& in, detail::Node& out) override {
-    detail::gpu::wild_write(detail::node_of(in[0]), out);
+  void eval(const detail::Kernels& k, const std::vector<array>& in,
+            detail::Node& out) override {
+    k.wild_write(detail::node_of(in[0]), out);
   }
 };
 

@@ -24,9 +24,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "backend/cpu/fast_kernels.h"
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/vmath.h"
-#include "backend/cpu/strided.h"
+#include "common/strided_walk.h"
 #include "core/dispatch.h"
 
 namespace rill::detail::cpu {

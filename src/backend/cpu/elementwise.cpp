@@ -5,7 +5,7 @@
 #include <type_traits>
 
 #include "backend/cpu/kernels.h"
-#include "backend/cpu/strided.h"
+#include "common/strided_walk.h"
 #include "backend/cpu/vmath.h"
 #include "core/dispatch.h"
 
@@ -176,20 +176,6 @@ inline bool apply_compare(C a, C b) {
   }
 }
 
-constexpr bool is_predicate(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::equal:
-    case BinaryOp::not_equal:
-    case BinaryOp::less:
-    case BinaryOp::less_equal:
-    case BinaryOp::greater:
-    case BinaryOp::greater_equal:
-    case BinaryOp::logical_and:
-    case BinaryOp::logical_or: return true;
-    default: return false;
-  }
-}
-
 // Contiguous float32 arithmetic (the residual adds and scalings of a model),
 // compiled for wider vector units too. `a_one` / `b_one`: that operand is one
 // value, repeated. The output may be an input's (donated) buffer, so no
@@ -293,12 +279,9 @@ void binary_loops(const Node& a, const Node& b, Node& out) {
 template <typename T>
 void binary_typed(BinaryOp op, const Node& a, const Node& b, Node& out) {
   switch (op) {
-#define RILL_CASE(OP) \
-  case BinaryOp::OP: return binary_loops<T, BinaryOp::OP>(a, b, out);
-    RILL_CASE(add) RILL_CASE(subtract) RILL_CASE(multiply) RILL_CASE(divide)
-    RILL_CASE(maximum) RILL_CASE(minimum) RILL_CASE(power) RILL_CASE(remainder)
-    RILL_CASE(equal) RILL_CASE(not_equal) RILL_CASE(less) RILL_CASE(less_equal)
-    RILL_CASE(greater) RILL_CASE(greater_equal) RILL_CASE(logical_and) RILL_CASE(logical_or)
+#define RILL_CASE(name, rule) \
+  case BinaryOp::name: return binary_loops<T, BinaryOp::name>(a, b, out);
+    RILL_BINARY_OPS(RILL_CASE)
 #undef RILL_CASE
   }
 }
@@ -370,15 +353,11 @@ void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
                       });
       return;
     }
-    switch (op) {
-#define RILL_CASE(OP) \
-  case UnaryOp::OP: return unary_loops<T, UnaryOp::OP>(in, out, decimals);
-      RILL_CASE(negative) RILL_CASE(abs) RILL_CASE(sign) RILL_CASE(exp) RILL_CASE(log)
-      RILL_CASE(log1p) RILL_CASE(sqrt) RILL_CASE(rsqrt) RILL_CASE(square) RILL_CASE(sin)
-      RILL_CASE(cos) RILL_CASE(tanh) RILL_CASE(sigmoid) RILL_CASE(erf) RILL_CASE(floor)
-      RILL_CASE(ceil) RILL_CASE(round) RILL_CASE(gelu)
+    switch (op) {  // logical_not was handled above
+#define RILL_CASE(name, rule) \
+  case UnaryOp::name: return unary_loops<T, UnaryOp::name>(in, out, decimals);
+      RILL_UNARY_OPS(RILL_CASE)
 #undef RILL_CASE
-      case UnaryOp::logical_not: break;  // handled above
     }
   });
 }

@@ -7,7 +7,7 @@
 #include <type_traits>
 
 #include "backend/cpu/kernels.h"
-#include "backend/cpu/strided.h"
+#include "common/strided_walk.h"
 #include "core/dispatch.h"
 #include "core/format.h"
 
@@ -74,11 +74,6 @@ bool is_dense(const Shape& shape, const Strides& strides) {
 }
 
 }  // namespace
-
-void throw_index_error(int64_t index, int64_t n, int axis) {
-  throw std::out_of_range(
-      cat("index ", index, " is out of range for axis ", axis, " of size ", n, "."));
-}
 
 void take(const Node& a, const Node& indices, int axis, Node& out) {
   allocate(out);

@@ -12,7 +12,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/packed_gemm.h"
-#include "backend/cpu/strided.h"
+#include "common/strided_walk.h"
 #include "core/dispatch.h"
 
 namespace rill::detail::cpu {

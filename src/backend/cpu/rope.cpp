@@ -6,8 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "backend/cpu/fast_kernels.h"
-#include "backend/cpu/strided.h"
+#include "backend/cpu/kernels.h"
+#include "common/strided_walk.h"
 #include "core/dispatch.h"
 
 namespace rill::detail::cpu {

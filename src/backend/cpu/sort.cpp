@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
-#include "backend/cpu/strided.h"
+#include "common/strided_walk.h"
 #include "core/dispatch.h"
 
 namespace rill::detail::cpu {

@@ -107,18 +107,6 @@ __device__ __forceinline__ To convert(From v) {
   }
 }
 
-// Offset of the i-th element (row-major over dims) under strides st.
-__device__ __forceinline__ int64_t offset_of(int64_t i, const Dims& dims, const Steps& st) {
-  int64_t off = 0;
-  for (int d = dims.ndim - 1; d >= 0; --d) {
-    int64_t n = dims.shape[d];
-    int64_t q = i / n;
-    off += (i - q * n) * st.s[d];
-    i = q;
-  }
-  return off;
-}
-
 // Calls f(TypeTag) with the C++ type of a DT.
 template <typename T>
 struct Tag {

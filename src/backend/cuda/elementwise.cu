@@ -14,17 +14,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kUnroll = 4;
 
-// cpu::UnaryOp / cpu::BinaryOp values.
-enum Unary {
-  u_negative, u_abs, u_sign, u_exp, u_log, u_log1p, u_sqrt, u_rsqrt, u_square, u_sin,
-  u_cos, u_tanh, u_sigmoid, u_erf, u_floor, u_ceil, u_round, u_logical_not, u_gelu,
-};
-enum Binary {
-  b_add, b_subtract, b_multiply, b_divide, b_maximum, b_minimum, b_power, b_remainder,
-  b_equal, b_not_equal, b_less, b_less_equal, b_greater, b_greater_equal, b_logical_and,
-  b_logical_or,
-};
-
 // Walks out's n elements: f(i, offset_of_operand...) for each.
 template <int N>
 struct Walk {
@@ -62,50 +51,50 @@ __device__ __forceinline__ void walk(const Walk<N>& w, int64_t n, F&& f) {
 }
 
 template <typename C>
-__device__ __forceinline__ C apply_unary(int op, C x, int decimals) {
+__device__ __forceinline__ C apply_unary(UnaryOp op, C x, int decimals) {
   if constexpr (std::is_same_v<C, bool>) {
     switch (op) {
-      case u_logical_not: return !x;
+      case UnaryOp::logical_not: return !x;
       default: return x;  // abs, sign, square, floor, ceil, round
     }
   } else if constexpr (std::is_integral_v<C>) {
     switch (op) {
-      case u_negative: return static_cast<C>(C(0) - x);
-      case u_abs:
+      case UnaryOp::negative: return static_cast<C>(C(0) - x);
+      case UnaryOp::abs:
         if constexpr (std::is_signed_v<C>) return x < 0 ? static_cast<C>(-x) : x;
         return x;
-      case u_sign:
+      case UnaryOp::sign:
         if constexpr (std::is_signed_v<C>) return static_cast<C>((x > 0) - (x < 0));
         return static_cast<C>(x > 0);
-      case u_square: return static_cast<C>(x * x);
-      case u_logical_not: return !x;
+      case UnaryOp::square: return static_cast<C>(x * x);
+      case UnaryOp::logical_not: return !x;
       default: return x;  // floor, ceil, round
     }
   } else {
     switch (op) {
-      case u_negative: return -x;
-      case u_abs: return fabs(x);
-      case u_sign: return static_cast<C>((x > 0) - (x < 0));
-      case u_exp: return exp(x);
-      case u_log: return log(x);
-      case u_log1p: return log1p(x);
-      case u_sqrt: return sqrt(x);
-      case u_rsqrt: return C(1) / sqrt(x);
-      case u_square: return x * x;
-      case u_sin: return sin(x);
-      case u_cos: return cos(x);
-      case u_tanh: return tanh(x);
-      case u_sigmoid: return C(1) / (C(1) + exp(-x));
-      case u_erf: return erf(x);
-      case u_floor: return floor(x);
-      case u_ceil: return ceil(x);
-      case u_round: {
+      case UnaryOp::negative: return -x;
+      case UnaryOp::abs: return fabs(x);
+      case UnaryOp::sign: return static_cast<C>((x > 0) - (x < 0));
+      case UnaryOp::exp: return exp(x);
+      case UnaryOp::log: return log(x);
+      case UnaryOp::log1p: return log1p(x);
+      case UnaryOp::sqrt: return sqrt(x);
+      case UnaryOp::rsqrt: return C(1) / sqrt(x);
+      case UnaryOp::square: return x * x;
+      case UnaryOp::sin: return sin(x);
+      case UnaryOp::cos: return cos(x);
+      case UnaryOp::tanh: return tanh(x);
+      case UnaryOp::sigmoid: return C(1) / (C(1) + exp(-x));
+      case UnaryOp::erf: return erf(x);
+      case UnaryOp::floor: return floor(x);
+      case UnaryOp::ceil: return ceil(x);
+      case UnaryOp::round: {
         if (decimals == 0) return rint(x);  // half to even
         C scale = pow(C(10), C(decimals));
         return rint(x * scale) / scale;
       }
-      case u_logical_not: return x == C(0);
-      case u_gelu: {
+      case UnaryOp::logical_not: return x == C(0);
+      case UnaryOp::gelu: {
         // nn::gelu's former composition, 0.5 x + 0.5 x erf(x / sqrt 2), rounded
         // at each step like the ops it replaced (no contraction into an fma).
         const C half_x = x * C(0.5);
@@ -119,18 +108,18 @@ __device__ __forceinline__ C apply_unary(int op, C x, int decimals) {
 }
 
 template <typename C>
-__device__ __forceinline__ C apply_binary(int op, C a, C b) {
+__device__ __forceinline__ C apply_binary(BinaryOp op, C a, C b) {
   switch (op) {
-    case b_add:
+    case BinaryOp::add:
       if constexpr (std::is_same_v<C, bool>) return a || b;
       else return static_cast<C>(a + b);
-    case b_subtract:
+    case BinaryOp::subtract:
       if constexpr (std::is_same_v<C, bool>) return a != b;
       else return static_cast<C>(a - b);
-    case b_multiply:
+    case BinaryOp::multiply:
       if constexpr (std::is_same_v<C, bool>) return a && b;
       else return static_cast<C>(a * b);
-    case b_divide:
+    case BinaryOp::divide:
       if constexpr (std::is_same_v<C, bool>) {
         return a;
       } else if constexpr (std::is_integral_v<C>) {
@@ -144,17 +133,17 @@ __device__ __forceinline__ C apply_binary(int op, C a, C b) {
       } else {
         return a / b;
       }
-    case b_maximum:
+    case BinaryOp::maximum:
       if constexpr (std::is_floating_point_v<C>) {
         if (a != a || b != b) return a != a ? a : b;
       }
       return a > b ? a : b;
-    case b_minimum:
+    case BinaryOp::minimum:
       if constexpr (std::is_floating_point_v<C>) {
         if (a != a || b != b) return a != a ? a : b;
       }
       return a < b ? a : b;
-    case b_power:
+    case BinaryOp::power:
       if constexpr (std::is_same_v<C, bool>) {
         return a || !b;
       } else if constexpr (std::is_integral_v<C>) {
@@ -171,7 +160,7 @@ __device__ __forceinline__ C apply_binary(int op, C a, C b) {
       } else {
         return pow(a, b);
       }
-    case b_remainder:
+    case BinaryOp::remainder:
       if constexpr (std::is_same_v<C, bool>) {
         return false;
       } else if constexpr (std::is_integral_v<C>) {
@@ -191,16 +180,16 @@ __device__ __forceinline__ C apply_binary(int op, C a, C b) {
 }
 
 template <typename C>
-__device__ __forceinline__ bool apply_compare(int op, C a, C b) {
+__device__ __forceinline__ bool apply_compare(BinaryOp op, C a, C b) {
   switch (op) {
-    case b_equal: return a == b;
-    case b_not_equal: return a != b;
-    case b_less: return a < b;
-    case b_less_equal: return a <= b;
-    case b_greater: return a > b;
-    case b_greater_equal: return a >= b;
-    case b_logical_and: return (a != C(0)) && (b != C(0));
-    case b_logical_or: return (a != C(0)) || (b != C(0));
+    case BinaryOp::equal: return a == b;
+    case BinaryOp::not_equal: return a != b;
+    case BinaryOp::less: return a < b;
+    case BinaryOp::less_equal: return a <= b;
+    case BinaryOp::greater: return a > b;
+    case BinaryOp::greater_equal: return a >= b;
+    case BinaryOp::logical_and: return (a != C(0)) && (b != C(0));
+    case BinaryOp::logical_or: return (a != C(0)) || (b != C(0));
     default: return false;
   }
 }
@@ -256,7 +245,7 @@ __global__ void copy_vec(const I* in, bool in_scalar, O* out, int64_t n) {
 }
 
 template <typename T, typename O, bool Not>
-__global__ void unary_vec(int op, const T* in, O* out, int64_t n, int decimals) {
+__global__ void unary_vec(UnaryOp op, const T* in, O* out, int64_t n, int decimals) {
   constexpr int V = vec_width(sizeof(T) > sizeof(O) ? sizeof(T) : sizeof(O));
   auto f = [&](T x) -> O {
     if constexpr (Not) {
@@ -278,7 +267,7 @@ __global__ void unary_vec(int op, const T* in, O* out, int64_t n, int decimals) 
 }
 
 template <typename T, typename O, bool Pred>
-__global__ void binary_vec(int op, const T* a, bool a_scalar, const T* b, bool b_scalar, O* out,
+__global__ void binary_vec(BinaryOp op, const T* a, bool a_scalar, const T* b, bool b_scalar, O* out,
                            int64_t n) {
   constexpr int V = vec_width(sizeof(T) > sizeof(O) ? sizeof(T) : sizeof(O));
   auto f = [&](T x, T y) -> O {
@@ -317,7 +306,7 @@ __global__ void copy_kernel(const I* in, O* out, Walk<1> w, int64_t n) {
 }
 
 template <typename T, typename O, bool Not>
-__global__ void unary_kernel(int op, const T* in, O* out, Walk<1> w, int64_t n, int decimals) {
+__global__ void unary_kernel(UnaryOp op, const T* in, O* out, Walk<1> w, int64_t n, int decimals) {
   walk(w, n, [&](int64_t i, const int64_t* off) {
     acc_t<T> x = widen(in[off[0]]);
     if constexpr (Not) {
@@ -329,7 +318,7 @@ __global__ void unary_kernel(int op, const T* in, O* out, Walk<1> w, int64_t n, 
 }
 
 template <typename T, typename O, bool Pred>
-__global__ void binary_kernel(int op, const T* a, const T* b, O* out, Walk<2> w, int64_t n) {
+__global__ void binary_kernel(BinaryOp op, const T* a, const T* b, O* out, Walk<2> w, int64_t n) {
   walk(w, n, [&](int64_t i, const int64_t* off) {
     acc_t<T> x = widen(a[off[0]]), y = widen(b[off[1]]);
     if constexpr (Pred) {
@@ -401,7 +390,7 @@ void copy(DT in_t, const void* in, Steps ist, DT out_t, void* out, Dims dims, in
   check_launch("copy");
 }
 
-void unary(int op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims dims, int64_t n,
+void unary(UnaryOp op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims dims, int64_t n,
            int decimals, cudaStream_t s) {
   (void)out_t;  // t, or bool for logical_not
   dispatch(t, [&](auto tag) {
@@ -409,7 +398,7 @@ void unary(int op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims di
     auto w = make_walk<1>(dims, {ist});
     bool scalar = false;
     if (aligned16(out) && flat_ok(dims, ist, in, &scalar) && !scalar) {
-      if (op == u_logical_not) {
+      if (op == UnaryOp::logical_not) {
         constexpr int V = vec_width(sizeof(T));
         unary_vec<T, bool, true><<<blocks_for(n, kThreads, V), kThreads, 0, s>>>(
             op, static_cast<const T*>(in), static_cast<bool*>(out), n, decimals);
@@ -420,7 +409,7 @@ void unary(int op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims di
       }
       return;
     }
-    if (op == u_logical_not) {
+    if (op == UnaryOp::logical_not) {
       unary_kernel<T, bool, true><<<grid(n, dims), kThreads, 0, s>>>(
           op, static_cast<const T*>(in), static_cast<bool*>(out), w, n, decimals);
     } else {
@@ -431,12 +420,12 @@ void unary(int op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims di
   check_launch("unary");
 }
 
-void binary(int op, DT t, const void* a, Steps as, const void* b, Steps bs, DT out_t,
+void binary(BinaryOp op, DT t, const void* a, Steps as, const void* b, Steps bs, DT out_t,
             void* out, Dims dims, int64_t n, cudaStream_t s) {
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto w = make_walk<2>(dims, {as, bs});
-    const bool predicate = op >= b_equal;
+    const bool predicate = is_predicate(op);
     bool sa = false, sb = false;
     if (aligned16(out) && flat_ok(dims, as, a, &sa) && flat_ok(dims, bs, b, &sb)) {
       constexpr int V = vec_width(sizeof(T));

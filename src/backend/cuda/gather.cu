@@ -1,5 +1,5 @@
 // Kernels that move elements without arithmetic: take, take_along_axis, the
-// strided moves behind concatenate, pad, and the counter-based random bits.
+// strided moves behind concatenate and pad.
 // Moves work on unsigned words of the element's size, whatever the dtype.
 #include "backend/cuda/device.cuh"
 
@@ -99,87 +99,6 @@ __global__ void pad_kernel(const E* in, const E* value, E* out, PadArgs a, int64
   }
 }
 
-__device__ __forceinline__ uint32_t rotl(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
-
-// Threefry-2x32, 20 rounds: the CPU's random bits (core/random.cpp) exactly.
-__device__ __forceinline__ void threefry(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1,
-                                         uint32_t& o0, uint32_t& o1) {
-  const int rot[8] = {13, 15, 26, 6, 17, 29, 16, 24};
-  const uint32_t ks[3] = {k0, k1, 0x1BD11BDAu ^ k0 ^ k1};
-  uint32_t x0 = c0 + ks[0], x1 = c1 + ks[1];
-#pragma unroll
-  for (int i = 0; i < 20; ++i) {
-    x0 += x1;
-    x1 = rotl(x1, rot[i % 8]);
-    x1 ^= x0;
-    if (i % 4 == 3) {
-      const uint32_t j = static_cast<uint32_t>(i / 4 + 1);
-      x0 += ks[j % 3];
-      x1 += ks[(j + 1) % 3] + j;
-    }
-  }
-  o0 = x0;
-  o1 = x1;
-}
-
-// Counter c gives words 2c and 2c + 1: two uint32 outputs, or eight bytes.
-__global__ void bits_kernel(const uint32_t* key, int64_t key_step, int width, void* out,
-                            int64_t n) {
-  const uint32_t k0 = key[0], k1 = key[key_step];
-  const int64_t per = width == 1 ? 8 : 2;
-  const int64_t counters = (n + per - 1) / per;
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < counters; c += stride) {
-    uint32_t a, b;
-    threefry(k0, k1, static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), a, b);
-    if (width == 1) {
-      uint8_t* o = static_cast<uint8_t*>(out);
-      for (int u = 0; u < 8; ++u) {
-        const int64_t i = c * 8 + u;
-        if (i < n) o[i] = static_cast<uint8_t>((u < 4 ? a : b) >> (8 * (u % 4)));
-      }
-    } else {
-      uint32_t* o = static_cast<uint32_t*>(out);
-      const uint32_t mask = width == 2 ? 0xffffu : 0xffffffffu;
-      o[2 * c] = a & mask;
-      if (2 * c + 1 < n) o[2 * c + 1] = b & mask;
-    }
-  }
-}
-
-// Two uniforms or normals per counter, as the CPU's RandomFloats computes
-// them (core/random.cpp): the same roundings, in the same order.
-template <typename T>
-__global__ void floats_kernel(const uint32_t* key, int64_t key_step, bool normal,
-                              const float* lo_p, const float* hi_p, double scale, double loc,
-                              T* out, int64_t n) {
-  const uint32_t k0 = key[0], k1 = key[key_step];
-  const float lo = lo_p ? *lo_p : 0.0f, hi = hi_p ? *hi_p : 1.0f;
-  const int64_t counters = (n + 1) / 2;
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < counters; c += stride) {
-    uint32_t a, b;
-    threefry(k0, k1, static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), a, b);
-    const float ua = static_cast<float>(a >> 9) * 0x1p-23f;
-    const float ub = static_cast<float>(b >> 9) * 0x1p-23f;
-    double v0, v1;
-    if (normal) {
-      const double r = sqrt(-2.0 * log(1.0 - static_cast<double>(ua)));
-      const double t = 6.283185307179586 * static_cast<double>(ub);
-      v0 = fma(scale, r * cos(t), loc);
-      v1 = fma(scale, r * sin(t), loc);
-    } else {
-      const float d = __fsub_rn(hi, lo);
-      const float m0 = static_cast<float>(static_cast<double>(ua) * static_cast<double>(d));
-      const float m1 = static_cast<float>(static_cast<double>(ub) * static_cast<double>(d));
-      v0 = static_cast<float>(static_cast<double>(lo) + static_cast<double>(m0));
-      v1 = static_cast<float>(static_cast<double>(lo) + static_cast<double>(m1));
-    }
-    out[2 * c] = convert<T>(v0);
-    if (2 * c + 1 < n) out[2 * c + 1] = convert<T>(v1);
-  }
-}
-
 }  // namespace
 
 void take(size_t es, const void* a, DT it, const void* idx, void* out, const TakeArgs& t,
@@ -241,25 +160,6 @@ void pad(size_t es, const void* in, const void* value, void* out, const PadArgs&
         static_cast<const E*>(in), static_cast<const E*>(value), static_cast<E*>(out), a, n);
   });
   check_launch("pad");
-}
-
-void random_bits(const uint32_t* key, int64_t key_step, int width, void* out, int64_t n,
-                 cudaStream_t s) {
-  const int64_t counters = (n + (width == 1 ? 7 : 1)) / (width == 1 ? 8 : 2);
-  bits_kernel<<<blocks_for(counters, kThreads), kThreads, 0, s>>>(key, key_step, width, out, n);
-  check_launch("bits");
-}
-
-void random_floats(const uint32_t* key, int64_t key_step, bool normal, const float* lo,
-                   const float* hi, double scale, double loc, DT t, void* out, int64_t n,
-                   cudaStream_t s) {
-  const int64_t counters = (n + 1) / 2;
-  dispatch_float(t, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    floats_kernel<T><<<blocks_for(counters, kThreads), kThreads, 0, s>>>(
-        key, key_step, normal, lo, hi, scale, loc, static_cast<T*>(out), n);
-  });
-  check_launch(normal ? "normal" : "uniform");
 }
 
 }  // namespace rill::detail::cu

@@ -7,36 +7,27 @@
 
 #include <cstdint>
 
+#include "common/op_kinds.h"
+#include "common/strided.h"
+
 namespace rill::detail::cu {
 
-// Dimensions an elementwise layout may have after merging (more is an error
-// reported by the host side).
-constexpr int kMaxDims = 8;
-
-// Element types, in rill's Dtype::Val order.
+// Element types, in rill's Dtype::Val order (checked in ops.cpp).
 enum class DT : int { bool_, u8, u32, i32, i64, f16, bf16, f32, f64 };
 
-// An iteration space shared by several operands: `shape` is walked in
-// row-major order; each operand has its own element strides over it (0 where
-// it broadcasts). Dimensions are merged where every operand allows, so most
-// layouts arrive with ndim 1.
-struct Dims {
-  int ndim = 0;
-  int64_t shape[kMaxDims];
-};
-struct Steps {
-  int64_t s[kMaxDims];
-};
+using detail::Dims;
+using detail::kMaxDims;
+using detail::Steps;
 
 // ---- elementwise.cu ----
 // out (row-major, `n` elements of out_t) = in converted, walking `dims`.
 void copy(DT in_t, const void* in, Steps ist, DT out_t, void* out, Dims dims, int64_t n,
           cudaStream_t s);
-// Unary op `op` (cpu::UnaryOp's value); out_t is t, or bool for logical_not.
-void unary(int op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims dims,
+// out_t is t, or bool for logical_not.
+void unary(UnaryOp op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims dims,
            int64_t n, int decimals, cudaStream_t s);
-// Binary op `op` (cpu::BinaryOp's value) on operands of type t; out_t is t or bool.
-void binary(int op, DT t, const void* a, Steps as, const void* b, Steps bs, DT out_t,
+// Operands of type t; out_t is t or bool.
+void binary(BinaryOp op, DT t, const void* a, Steps as, const void* b, Steps bs, DT out_t,
             void* out, Dims dims, int64_t n, cudaStream_t s);
 void where(const void* cond, Steps cs, DT t, const void* x, Steps xs, const void* y,
            Steps ys, void* out, Dims dims, int64_t n, cudaStream_t s);
@@ -46,17 +37,17 @@ void eye(DT t, int k, void* out, int64_t rows, int64_t cols, cudaStream_t s);
 // ---- reduce.cu ----
 // Reduces `in` over `red` (the reduced dims, their strides in `rst`) for each
 // of the `outputs` positions of `keep` (strides `kst`), writing out[i] for the
-// i-th position of `keep` in row-major order. op: cpu::ReduceOp's value.
+// i-th position of `keep` in row-major order.
 // Few outputs over many elements split each output's work `splits` ways
 // (reduce_splits), with partial results in `scratch` (outputs * splits * 8
 // bytes).
 int64_t reduce_splits(int64_t outputs, int64_t reduced);
-void reduce(int op, DT t, const void* in, Dims keep, Steps kst, Dims red, Steps rst,
+void reduce(ReduceOp op, DT t, const void* in, Dims keep, Steps kst, Dims red, Steps rst,
             DT out_t, void* out, int64_t outputs, int64_t reduced, void* scratch, int splits,
             cudaStream_t s);
-// argmax / argmin (op 0 / 1) along one axis of length `len`, stride `ast`;
+// argmax / argmin along one axis of length `len`, stride `ast`;
 // uint32 indices.
-void arg_reduce(int op, DT t, const void* in, Dims keep, Steps kst, int64_t len,
+void arg_reduce(ArgReduceOp op, DT t, const void* in, Dims keep, Steps kst, int64_t len,
                 int64_t ast, uint32_t* out, int64_t outputs, cudaStream_t s);
 
 // ---- rows.cu: row kernels over contiguous rows of length `len` ----
@@ -131,10 +122,10 @@ void cumsum(DT t, const void* in, void* out, int64_t outer, int64_t len, int64_t
             bool reverse, bool inclusive, cudaStream_t s);
 // Sorting along one axis: `rows` lanes of `len` elements at `axis_st` apart,
 // the lanes walked over `keep` with strides kst (input) and ost (output).
-// op: cpu::SortOp's value; the output's axis has `m` elements at out_axis_st
+// The output's axis has `m` elements at out_axis_st
 // (m < len for topk). NaN last, ties in input order.
 struct SortArgs {
-  int op;
+  SortOp op;
   int64_t rows, len, axis_st, m, out_axis_st;
   Dims keep;
   Steps kst, ost;

@@ -11,10 +11,10 @@
 #include <stdexcept>
 #include <tuple>
 
-#include "backend/cpu/strided.h"
+#include "common/strided_walk.h"
 #include "backend/cuda/common.h"
 #include "backend/cuda/launch.h"
-#include "backend/gpu_kernels.h"
+#include "backend/kernels.h"
 #include "core/dispatch.h"
 #include "core/format.h"
 #include "core/primitives.h"
@@ -22,7 +22,6 @@
 namespace rill::detail::gpu {
 
 using cu::DT;
-using cpu::broadcast_strides;
 
 namespace {
 
@@ -114,7 +113,7 @@ void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
   allocate_or_donate(out, {&in});
   if (out.size == 0) return;
   Iter it = iterate(out.shape, {in.strides});
-  cu::unary(static_cast<int>(op), dt(in.dtype), in.data(), it.st[0], dt(out.dtype),
+  cu::unary(op, dt(in.dtype), in.data(), it.st[0], dt(out.dtype),
             out.mutable_data(), it.dims, n_of(out), decimals, stream());
 }
 
@@ -122,7 +121,7 @@ void binary(BinaryOp op, const Node& a, const Node& b, Node& out) {
   allocate_or_donate(out, {&a, &b});
   if (out.size == 0) return;
   Iter it = iterate(out.shape, {broadcast_strides(a, out.shape), broadcast_strides(b, out.shape)});
-  cu::binary(static_cast<int>(op), dt(a.dtype), a.data(), it.st[0], b.data(), it.st[1],
+  cu::binary(op, dt(a.dtype), a.data(), it.st[0], b.data(), it.st[1],
              dt(out.dtype), out.mutable_data(), it.dims, n_of(out), stream());
 }
 
@@ -166,7 +165,7 @@ void reduce(ReduceOp op, const Node& in, const std::vector<int>& axes, Node& out
   const int64_t splits = cu::reduce_splits(n_of(out), reduced);
   std::shared_ptr<Buffer> scratch;
   if (splits > 1) scratch = cu::allocate(static_cast<size_t>(n_of(out) * splits * 8));
-  cu::reduce(static_cast<int>(op), dt(in.dtype), in.data(), keep.dims, keep.st[0], red.dims,
+  cu::reduce(op, dt(in.dtype), in.data(), keep.dims, keep.st[0], red.dims,
              red.st[0], dt(out.dtype), out.mutable_data(), n_of(out), reduced,
              scratch ? scratch->ptr : nullptr, static_cast<int>(splits), stream());
 }
@@ -182,7 +181,7 @@ void arg_reduce(ArgReduceOp op, const Node& in, int axis, Node& out) {
     keep_st.push_back(in.strides[d]);
   }
   Iter keep = iterate(keep_shape, {keep_st});
-  cu::arg_reduce(static_cast<int>(op), dt(in.dtype), in.data(), keep.dims, keep.st[0],
+  cu::arg_reduce(op, dt(in.dtype), in.data(), keep.dims, keep.st[0],
                  in.shape[axis], in.strides[axis], static_cast<uint32_t*>(out.mutable_data()),
                  n_of(out), stream());
 }
@@ -550,7 +549,7 @@ void gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Node&
       auto scalar = cu::allocate(out.dtype.size);
       RILL_CUDA(cudaMemcpyAsync(scalar->ptr, v, out.dtype.size, cudaMemcpyHostToDevice, stream()));
       Iter it = iterate(out.shape, {out.strides});
-      cu::binary(static_cast<int>(BinaryOp::multiply), dt(out.dtype), out.data(), it.st[0],
+      cu::binary(BinaryOp::multiply, dt(out.dtype), out.data(), it.st[0],
                  scalar->ptr, cu::Steps{}, dt(out.dtype), out.mutable_data(), it.dims,
                  n_of(out), stream());
     }
@@ -659,12 +658,12 @@ Indices indices_on_device(const Node& idx, int64_t n, int axis) {
     using I = typename decltype(tag)::type;
     if constexpr (std::is_integral_v<I> && !std::is_same_v<I, bool>) {
       const I* p = static_cast<const I*>(idx.data());
-      cpu::for_each_row<1>(idx.shape, {idx.strides},
+      for_each_row<1>(idx.shape, {idx.strides},
                            [&](const std::array<int64_t, 1>& off, int64_t m,
                                const std::array<int64_t, 1>& s) {
                              for (int64_t j = 0; j < m; ++j) {
                                const int64_t v = static_cast<int64_t>(p[off[0] + j * s[0]]);
-                               if (v < -n || v >= n) cpu::throw_index_error(v, n, axis);
+                               if (v < -n || v >= n) throw_index_error(v, n, axis);
                              }
                            });
     } else {
@@ -690,7 +689,7 @@ void check_indices(const Indices& r, int64_t n, int axis) {
   long long got[2] = {0, 0};
   RILL_CUDA(cudaMemcpyAsync(got, r.flag->ptr, sizeof got, cudaMemcpyDeviceToHost, stream()));
   RILL_CUDA(cudaStreamSynchronize(stream()));
-  if (got[0]) cpu::throw_index_error(got[1], n, axis);
+  if (got[0]) throw_index_error(got[1], n, axis);
 }
 
 }  // namespace
@@ -793,7 +792,7 @@ void cumsum(const Node& in, int axis, bool reverse, bool inclusive, Node& out) {
              reverse, inclusive, stream());
 }
 
-void sort(cpu::SortOp op, const Node& in, int axis, int kth, Node& out) {
+void sort(SortOp op, const Node& in, int axis, int kth, Node& out) {
   (void)kth;  // partitions come out fully sorted; topk's k is out's axis
   gpu::allocate(out);
   if (out.size == 0 || in.size == 0) return;
@@ -807,7 +806,7 @@ void sort(cpu::SortOp op, const Node& in, int axis, int kth, Node& out) {
   }
   Iter it = iterate(keep, {kin, kout});
   cu::SortArgs a;
-  a.op = static_cast<int>(op);
+  a.op = op;
   a.len = in.shape[axis];
   a.rows = n_of(in) / a.len;
   a.axis_st = in.strides[axis];

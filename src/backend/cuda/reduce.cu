@@ -21,29 +21,28 @@ namespace rill::detail::cu {
 namespace {
 
 constexpr int kThreads = 256;
-enum { r_sum, r_prod, r_max, r_min, r_all, r_any };
 
 template <typename T>
 using wide_t = std::conditional_t<is_float_v<T>, double,
                                   std::conditional_t<std::is_same_v<T, bool>, int64_t, T>>;
 
-template <typename T, int Op>
+template <typename T, ReduceOp Op>
 struct Traits {
-  using Acc = std::conditional_t<Op == r_all || Op == r_any, bool,
-                                 std::conditional_t<Op == r_sum || Op == r_prod, wide_t<T>,
+  using Acc = std::conditional_t<Op == ReduceOp::all || Op == ReduceOp::any, bool,
+                                 std::conditional_t<Op == ReduceOp::sum || Op == ReduceOp::prod, wide_t<T>,
                                                     acc_t<T>>>;
-  using Out = std::conditional_t<Op == r_all || Op == r_any, bool, T>;
+  using Out = std::conditional_t<Op == ReduceOp::all || Op == ReduceOp::any, bool, T>;
   __device__ static Acc init() {
-    if constexpr (Op == r_sum) return Acc(0);
-    if constexpr (Op == r_prod) return Acc(1);
-    if constexpr (Op == r_all) return true;
-    if constexpr (Op == r_any) return false;
-    if constexpr (Op == r_max) {
+    if constexpr (Op == ReduceOp::sum) return Acc(0);
+    if constexpr (Op == ReduceOp::prod) return Acc(1);
+    if constexpr (Op == ReduceOp::all) return true;
+    if constexpr (Op == ReduceOp::any) return false;
+    if constexpr (Op == ReduceOp::max) {
       if constexpr (std::is_floating_point_v<Acc>) return -Acc(INFINITY);
       if constexpr (std::is_same_v<Acc, bool>) return false;
       return int_limit<Acc>(false);
     }
-    if constexpr (Op == r_min) {
+    if constexpr (Op == ReduceOp::min) {
       if constexpr (std::is_floating_point_v<Acc>) return Acc(INFINITY);
       if constexpr (std::is_same_v<Acc, bool>) return true;
       return int_limit<Acc>(true);
@@ -51,16 +50,16 @@ struct Traits {
     return Acc(0);
   }
   __device__ static Acc lift(T x) {
-    if constexpr (Op == r_all || Op == r_any) return convert<bool>(x);
+    if constexpr (Op == ReduceOp::all || Op == ReduceOp::any) return convert<bool>(x);
     return static_cast<Acc>(widen(x));
   }
   __device__ static Acc combine(Acc a, Acc b) {
-    if constexpr (Op == r_sum) return static_cast<Acc>(a + b);
-    if constexpr (Op == r_prod) return static_cast<Acc>(a * b);
-    if constexpr (Op == r_all) return a && b;
-    if constexpr (Op == r_any) return a || b;
-    if constexpr (Op == r_max) return (b > a || b != b) ? b : a;
-    if constexpr (Op == r_min) return (b < a || b != b) ? b : a;
+    if constexpr (Op == ReduceOp::sum) return static_cast<Acc>(a + b);
+    if constexpr (Op == ReduceOp::prod) return static_cast<Acc>(a * b);
+    if constexpr (Op == ReduceOp::all) return a && b;
+    if constexpr (Op == ReduceOp::any) return a || b;
+    if constexpr (Op == ReduceOp::max) return (b > a || b != b) ? b : a;
+    if constexpr (Op == ReduceOp::min) return (b < a || b != b) ? b : a;
     return a;
   }
 };
@@ -96,7 +95,7 @@ __device__ __forceinline__ int64_t red_offset(int64_t j, const Dims& red, const 
 }
 
 // Thread per output.
-template <typename T, int Op>
+template <typename T, ReduceOp Op>
 __global__ void columns(const T* in, Dims keep, Steps kst, Dims red, Steps rst,
                         typename Traits<T, Op>::Out* out, int64_t outputs, int64_t reduced) {
   using Tr = Traits<T, Op>;
@@ -168,7 +167,7 @@ __device__ __forceinline__ void contiguous_part(const T* base, int64_t reduced, 
 // the last axes, or over everything). Nothing but the loads in the loop, and
 // few enough registers for 1536 threads per SM: the loads in flight
 // are what a reduction's bandwidth needs.
-template <typename T, int Op, bool Partial>
+template <typename T, ReduceOp Op, bool Partial>
 __global__ void __launch_bounds__(kThreads, 6)
     flat_rows(const T* in, int64_t row_st, void* out, int64_t outputs, int64_t reduced,
               int splits) {
@@ -183,7 +182,7 @@ __global__ void __launch_bounds__(kThreads, 6)
 
 // Block per output (or per split of one): elements [begin, end) of each, or
 // for contiguous ones every splits-th run of the block's width.
-template <typename T, int Op, bool Partial>
+template <typename T, ReduceOp Op, bool Partial>
 __global__ void rows(const T* in, Dims keep, Steps kst, Dims red, Steps rst, void* out,
                      int64_t outputs, int64_t reduced, int splits) {
   using Tr = Traits<T, Op>;
@@ -216,7 +215,7 @@ __global__ void rows(const T* in, Dims keep, Steps kst, Dims red, Steps rst, voi
 }
 
 // Combines `splits` partials per output.
-template <typename T, int Op>
+template <typename T, ReduceOp Op>
 __global__ void finish(const typename Traits<T, Op>::Acc* part, typename Traits<T, Op>::Out* out,
                        int64_t outputs, int splits) {
   using Tr = Traits<T, Op>;
@@ -228,7 +227,7 @@ __global__ void finish(const typename Traits<T, Op>::Acc* part, typename Traits<
   }
 }
 
-template <typename T, int Op>
+template <typename T, ReduceOp Op>
 void run(const T* in, Dims keep, Steps kst, Dims red, Steps rst, void* out, int64_t outputs,
          int64_t reduced, void* scratch, int splits, cudaStream_t s) {
   using Tr = Traits<T, Op>;
@@ -268,10 +267,10 @@ void run(const T* in, Dims keep, Steps kst, Dims red, Steps rst, void* out, int6
   }
 }
 
-// cpu::ArgReduceOp: argmax 0, argmin 1. The first extreme wins; NaN counts as
+// The first extreme wins; NaN counts as
 // the extreme and the first NaN stays.
 template <typename T>
-__global__ void arg_rows(int op, const T* in, Dims keep, Steps kst, int64_t len, int64_t ast,
+__global__ void arg_rows(ArgReduceOp op, const T* in, Dims keep, Steps kst, int64_t len, int64_t ast,
                          uint32_t* out, int64_t outputs) {
   using A = acc_t<T>;
   for (int64_t o = blockIdx.x; o < outputs; o += gridDim.x) {
@@ -287,7 +286,7 @@ __global__ void arg_rows(int op, const T* in, Dims keep, Steps kst, int64_t len,
       } else if (best != best) {
         better = false;
       } else {
-        better = (x != x) || (op == 0 ? x > best : x < best);
+        better = (x != x) || (op == ArgReduceOp::argmax ? x > best : x < best);
       }
       if (better) {
         best = x;
@@ -305,7 +304,7 @@ __global__ void arg_rows(int op, const T* in, Dims keep, Steps kst, int64_t len,
       else if (!found) take = true;
       else if (best != best) take = (ob != ob) && oi < bi;
       else if (ob != ob) take = true;
-      else take = (op == 0 ? ob > best : ob < best) || (ob == best && oi < bi);
+      else take = (op == ArgReduceOp::argmax ? ob > best : ob < best) || (ob == best && oi < bi);
       if (take) {
         best = ob;
         bi = oi;
@@ -333,7 +332,7 @@ __global__ void arg_rows(int op, const T* in, Dims keep, Steps kst, int64_t len,
         if (!f) take = true;
         else if (b != b) take = (wb[w] != wb[w]) && wi[w] < i0;
         else if (wb[w] != wb[w]) take = true;
-        else take = (op == 0 ? wb[w] > b : wb[w] < b) || (wb[w] == b && wi[w] < i0);
+        else take = (op == ArgReduceOp::argmax ? wb[w] > b : wb[w] < b) || (wb[w] == b && wi[w] < i0);
         if (take) {
           b = wb[w];
           i0 = wi[w];
@@ -355,7 +354,7 @@ int64_t reduce_splits(int64_t outputs, int64_t reduced) {
   return want < most ? want : (most < 1 ? 1 : most);
 }
 
-void reduce(int op, DT t, const void* in, Dims keep, Steps kst, Dims red, Steps rst, DT out_t,
+void reduce(ReduceOp op, DT t, const void* in, Dims keep, Steps kst, Dims red, Steps rst, DT out_t,
             void* out, int64_t outputs, int64_t reduced, void* scratch, int splits,
             cudaStream_t s) {
   (void)out_t;  // t, or bool for all / any
@@ -363,18 +362,18 @@ void reduce(int op, DT t, const void* in, Dims keep, Steps kst, Dims red, Steps 
     using T = typename decltype(tag)::type;
     const T* p = static_cast<const T*>(in);
     switch (op) {
-      case r_sum: return run<T, r_sum>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
-      case r_prod: return run<T, r_prod>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
-      case r_max: return run<T, r_max>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
-      case r_min: return run<T, r_min>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
-      case r_all: return run<T, r_all>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
-      case r_any: return run<T, r_any>(p, keep, kst, red, rst, out, outputs, reduced, scratch, splits, s);
+#define RILL_CASE(name, rule)                                                             \
+  case ReduceOp::name:                                                                    \
+    return run<T, ReduceOp::name>(p, keep, kst, red, rst, out, outputs, reduced, scratch, \
+                                  splits, s);
+      RILL_REDUCE_OPS(RILL_CASE)
+#undef RILL_CASE
     }
   });
   check_launch("reduce");
 }
 
-void arg_reduce(int op, DT t, const void* in, Dims keep, Steps kst, int64_t len, int64_t ast,
+void arg_reduce(ArgReduceOp op, DT t, const void* in, Dims keep, Steps kst, int64_t len, int64_t ast,
                 uint32_t* out, int64_t outputs, cudaStream_t s) {
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -142,12 +142,10 @@ __global__ void make_keys(const T* in, SortArgs a, typename KeyOf<T>::type* keys
   }
 }
 
-enum { op_sort, op_argsort, op_partition, op_argpartition, op_topk };
-
 template <typename T>
 __global__ void write_sorted(const T* in, const uint32_t* order, SortArgs a, void* out) {
   const int64_t n = a.rows * a.m;
-  const bool values = a.op == op_sort || a.op == op_partition || a.op == op_topk;
+  const bool values = a.op == SortOp::sort || a.op == SortOp::partition || a.op == SortOp::topk;
   const int64_t skip = a.len - a.m;  // topk: the m largest are the last m
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {

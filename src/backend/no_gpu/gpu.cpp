@@ -2,7 +2,7 @@
 // stream, buffer or event exists and the GPU entry points are unreachable.
 #include <stdexcept>
 
-#include "backend/gpu_kernels.h"
+#include "backend/kernels.h"
 #include "core/node.h"
 #include "runtime/gpu.h"
 
@@ -42,38 +42,15 @@ void gpu_clear_cache(int) { unreachable("gpu_clear_cache"); }
 void gpu_set_cache_limit(int, size_t) { unreachable("gpu_set_cache_limit"); }
 void gpu_set_poison(bool) {}  // no GPU buffers to poison
 
-namespace gpu {
-#define RILL_NO_GPU(SIG) \
-  SIG { unreachable(__func__); }
-RILL_NO_GPU(void unary(UnaryOp, const Node&, Node&, int))
-RILL_NO_GPU(void binary(BinaryOp, const Node&, const Node&, Node&))
-RILL_NO_GPU(void where(const Node&, const Node&, const Node&, Node&))
-RILL_NO_GPU(void copy(const Node&, Node&))
-RILL_NO_GPU(void reduce(ReduceOp, const Node&, const std::vector<int>&, Node&))
-RILL_NO_GPU(void arg_reduce(ArgReduceOp, const Node&, int, Node&))
-RILL_NO_GPU(void matmul(const Node&, const Node&, Node&))
-RILL_NO_GPU(void addmm(const Node&, const Node&, const Node&, float, float, Node&))
-RILL_NO_GPU(void arange(double, double, Node&))
-RILL_NO_GPU(void eye(int, Node&))
-RILL_NO_GPU(void softmax(const Node&, int, Node&))
-RILL_NO_GPU(void logsumexp(const Node&, int, Node&))
-RILL_NO_GPU(void layer_norm(const Node&, const Node*, const Node*, float, Node&))
-RILL_NO_GPU(void rms_norm(const Node&, const Node*, float, Node&))
-RILL_NO_GPU(void rope(const Node&, const Node*, const Node*, const RopeParams&, Node&))
-RILL_NO_GPU(void scaled_dot_product_attention(const Node&, const Node&, const Node&,
-                                              const Node*, float, bool, Node&))
-RILL_NO_GPU(void allocate(Node&))
-RILL_NO_GPU(void wild_write(const Node&, Node&))
-RILL_NO_GPU(void take(const Node&, const Node&, int, Node&))
-RILL_NO_GPU(void take_along_axis(const Node&, const Node&, int, Node&))
-RILL_NO_GPU(void concatenate(const std::vector<const Node*>&, int, Node&))
-RILL_NO_GPU(void pad(const Node&, const Node&, const std::vector<int>&, bool, Node&))
-RILL_NO_GPU(void cumsum(const Node&, int, bool, bool, Node&))
-RILL_NO_GPU(void sort(cpu::SortOp, const Node&, int, int, Node&))
-RILL_NO_GPU(void random_bits(const Node&, int, Node&))
-RILL_NO_GPU(void random_floats(const Node&, const Node*, const Node*, bool, double, double,
-                               Node&))
-#undef RILL_NO_GPU
-}  // namespace gpu
+// Every GPU entry point throws: without GPU streams none is reachable.
+template <typename... Args>
+void no_gpu_kernel(Args...) {
+  unreachable("a GPU kernel");
+}
+const Kernels gpu_backend = {
+#define RILL_NO_GPU_ENTRY(name, params) &no_gpu_kernel,
+    RILL_BACKEND_KERNELS(RILL_NO_GPU_ENTRY)
+#undef RILL_NO_GPU_ENTRY
+};
 
 }  // namespace rill::detail

@@ -1,5 +1,6 @@
-// Iterating several arrays of one shape, each with its own strides (0 where an
-// input is broadcast). Internal.
+// Iterating several arrays of one shape on the host, each with its own strides
+// (0 where an input is broadcast): the CPU's kernels and the GPU backend's
+// host-side checks. Internal.
 #pragma once
 
 #include <array>
@@ -9,18 +10,7 @@
 
 #include "core/node.h"
 
-namespace rill::detail::cpu {
-
-// Strides of `in` seen as an array of shape `out` (NumPy broadcasting: aligned
-// on the right, 0 where `in` has size 1 or lacks the dimension).
-inline Strides broadcast_strides(const Node& in, const Shape& out) {
-  Strides s(out.size(), 0);
-  size_t lead = out.size() - in.shape.size();
-  for (size_t i = 0; i < in.shape.size(); ++i) {
-    s[lead + i] = in.shape[i] == 1 ? 0 : in.strides[i];
-  }
-  return s;
-}
+namespace rill::detail {
 
 // Calls row(offsets, n, inner_strides) for each innermost row of `shape`:
 // element j of the row sits at offsets[k] + j * inner_strides[k] in array k.
@@ -96,4 +86,4 @@ void for_each_lane(const Shape& shape, int axis, std::array<Strides, N> strides,
       });
 }
 
-}  // namespace rill::detail::cpu
+}  // namespace rill::detail

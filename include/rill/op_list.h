@@ -1,0 +1,85 @@
+// The elementwise, reduction and sort ops, one line each: the one description
+// from which rill's op enums, primitive names, public declarations (ops.h) and
+// front ends come. Plain macros with no includes, so that both the C++
+// compiler and nvcc read it (ARCHITECTURE.md, "Adding an op").
+//
+// Each list calls X(name, rule) once per op, in the order of the op's enum.
+#pragma once
+
+// Unary ops: array name(const array& a, StreamOrDevice s = {}). The rule says
+// what the front end does:
+//   same      result in the input's dtype, any dtype
+//   floating  floating inputs keep their dtype, integers and bool compute in
+//             float32
+//   custom    a front end written by hand (ops_elementwise.cpp), declared in
+//             ops.h with the others
+//   internal  no public function of its own (nn::gelu)
+#define RILL_UNARY_OPS(X)   \
+  X(negative, custom)       \
+  X(abs, same)              \
+  X(sign, same)             \
+  X(exp, floating)          \
+  X(log, floating)          \
+  X(log1p, floating)        \
+  X(sqrt, floating)         \
+  X(rsqrt, floating)        \
+  X(square, same)           \
+  X(sin, floating)          \
+  X(cos, floating)          \
+  X(tanh, floating)         \
+  X(sigmoid, floating)      \
+  X(erf, floating)          \
+  X(floor, same)            \
+  X(ceil, same)             \
+  X(round, custom)          \
+  X(logical_not, custom)    \
+  /* x (1 + erf(x / sqrt 2)) / 2, each step rounded: nn::gelu */ \
+  X(gelu, internal)
+
+// Binary ops: array name(const array& a, const array& b, StreamOrDevice s = {}),
+// with NumPy broadcasting. Rules:
+//   arith    both promoted to their common dtype, the result in it
+//   compare  both promoted to their common dtype, a bool result
+//   logical  both converted to bool, a bool result
+//   custom   a front end written by hand (ops_elementwise.cpp)
+#define RILL_BINARY_OPS(X)  \
+  X(add, arith)             \
+  X(subtract, custom)       \
+  X(multiply, arith)        \
+  X(divide, custom)         \
+  X(maximum, arith)         \
+  X(minimum, arith)         \
+  X(power, arith)           \
+  X(remainder, arith)       \
+  X(equal, compare)         \
+  X(not_equal, compare)     \
+  X(less, compare)          \
+  X(less_equal, compare)    \
+  X(greater, compare)       \
+  X(greater_equal, compare) \
+  X(logical_and, logical)   \
+  X(logical_or, logical)
+
+// Reductions over axes (their overloads are in ops.h); the rule is the
+// result: same (the input's dtype, bool promoted for sum and prod) or bool.
+#define RILL_REDUCE_OPS(X) \
+  X(sum, same)             \
+  X(prod, same)            \
+  X(max, same)             \
+  X(min, same)             \
+  X(all, bool)             \
+  X(any, bool)
+
+// Index of the largest / smallest element along an axis (uint32).
+#define RILL_ARG_REDUCE_OPS(X) \
+  X(argmax, index)             \
+  X(argmin, index)
+
+// Along one axis, NaN last, ties in input order: values keep the dtype,
+// indices are uint32.
+#define RILL_SORT_OPS(X) \
+  X(sort, values)        \
+  X(argsort, indices)    \
+  X(partition, values)   \
+  X(argpartition, indices) \
+  X(topk, values)
