@@ -17,7 +17,7 @@
 
 #include "rill/rill.h"
 #include "rill/testing.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 
 using namespace rill;
 

@@ -33,6 +33,11 @@ using test::to_vector;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// The packed copy of a matrix that the CPU product keeps with its buffer.
+const detail::cpu::PackedB* kept_copy(const array& a) {
+  return dynamic_cast<const detail::cpu::PackedB*>(a.node()->buffer->cache.load());
+}
+
 // ---------------------------------------------------------------- creation
 
 TEST(Creation, ZerosOnesFullOfEveryDtype) {
@@ -1199,7 +1204,7 @@ TEST(Matmul, PackedRightOperandSharedByThreads) {
     for (auto& th : threads) th.join();
     for (int t = 0; t < 8; ++t) EXPECT_EQ(got[t], expect) << "round " << round << " thread " << t;
     // Used again and again: kept packed, where the kernel runs here.
-    EXPECT_EQ(w.node()->buffer->packed_rhs.load() != nullptr,
+    EXPECT_EQ(kept_copy(w) != nullptr,
               detail::cpu::packed_gemm_supported());
   }
 }
@@ -1290,7 +1295,7 @@ TEST(Matmul, Bf16x3TileKernel) {
         << d << ": row bias and full addend differ";
     array first = matmul(a, w), again = matmul(a, w);
     EXPECT_EQ(to_doubles(first), to_doubles(again)) << d << ": kept copy differs";
-    const detail::cpu::PackedB* kept = w.node()->buffer->packed_rhs.load();
+    const detail::cpu::PackedB* kept = kept_copy(w);
     ASSERT_NE(kept, nullptr) << d;
     EXPECT_EQ(kept->format, detail::cpu::PackedB::Format::bf16x3_tiles) << d;
     // A row's result does not depend on the rows around it.
@@ -1334,7 +1339,7 @@ TEST(Matmul, Bf16x3TileKernel) {
     array wi = array(wv, {40, 20});
     got = to_doubles(matmul(ones({2, 40}), wi));
     got = to_doubles(matmul(ones({2, 40}), wi));  // the kept copy
-    EXPECT_EQ(wi.node()->buffer->packed_rhs.load()->format,
+    EXPECT_EQ(kept_copy(wi)->format,
               detail::cpu::PackedB::Format::f32_panels);
     for (int j = 0; j < 20; ++j) {
       EXPECT_EQ(got[j], j == 2 ? -std::numeric_limits<double>::infinity() : 20.0) << j;

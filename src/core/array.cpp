@@ -8,7 +8,7 @@
 #include "core/format.h"
 #include "core/node.h"
 #include "rill/transforms.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 
 namespace rill {
 

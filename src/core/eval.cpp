@@ -21,7 +21,7 @@
 #include "core/profile.h"
 #include "rill/transforms.h"
 #include "runtime/cpu_executor.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 #include "runtime/stream_state.h"
 
 namespace rill {

@@ -4,7 +4,7 @@
 
 #include "backend/cpu/allocator.h"
 #include "rill/device.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 #include "runtime/stream_state.h"
 
 namespace rill {

@@ -48,7 +48,7 @@ Buffer::Buffer(size_t n) : ptr(nullptr), nbytes(n) {
 }
 
 Buffer::~Buffer() {
-  if (cpu::PackedB* p = packed_rhs.load(std::memory_order_acquire)) cpu::release_packed(p);
+  delete cache.load(std::memory_order_acquire);
   if (gpu) {
     gpu_release(gpu);
   } else if (!owner && ptr != small) {
@@ -239,10 +239,8 @@ bool donatable(const Node& out, const Node& in, bool elementwise) {
 
 void take_buffer(Node& out, const Node& in) {
   out.buffer = in.buffer;
-  if (cpu::PackedB* p = out.buffer->packed_rhs.exchange(nullptr, std::memory_order_acq_rel)) {
-    cpu::release_packed(p);
-  }
-  out.buffer->rhs_uses.store(0, std::memory_order_relaxed);
+  delete out.buffer->cache.exchange(nullptr, std::memory_order_acq_rel);
+  out.buffer->cache_uses.store(0, std::memory_order_relaxed);
   out.offset = 0;
   out.strides = row_major_strides(out.shape);
   set_flags(out);

@@ -12,16 +12,19 @@
 
 #include "rill/array.h"
 #include "runtime/failure.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 
 namespace rill::detail {
 
 class Primitive;
 struct StreamState;
-namespace cpu {
-struct PackedB;
-void release_packed(PackedB* p) noexcept;
-}  // namespace cpu
+
+// A copy of a buffer's data derived by a backend and kept with the buffer (the
+// CPU product's packed weights: backend/cpu/packed_gemm.h). Freed with the
+// buffer, or when the buffer passes to another node (take_buffer).
+struct BufferCache {
+  virtual ~BufferCache() = default;
+};
 
 // Memory for array data. On the host: owned and 64-byte aligned (from the CPU
 // allocator, which recycles freed blocks: backend/cpu/allocator.h), or
@@ -38,12 +41,12 @@ struct Buffer {
   size_t nbytes;
   std::shared_ptr<const void> owner;
   GpuAlloc* gpu = nullptr;
-  // CPU products: a matrix in this (host) buffer packed as a right-hand
-  // operand (backend/cpu/packed_gemm.h), kept from the buffer's second use as
-  // one on: a model's weights are used again and again, through a fresh view
-  // each time, activations mostly once. Freed with the buffer.
-  mutable std::atomic<int> rhs_uses{0};
-  mutable std::atomic<cpu::PackedB*> packed_rhs{nullptr};
+  // One BufferCache slot, and how many times a backend has asked to fill it: a
+  // backend keeps a copy from the buffer's second use on, since a model's
+  // weights are used again and again (through a fresh view each time) and
+  // activations mostly once.
+  mutable std::atomic<int> cache_uses{0};
+  mutable std::atomic<BufferCache*> cache{nullptr};
   int device() const { return gpu ? gpu_alloc_device(gpu) : -1; }  // -1: host
   // Small arrays (scalars, the constants of `x + 1`) live here: one
   // allocation for the buffer and its data instead of two.

@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/config.h"
+
 namespace rill::detail {
 namespace {
 
@@ -49,8 +51,7 @@ void print_table() {
 
 bool profiling() {
   static const bool on = [] {
-    const char* v = std::getenv("RILL_PROFILE");
-    bool enabled = v && *v && std::strcmp(v, "0") != 0;
+    const bool enabled = setting_int(Setting::profile) != 0;
     if (enabled) std::atexit(print_table);
     return enabled;
   }();

@@ -18,7 +18,7 @@
 
 #include "core/format.h"
 #include "core/node.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 #include "io/json.h"
 #include "rill/io.h"
 #include "rill/ops.h"

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/config.h"
+
 namespace rill::detail {
 namespace {
 
@@ -18,10 +20,7 @@ namespace {
 constexpr int kTasksPerTurn = 16;
 
 int configured_workers() {
-  if (const char* env = std::getenv("RILL_CPU_WORKERS")) {
-    int n = std::atoi(env);
-    if (n > 0) return std::min(n, 1024);
-  }
+  if (long n = setting_int(Setting::cpu_workers)) return static_cast<int>(n);
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
 }

@@ -11,6 +11,7 @@
 
 #include "runtime/stream_registry.h"
 #include "runtime/stream_state.h"
+#include "runtime/config.h"
 
 namespace rill {
 namespace detail {
@@ -143,15 +144,11 @@ const StreamRef& lookup(const Stream& s, const char* op) {
 // the first use, so that such a run cannot silently test the CPU.
 Device initial_default_device() {
   const Device gpu(Device::gpu, 0);
-  const char* env = std::getenv("RILL_DEVICE");
-  std::string want = env ? env : "";
+  const std::string& want = setting_word(Setting::device);
   if (want == "cpu") return Device(Device::cpu, 0);
   if (want == "gpu") {
     check_device(gpu, "RILL_DEVICE=gpu");
     return gpu;
-  }
-  if (!want.empty()) {
-    throw std::invalid_argument("[RILL_DEVICE] must be cpu or gpu, got \"" + want + "\".");
   }
   return is_available(gpu) ? gpu : Device(Device::cpu, 0);
 }

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 #include "runtime/stream_state.h"
 
 namespace rill {

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "runtime/stream_registry.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 #include "runtime/stream_state.h"
 
 namespace rill {

@@ -16,7 +16,7 @@
 
 #include "rill/stream.h"
 #include "runtime/failure.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 
 namespace rill::detail {
 
@@ -52,7 +52,7 @@ struct StreamState {
   std::atomic<bool> fault_armed{false};
 
   // GPU streams: the binding to a device stream and the last event recorded
-  // (runtime/gpu.h). Set by the segment runner, which runs one segment of the
+  // (backend/gpu.h). Set by the segment runner, which runs one segment of the
   // stream at a time; `gpu` is also read by synchronize() under `mu`.
   std::shared_ptr<GpuStream> gpu;
   int fault_countdown = 0;

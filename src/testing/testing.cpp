@@ -5,7 +5,7 @@
 
 #include "core/primitives.h"
 #include "runtime/cpu_executor.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 #include "runtime/stream_state.h"
 
 namespace rill::testing {

@@ -38,6 +38,7 @@
 #include "backend/cpu/allocator.h"
 #include "backend/cpu/packed_gemm.h"
 #include "backend/cpu/vmath.h"
+#include "runtime/config.h"
 
 namespace rill::detail::cpu {
 namespace {
@@ -186,11 +187,7 @@ struct alignas(64) TileConfig {
 #endif
 
 bool amx_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("RILL_CPU_AMX");
-    if (env && std::strcmp(env, "0") == 0) return false;
-    return amx_hardware();
-  }();
+  static const bool on = setting_word(Setting::cpu_amx) != "0" && amx_hardware();
   return on;
 }
 
@@ -199,10 +196,7 @@ void force_bf16x3_for_testing(bool on) { g_forced.store(on, std::memory_order_re
 // RILL_CPU_AMX=model: the tile kernel on its software model where the unit is
 // absent (slow; for checking the kernel's layout and numerics anywhere).
 bool bf16x3_chosen() {
-  static const bool model = [] {
-    const char* env = std::getenv("RILL_CPU_AMX");
-    return env && std::strcmp(env, "model") == 0;
-  }();
+  static const bool model = setting_word(Setting::cpu_amx) == "model";
   return amx_enabled() || model || g_forced.load(std::memory_order_relaxed);
 }
 

@@ -28,6 +28,7 @@
 #include "backend/cpu/vmath.h"
 #include "common/strided_walk.h"
 #include "core/dispatch.h"
+#include "runtime/config.h"
 
 namespace rill::detail::cpu {
 namespace {
@@ -56,11 +57,8 @@ void single_threaded_blas() {
 std::atomic<bool> g_blas_forced{false};
 
 bool use_avx512_products() {
-  static const bool on = [] {
-    const char* env = std::getenv("RILL_CPU_ATTENTION_BLAS");
-    if (env && std::strcmp(env, "1") == 0) return false;
-    return static_cast<bool>(__builtin_cpu_supports("avx512f"));
-  }();
+  static const bool on = setting_int(Setting::cpu_attention_blas) == 0 &&
+                         static_cast<bool>(__builtin_cpu_supports("avx512f"));
   return on && !g_blas_forced.load(std::memory_order_relaxed);
 }
 

@@ -150,15 +150,15 @@ bool packed_product(const Node& an, const Node& bn, Node& out, const Shape& batc
     return p && p->offset == bn.offset && p->k == k && p->n == n && p->rs == b.rs &&
            p->cs == b.cs;
   };
-  PackedB* packed = buf.packed_rhs.load(std::memory_order_acquire);
+  PackedB* packed = dynamic_cast<PackedB*>(buf.cache.load(std::memory_order_acquire));
   std::unique_ptr<PackedB> temp;
   if (!same(packed)) {
     temp = pack_rhs(pb, k, n, b.rs, b.cs);
     temp->offset = bn.offset;
     packed = temp.get();
-    PackedB* expected = nullptr;
-    if (buf.rhs_uses.fetch_add(1, std::memory_order_relaxed) >= 1 &&
-        buf.packed_rhs.compare_exchange_strong(expected, packed, std::memory_order_acq_rel)) {
+    BufferCache* expected = nullptr;
+    if (buf.cache_uses.fetch_add(1, std::memory_order_relaxed) >= 1 &&
+        buf.cache.compare_exchange_strong(expected, packed, std::memory_order_acq_rel)) {
       temp.release();  // the buffer owns it now
     }
   }

@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "backend/cpu/allocator.h"
+#include "runtime/config.h"
 
 namespace rill::detail::cpu {
 
@@ -32,8 +33,6 @@ PackedB::PackedB(Format format, int64_t k, int64_t n) : format(format), k(k), n(
 }
 
 PackedB::~PackedB() { release(data ? static_cast<void*>(data) : tiles, bytes); }
-
-void release_packed(PackedB* p) noexcept { delete p; }
 
 std::unique_ptr<PackedB> pack_rhs(const float* b, int64_t k, int64_t n, int64_t rs,
                                   int64_t cs) {
@@ -68,11 +67,8 @@ std::unique_ptr<PackedB> pack_rhs(const float* b, int64_t k, int64_t n, int64_t 
 #if defined(__x86_64__)
 
 bool packed_gemm_supported() {
-  static const bool ok = [] {
-    const char* env = std::getenv("RILL_PACKED_GEMM");
-    if (env && std::strcmp(env, "0") == 0) return false;  // BLAS for every product
-    return static_cast<bool>(__builtin_cpu_supports("avx512f"));
-  }();
+  static const bool ok = setting_int(Setting::packed_gemm) != 0 &&
+                         static_cast<bool>(__builtin_cpu_supports("avx512f"));
   return ok;
 }
 

@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+#include "core/node.h"
+
 namespace rill::detail::cpu {
 
 // B (k x n) packed for one of two kernels, chosen when it is packed:
@@ -18,9 +20,9 @@ namespace rill::detail::cpu {
 // - bf16x3_tiles (AMX, where the CPU and the OS allow it): every float split
 //   exactly into three bfloat16 parts, laid out as the tile unit's B operand
 //   (amx_gemm.cpp).
-// The memory comes from the CPU allocator: a node's kept copy counts as
-// active memory.
-struct PackedB {
+// The memory comes from the CPU allocator: a kept copy (the buffer's
+// BufferCache, core/node.h) counts as active memory.
+struct PackedB : BufferCache {
   static constexpr int64_t kPanel = 32;
   enum class Format { f32_panels, bf16x3_tiles };
   Format format;
@@ -32,13 +34,10 @@ struct PackedB {
   uint16_t* tiles = nullptr;  // bf16x3_tiles: bf16x3_rhs_elements(k, n), 64-byte aligned
   int64_t panels() const { return (n + kPanel - 1) / kPanel; }
   PackedB(Format format, int64_t k, int64_t n);
-  ~PackedB();
+  ~PackedB() override;
   PackedB(const PackedB&) = delete;
   PackedB& operator=(const PackedB&) = delete;
 };
-
-// Frees a node's packed copy (Node::packed_rhs).
-void release_packed(PackedB* p) noexcept;
 
 // Whether this machine runs the packed kernel (and RILL_PACKED_GEMM is not 0).
 bool packed_gemm_supported();

@@ -19,6 +19,7 @@
 
 #include "backend/cuda/attention_sm90.h"
 #include "backend/cuda/device.cuh"
+#include "runtime/config.h"
 
 namespace rill::detail::cu {
 namespace {
@@ -876,21 +877,14 @@ inline int sm_count() {
 // RILL_SDPA_DECODE=2: the one-query FMA kernel loads 8 keys per warp per step
 // (measured 17% slower than 4; kept for comparisons).
 inline bool wide_decode() {
-  static const bool on = [] {
-    const char* e = std::getenv("RILL_SDPA_DECODE");
-    return e != nullptr && std::strcmp(e, "2") == 0;
-  }();
+  static const bool on = setting_int(Setting::sdpa_decode) == 2;
   return on;
 }
 
 // RILL_SDPA_DECODE_SPLITS=N: N chunks of keys per head (for measuring how
 // the split count matters); 0 or unset: splits_for's choice.
 inline int forced_splits() {
-  static const int n = [] {
-    const char* e = std::getenv("RILL_SDPA_DECODE_SPLITS");
-    const long v = e ? std::strtol(e, nullptr, 10) : 0;
-    return v > 0 && v <= 4096 ? static_cast<int>(v) : 0;
-  }();
+  static const int n = static_cast<int>(setting_int(Setting::sdpa_decode_splits));
   return n;
 }
 
@@ -1305,10 +1299,7 @@ void run_t(const void* q, const void* k, const void* v, void* out, float* scratc
 enum class Decode { none, fma, tensor_cores };
 inline Decode decode_kernel(DT t, const void* q, const void* k, const void* v,
                             const AttentionArgs& a) {
-  static const bool fma_only = [] {
-    const char* e = std::getenv("RILL_SDPA_DECODE");
-    return e != nullptr && (std::strcmp(e, "1") == 0 || std::strcmp(e, "2") == 0);
-  }();
+  static const bool fma_only = setting_int(Setting::sdpa_decode) != 0;
   if (!fma_only && tc::fits(t, k, v, a)) return Decode::tensor_cores;
   return dec::fits(t, q, k, v, a) ? Decode::fma : Decode::none;
 }

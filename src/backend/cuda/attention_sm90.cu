@@ -31,6 +31,7 @@
 
 #include "backend/cuda/attention_sm90.h"
 #include "backend/cuda/device.cuh"
+#include "runtime/config.h"
 
 namespace rill::detail::cu::sm90 {
 namespace {
@@ -648,17 +649,11 @@ void launch(const void* q, const void* k, const void* v, void* out, const Attent
   check_launch("scaled_dot_product_attention (sm_90a)");
 }
 
-// RILL_SDPA_SM90: 0 off, 1 the plain schedule (v2), 3 the overlapped one with
-// half the exponentials on the FMA pipes; unset or anything else the
-// overlapped schedule (v3, the default since it was measured faster).
+// RILL_SDPA_SM90 (runtime/config.h): 0 off, 1 the plain schedule (v2), 2 the
+// overlapped one (v3, the default since it was measured faster), 3 that with
+// half the exponentials on the FMA pipes.
 int mode() {
-  static const int m = [] {
-    const char* e = std::getenv("RILL_SDPA_SM90");
-    if (e == nullptr) return 2;
-    if (std::strcmp(e, "0") == 0) return 0;
-    if (std::strcmp(e, "1") == 0) return 1;
-    return std::strcmp(e, "3") == 0 ? 3 : 2;
-  }();
+  static const int m = static_cast<int>(setting_int(Setting::sdpa_sm90));
   return m;
 }
 
@@ -698,10 +693,7 @@ namespace {
 // Consumer warpgroups at D = 64: three (192 query rows per block, 160
 // registers each; 1.2x two on an H200), or two with RILL_SDPA_SM90_GROUPS=2.
 int groups64() {
-  static const int g = [] {
-    const char* e = std::getenv("RILL_SDPA_SM90_GROUPS");
-    return e && std::strcmp(e, "2") == 0 ? 2 : 3;
-  }();
+  static const int g = static_cast<int>(setting_int(Setting::sdpa_sm90_groups));
   return g;
 }
 

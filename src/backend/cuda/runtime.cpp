@@ -1,6 +1,6 @@
 // The CUDA backend's runtime: devices, the per-device pool of CUDA streams
 // that logical GPU streams are bound to, events, stream-ordered memory, and
-// the copies between host and device (runtime/gpu.h says what each hook does).
+// the copies between host and device (backend/gpu.h says what each hook does).
 //
 // Binding: a logical stream runs one segment at a time. It binds to a pool
 // stream on its first segment, and stays there while it is alone on it. When
@@ -36,8 +36,9 @@
 #include "backend/cuda/common.h"
 #include "core/primitives.h"
 #include "core/format.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 #include "runtime/stream_state.h"
+#include "runtime/config.h"
 
 namespace rill::detail {
 
@@ -55,18 +56,6 @@ namespace cu {
 namespace {
 
 constexpr size_t kWorkspaceBytes = 32u << 20;  // cuBLASLt, per pool stream
-
-int env_int(const char* name, int fallback, int lo, int hi) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  char* end = nullptr;
-  long x = std::strtol(v, &end, 10);
-  if (*end || x < lo || x > hi) {
-    throw std::invalid_argument(cat("[", name, "] must be an integer in [", lo, ", ", hi,
-                                    "], got \"", v, "\"."));
-  }
-  return static_cast<int>(x);
-}
 
 }  // namespace
 
@@ -184,7 +173,7 @@ void init_context(DeviceContext& c, int device) {
   uint64_t keep = std::numeric_limits<uint64_t>::max();
   RILL_CUDA(cudaMemPoolSetAttribute(c.pool, cudaMemPoolAttrReleaseThreshold, &keep));
   RILL_CUDA(cudaStreamCreateWithFlags(&c.copy_stream, cudaStreamNonBlocking));
-  int n = env_int("RILL_GPU_STREAMS", 16, 1, 256);
+  int n = static_cast<int>(setting_int(Setting::gpu_streams));
   c.streams.resize(n);
   c.bound.resize(n);
   c.workspaces.resize(n);

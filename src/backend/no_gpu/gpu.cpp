@@ -4,7 +4,7 @@
 
 #include "backend/kernels.h"
 #include "core/node.h"
-#include "runtime/gpu.h"
+#include "backend/gpu.h"
 
 namespace rill::detail {
 
