@@ -1,5 +1,5 @@
 // Prefill attention on Hopper's warpgroup matrix instructions and copy engine
-// (attention_sm90.cu, built for sm_90a). Internal.
+// (sm90.cu, built for sm_90a). Internal.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -29,7 +29,7 @@
 #include <mutex>
 #include <string>
 
-#include "backend/cuda/attention_sm90.h"
+#include "backend/cuda/attention/sm90.h"
 #include "backend/cuda/device.cuh"
 #include "runtime/config.h"
 
