@@ -54,7 +54,6 @@ __global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T*
   const int64_t hk = h / (a.Hq / a.Hkv);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int Lq = static_cast<int>(a.Lq);
-  const int64_t shift = a.Lk - a.Lq;
   const int64_t j_begin = sp * chunk;
   int64_t j_end = j_begin + chunk < a.Lk ? j_begin + chunk : a.Lk;
   const int64_t seen = keys_seen(a, 0, a.Lq);
@@ -111,17 +110,7 @@ __global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T*
 #pragma unroll
       for (int g = 0; g < kGroup; ++g) {
         const int64_t jj = j + g;
-        bool visible = jj < j_end && (!a.causal || jj <= i + shift);
-        if (visible && a.mask) {
-          const int64_t mo = b * a.ms[0] + h * a.ms[1] + i * a.ms[2] + jj * a.ms[3];
-          if (a.mask_is_bool) {
-            visible = static_cast<const bool*>(a.mask)[mo];
-          } else {
-            s[g] += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo])) *
-                    1.4426950408889634f;
-          }
-        }
-        s[g] = visible ? s[g] : -INFINITY;
+        s[g] = masked_score<T>(a, s[g], jj < j_end, true, b, h, i, jj, 1.4426950408889634f);
         mx = fmaxf(mx, s[g]);
       }
       const float mn = fmaxf(m[i], mx);
@@ -432,7 +421,6 @@ __global__ void __launch_bounds__(kWarps * 32) kernel(const T* q, const T* k, co
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
   const float sl2 = a.scale * 1.4426950408889634f;
   constexpr float kLog2e = 1.4426950408889634f;
-  const int64_t shift = a.Lk - a.Lq;
 
   for (int it = 0; it < mine; ++it) {
     if (it + kStages - 1 < mine) stage((it + kStages - 1) % kStages, tile_start(it + kStages - 1));
@@ -470,21 +458,11 @@ __global__ void __launch_bounds__(kWarps * 32) kernel(const T* q, const T* k, co
         if (!kPlain || ragged) {
           const int64_t j = j0 + n * 8 + 2 * t + (e & 1);
           const int r = e < 2 ? r0 : r1;
-          bool visible = j < j_end;
-          if constexpr (!kPlain) {
-            const int64_t i = r % Lq;
-            visible = visible && (!a.causal || j <= i + shift);
-            if (visible && a.mask && r < R) {
-              const int64_t h = h0 + r / Lq;
-              const int64_t mo = b * a.ms[0] + h * a.ms[1] + i * a.ms[2] + j * a.ms[3];
-              if (a.mask_is_bool) {
-                visible = static_cast<const bool*>(a.mask)[mo];
-              } else {
-                x += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo])) * kLog2e;
-              }
-            }
+          if constexpr (kPlain) {
+            x = j < j_end ? x : -INFINITY;
+          } else {
+            x = masked_score<T>(a, x, j < j_end, r < R, b, h0 + r / Lq, r % Lq, j, kLog2e);
           }
-          x = visible ? x : -INFINITY;
         }
         sc[n][e] = x;
         if (e < 2) {

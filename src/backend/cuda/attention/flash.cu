@@ -47,7 +47,6 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
   const int64_t b = bh.b, h = bh.h;
   const T *qb = bh.q, *kb = bh.k, *vb = bh.v;
   const int64_t q0 = int64_t(blockIdx.x) * kQ;
-  const int64_t shift = a.Lk - a.Lq;
 
   const int64_t kend = keys_seen(a, q0, kQ);
   const int tiles = static_cast<int>((kend + kK - 1) / kK);
@@ -120,17 +119,8 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
       for (int e = 0; e < 4; ++e) {
         const int64_t j = j0 + n * 8 + 2 * t + (e & 1);
         const int64_t qi = e < 2 ? r0 : r1;
-        float x = sc[n][e] * sl2;
-        bool visible = j < a.Lk && (!a.causal || j <= qi + shift);
-        if (visible && a.mask && qi < a.Lq) {
-          const int64_t mo = b * a.ms[0] + h * a.ms[1] + qi * a.ms[2] + j * a.ms[3];
-          if (a.mask_is_bool) {
-            visible = static_cast<const bool*>(a.mask)[mo];
-          } else {
-            x += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo])) * kLog2e;
-          }
-        }
-        x = visible ? x : -INFINITY;
+        const float x =
+            masked_score<T>(a, sc[n][e] * sl2, j < a.Lk, qi < a.Lq, b, h, qi, j, kLog2e);
         sc[n][e] = x;
         if (e < 2) {
           mx0 = fmaxf(mx0, x);

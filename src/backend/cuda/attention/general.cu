@@ -38,7 +38,6 @@ __global__ void attention_kernel(const T* q, const T* k, const T* v, T* out, Att
   const T *qb = bh.q, *kb = bh.k, *vb = bh.v;
   const int64_t q0 = int64_t(blockIdx.x) * kQueries;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t shift = a.Lk - a.Lq;  // causal: query i sees keys j <= i + shift
 
   for (int64_t idx = threadIdx.x; idx < kQueries * D; idx += blockDim.x) {
     const int64_t r = idx / D, d = idx % D;
@@ -74,22 +73,14 @@ __global__ void attention_kernel(const T* q, const T* k, const T* v, T* out, Att
       const int64_t qi = q0 + warp * kPer + r;
       if (qi >= a.Lq) continue;  // uniform across the warp
       const A* qrow = qs + (warp * kPer + r) * D;
-      bool visible = j < a.Lk && (!a.causal || j <= qi + shift);
-      A s = -A(INFINITY);
-      if (visible && a.mask) {
-        const int64_t mo = b * a.ms[0] + h * a.ms[1] + qi * a.ms[2] + j * a.ms[3];
-        if (a.mask_is_bool) {
-          visible = static_cast<const bool*>(a.mask)[mo];
-        } else {
-          s = static_cast<A>(widen(static_cast<const T*>(a.mask)[mo]));
-        }
-      }
-      if (visible) {
-        A dot = 0;
+      const bool in_range = j < a.Lk;
+      A dot = 0;
+      if (in_range) {
         const A* krow = ks + lane * kstride;
         for (int64_t d = 0; d < D; ++d) dot += qrow[d] * krow[d];
-        s = dot * static_cast<A>(a.scale) + (a.mask && !a.mask_is_bool ? s : A(0));
       }
+      const A s = masked_score<T>(a, dot * static_cast<A>(a.scale), in_range, true, b, h, qi, j,
+                                  A(1));
       const A tile_max = warp_max(s);
       const A new_m = fmax(m[r], tile_max);
       if (new_m == -A(INFINITY)) continue;  // nothing visible yet

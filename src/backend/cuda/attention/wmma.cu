@@ -74,7 +74,6 @@ __global__ void attention_tc(const T* q, const T* k, const T* v, T* out, Attenti
   const int64_t b = bh.b, h = bh.h;
   const T *qb = bh.q, *kb = bh.k, *vb = bh.v;
   const int64_t q0 = int64_t(blockIdx.x) * kTQ;
-  const int64_t shift = a.Lk - a.Lq;
 
   load_tile(qs, qb, q0, kTQ, a.Lq, D, a.qs[2], a.qs[3]);
   for (int64_t i = lane; i < 16 * Dv; i += 32) O[i] = 0.0f;
@@ -111,19 +110,8 @@ __global__ void attention_tc(const T* q, const T* k, const T* v, T* out, Attenti
       float mx = -INFINITY;
       for (int c = half * 32; c < half * 32 + 32; ++c) {
         const int64_t j = j0 + c;
-        bool visible = j < a.Lk && qi < a.Lq && (!a.causal || j <= qi + shift);
-        float x = -INFINITY;
-        if (visible) {
-          x = srow[c] * scale;
-          if (a.mask) {
-            const int64_t mo = b * a.ms[0] + h * a.ms[1] + qi * a.ms[2] + j * a.ms[3];
-            if (a.mask_is_bool) {
-              if (!static_cast<const bool*>(a.mask)[mo]) x = -INFINITY;
-            } else {
-              x += static_cast<float>(widen(static_cast<const T*>(a.mask)[mo]));
-            }
-          }
-        }
+        const float x = masked_score<T>(a, srow[c] * scale, j < a.Lk && qi < a.Lq, true, b, h,
+                                        qi, j, 1.0f);
         srow[c] = x;
         mx = fmaxf(mx, x);
       }
