@@ -131,4 +131,87 @@ __device__ __forceinline__ void cp_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
+// ---- The m16n8k16 fragments of the tensor-core kernels (flash.cu, decode.cu).
+// A thread holds rows r0 = g and r1 = g + 8 of a 16-row tile (g: lane / 4);
+// element e of an accumulator fragment is row e < 2 ? r0 : r1.
+
+template <int N>
+__device__ __forceinline__ void zero_fragments(float (&x)[N][4]) {
+#pragma unroll
+  for (int n = 0; n < N; ++n) x[n][0] = x[n][1] = x[n][2] = x[n][3] = 0.0f;
+}
+
+// The maxima of rows r0 and r1 over this thread's elements.
+template <int N>
+__device__ __forceinline__ void row_max(const float (&sc)[N][4], float& mx0, float& mx1) {
+  mx0 = -INFINITY;
+  mx1 = -INFINITY;
+#pragma unroll
+  for (int n = 0; n < N; ++n) {
+    mx0 = fmaxf(fmaxf(mx0, sc[n][0]), sc[n][1]);
+    mx1 = fmaxf(fmaxf(mx1, sc[n][2]), sc[n][3]);
+  }
+}
+
+// Across the four lanes that share rows r0 and r1.
+__device__ __forceinline__ void quad_max(float& x0, float& x1) {
+#pragma unroll
+  for (int d = 1; d < 4; d *= 2) {
+    x0 = fmaxf(x0, __shfl_xor_sync(0xffffffffu, x0, d));
+    x1 = fmaxf(x1, __shfl_xor_sync(0xffffffffu, x1, d));
+  }
+}
+__device__ __forceinline__ void quad_sum(float& x0, float& x1) {
+#pragma unroll
+  for (int d = 1; d < 4; d *= 2) {
+    x0 += __shfl_xor_sync(0xffffffffu, x0, d);
+    x1 += __shfl_xor_sync(0xffffffffu, x1, d);
+  }
+}
+
+// Base-2 probabilities of masked scores against their rows' maxima n0 and n1
+// (-inf gives 0), each added to s0 / s1 in order.
+template <int N>
+__device__ __forceinline__ void exp2_rows(float (&sc)[N][4], float n0, float n1, float& s0,
+                                          float& s1) {
+#pragma unroll
+  for (int n = 0; n < N; ++n) {
+    sc[n][0] = sc[n][0] == -INFINITY ? 0.0f : exp2f(sc[n][0] - n0);
+    sc[n][1] = sc[n][1] == -INFINITY ? 0.0f : exp2f(sc[n][1] - n0);
+    sc[n][2] = sc[n][2] == -INFINITY ? 0.0f : exp2f(sc[n][2] - n1);
+    sc[n][3] = sc[n][3] == -INFINITY ? 0.0f : exp2f(sc[n][3] - n1);
+    s0 += sc[n][0] + sc[n][1];
+    s1 += sc[n][2] + sc[n][3];
+  }
+}
+
+// Rows r0 and r1 of an accumulator times c0 and c1.
+template <int N>
+__device__ __forceinline__ void scale_rows(float (&o)[N][4], float c0, float c1) {
+#pragma unroll
+  for (int n = 0; n < N; ++n) {
+    o[n][0] *= c0;
+    o[n][1] *= c0;
+    o[n][2] *= c1;
+    o[n][3] *= c1;
+  }
+}
+
+// Four 8 x 8 matrices of 16-bit elements from shared memory, each lane giving
+// one row's address (ldmatrix), as B fragments; `Trans` transposes them.
+template <bool Trans>
+__device__ __forceinline__ void load_matrices(const void* row, uint32_t& b0, uint32_t& b1,
+                                              uint32_t& b2, uint32_t& b3) {
+  const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  if constexpr (Trans) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3)
+                 : "r"(sa));
+  } else {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3)
+                 : "r"(sa));
+  }
+}
+
 }  // namespace rill::detail::cu

@@ -347,6 +347,76 @@ bool fits(DT t, const void* k, const void* v, const AttentionArgs& a) {
   return true;
 }
 
+// The block's partial softmax of rows [0, R), in scratch for combine_kernel:
+// the four warps' rows (max, sum, output) combined through shared memory `cm`.
+template <int D>
+__device__ __forceinline__ void leave_partial(float* cm, const float (&o)[D / 8][4], float m0,
+                                              float l0, float m1, float l1, int warp, int g,
+                                              int t, int R, int Lq, float* scratch,
+                                              const AttentionArgs& a, int splits, int64_t b,
+                                              int64_t sp, int64_t h0) {
+  const int r0 = g, r1 = g + 8;
+  float* co = cm + kWarps * 16 * 2;  // cm: [warp][16][2], co: [warp][16][D]
+  if (t == 0) {
+    cm[(warp * 16 + r0) * 2] = m0;
+    cm[(warp * 16 + r0) * 2 + 1] = l0;
+    cm[(warp * 16 + r1) * 2] = m1;
+    cm[(warp * 16 + r1) * 2 + 1] = l1;
+  }
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) {
+    const int c = n * 8 + 2 * t;
+    co[(warp * 16 + r0) * D + c] = o[n][0];
+    co[(warp * 16 + r0) * D + c + 1] = o[n][1];
+    co[(warp * 16 + r1) * D + c] = o[n][2];
+    co[(warp * 16 + r1) * D + c + 1] = o[n][3];
+  }
+  __syncthreads();
+  const dec::Part part = dec::part_of(scratch, a, splits);
+  for (int idx = threadIdx.x; idx < R * D; idx += blockDim.x) {
+    const int r = idx / D, d = idx - r * D;
+    float mm = -INFINITY;
+    for (int w = 0; w < kWarps; ++w) mm = fmaxf(mm, cm[(w * 16 + r) * 2]);
+    float ll = 0.0f, oo = 0.0f;
+    if (mm != -INFINITY) {
+      for (int w = 0; w < kWarps; ++w) {
+        const float wm = cm[(w * 16 + r) * 2];
+        const float f = wm == -INFINITY ? 0.0f : exp2f(wm - mm);
+        ll += cm[(w * 16 + r) * 2 + 1] * f;
+        oo += co[(w * 16 + r) * D + d] * f;
+      }
+    }
+    const int64_t h = h0 + r / Lq, i = r % Lq;
+    const int64_t row = ((b * a.Hq + h) * splits + sp) * a.Lq + i;
+    part.o[row * D + d] = oo;
+    if (d == 0) {
+      part.ml[2 * row] = mm;
+      part.ml[2 * row + 1] = ll;
+    }
+  }
+}
+
+// Q fragments for rows r0 and r1 of the block's R rows: row r is query r % Lq
+// of query head h0 + r / Lq (zeros past R).
+template <typename T, int D>
+__device__ __forceinline__ void gather_queries(uint32_t (&qa)[D / 16][4], const T* q, int r0,
+                                               int r1, int t, int R, int Lq, int64_t b,
+                                               int64_t h0, const AttentionArgs& a) {
+  auto at = [&](int r, int col) -> T {
+    if (r >= R) return T(0.0f);
+    const int64_t h = h0 + r / Lq, i = r % Lq;
+    return q[b * a.qs[0] + h * a.qs[1] + i * a.qs[2] + col * a.qs[3]];
+  };
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const int c = kk * 16 + 2 * t;
+    qa[kk][0] = pair_bits(at(r0, c), at(r0, c + 1));
+    qa[kk][1] = pair_bits(at(r1, c), at(r1, c + 1));
+    qa[kk][2] = pair_bits(at(r0, c + 8), at(r0, c + 9));
+    qa[kk][3] = pair_bits(at(r1, c + 8), at(r1, c + 9));
+  }
+}
+
 template <typename T, int D, bool kPlain>
 __global__ void __launch_bounds__(kWarps * 32) kernel(const T* q, const T* k, const T* v,
                                                      float* scratch, AttentionArgs a, int splits,
@@ -400,24 +470,9 @@ __global__ void __launch_bounds__(kWarps * 32) kernel(const T* q, const T* k, co
   // Rows g and g + 8 of the 16: query head h0 + r / Lq, query r % Lq.
   const int r0 = g, r1 = g + 8;
   uint32_t qa[D / 16][4];
-  {
-    auto at = [&](int r, int col) -> T {
-      if (r >= R) return T(0.0f);
-      const int64_t h = h0 + r / Lq, i = r % Lq;
-      return q[b * a.qs[0] + h * a.qs[1] + i * a.qs[2] + col * a.qs[3]];
-    };
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const int c = kk * 16 + 2 * t;
-      qa[kk][0] = pair_bits(at(r0, c), at(r0, c + 1));
-      qa[kk][1] = pair_bits(at(r1, c), at(r1, c + 1));
-      qa[kk][2] = pair_bits(at(r0, c + 8), at(r0, c + 9));
-      qa[kk][3] = pair_bits(at(r1, c + 8), at(r1, c + 9));
-    }
-  }
+  gather_queries<T, D>(qa, q, r0, r1, t, R, Lq, b, h0, a);
   float o[D / 8][4];
-#pragma unroll
-  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  zero_fragments(o);
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
   const float sl2 = a.scale * 1.4426950408889634f;
   constexpr float kLog2e = 1.4426950408889634f;
@@ -434,21 +489,16 @@ __global__ void __launch_bounds__(kWarps * 32) kernel(const T* q, const T* k, co
     // S = Q K^T: two tiles of 16 x 8 keys; K fragments by matrix loads, lanes
     // 8m..8m+7 address matrix m (keys (m / 2) * 8 + lane % 8, features + (m % 2) * 8).
     float sc[kT / 8][4];
-#pragma unroll
-    for (int n = 0; n < kT / 8; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+    zero_fragments(sc);
     const T* krow = kt + ((lane >> 4) * 8 + (lane & 7)) * LD + ((lane >> 3) & 1) * 8;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(krow + kk * 16));
       uint32_t b0, b1, b2, b3;
-      asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                   : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3)
-                   : "r"(sa));
+      load_matrices<false>(krow + kk * 16, b0, b1, b2, b3);
       mma<T>(sc[0], qa[kk], b0, b1);
       mma<T>(sc[1], qa[kk], b2, b3);
     }
     // Element e of tile n: row e < 2 ? r0 : r1, key j0 + 8 n + 2 t + (e & 1).
-    float mx0 = -INFINITY, mx1 = -INFINITY;
     const bool ragged = j0 + kT > j_end;
 #pragma unroll
     for (int n = 0; n < kT / 8; ++n) {
@@ -465,18 +515,11 @@ __global__ void __launch_bounds__(kWarps * 32) kernel(const T* q, const T* k, co
           }
         }
         sc[n][e] = x;
-        if (e < 2) {
-          mx0 = fmaxf(mx0, x);
-        } else {
-          mx1 = fmaxf(mx1, x);
-        }
       }
     }
-#pragma unroll
-    for (int d = 1; d < 4; d *= 2) {
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, d));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, d));
-    }
+    float mx0, mx1;
+    row_max(sc, mx0, mx1);
+    quad_max(mx0, mx1);
     const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
     // Past the first tiles the maxima rarely move: rescale only when one did.
     if (__any_sync(0xffffffffu, n0 != m0 || n1 != m1)) {
@@ -484,25 +527,11 @@ __global__ void __launch_bounds__(kWarps * 32) kernel(const T* q, const T* k, co
       const float c1 = n1 == -INFINITY ? 1.0f : exp2f(m1 - n1);
       l0 *= c0;
       l1 *= c1;
-#pragma unroll
-      for (int n = 0; n < D / 8; ++n) {
-        o[n][0] *= c0;
-        o[n][1] *= c0;
-        o[n][2] *= c1;
-        o[n][3] *= c1;
-      }
+      scale_rows(o, c0, c1);
       m0 = n0;
       m1 = n1;
     }
-#pragma unroll
-    for (int n = 0; n < kT / 8; ++n) {
-      sc[n][0] = sc[n][0] == -INFINITY ? 0.0f : exp2f(sc[n][0] - n0);
-      sc[n][1] = sc[n][1] == -INFINITY ? 0.0f : exp2f(sc[n][1] - n0);
-      sc[n][2] = sc[n][2] == -INFINITY ? 0.0f : exp2f(sc[n][2] - n1);
-      sc[n][3] = sc[n][3] == -INFINITY ? 0.0f : exp2f(sc[n][3] - n1);
-      l0 += sc[n][0] + sc[n][1];
-      l1 += sc[n][2] + sc[n][3];
-    }
+    exp2_rows(sc, n0, n1, l0, l1);
     // O += P V: P as the A operand (the accumulator layout of S), V fragments
     // by transposing matrix loads (lanes 0-15 keys lane, features n * 8;
     // lanes 16-31 the same keys, features n * 8 + 8).
@@ -515,64 +544,20 @@ __global__ void __launch_bounds__(kWarps * 32) kernel(const T* q, const T* k, co
     const T* vrow = vt + (lane & 15) * LD + (lane >> 4) * 8;
 #pragma unroll
     for (int n = 0; n < D / 8; n += 2) {
-      const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(vrow + n * 8));
       uint32_t b0, b1, b2, b3;
-      asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                   : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3)
-                   : "r"(sa));
+      load_matrices<true>(vrow + n * 8, b0, b1, b2, b3);
       mma<T>(o[n], pa, b0, b1);
       mma<T>(o[n + 1], pa, b2, b3);
     }
     __syncwarp();  // every lane is done with this stage before it is refilled
   }
   cp_wait<0>();
-#pragma unroll
-  for (int d = 1; d < 4; d *= 2) {
-    l0 += __shfl_xor_sync(0xffffffffu, l0, d);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, d);
-  }
-  // Combine the four warps through shared memory (the stages are free now).
-  __syncthreads();
-  float* cm = reinterpret_cast<float*>(smem_raw);  // [warp][16][2]
-  float* co = cm + kWarps * 16 * 2;                 // [warp][16][D]
-  if (t == 0) {
-    cm[(warp * 16 + r0) * 2] = m0;
-    cm[(warp * 16 + r0) * 2 + 1] = l0;
-    cm[(warp * 16 + r1) * 2] = m1;
-    cm[(warp * 16 + r1) * 2 + 1] = l1;
-  }
-#pragma unroll
-  for (int n = 0; n < D / 8; ++n) {
-    const int c = n * 8 + 2 * t;
-    co[(warp * 16 + r0) * D + c] = o[n][0];
-    co[(warp * 16 + r0) * D + c + 1] = o[n][1];
-    co[(warp * 16 + r1) * D + c] = o[n][2];
-    co[(warp * 16 + r1) * D + c + 1] = o[n][3];
-  }
-  __syncthreads();
-  const dec::Part part = dec::part_of(scratch, a, splits);
-  for (int idx = threadIdx.x; idx < R * D; idx += blockDim.x) {
-    const int r = idx / D, d = idx - r * D;
-    float mm = -INFINITY;
-    for (int w = 0; w < kWarps; ++w) mm = fmaxf(mm, cm[(w * 16 + r) * 2]);
-    float ll = 0.0f, oo = 0.0f;
-    if (mm != -INFINITY) {
-      for (int w = 0; w < kWarps; ++w) {
-        const float wm = cm[(w * 16 + r) * 2];
-        const float f = wm == -INFINITY ? 0.0f : exp2f(wm - mm);
-        ll += cm[(w * 16 + r) * 2 + 1] * f;
-        oo += co[(w * 16 + r) * D + d] * f;
-      }
-    }
-    const int64_t h = h0 + r / Lq, i = r % Lq;
-    const int64_t row = ((b * a.Hq + h) * splits + sp) * a.Lq + i;
-    part.o[row * D + d] = oo;
-    if (d == 0) {
-      part.ml[2 * row] = mm;
-      part.ml[2 * row + 1] = ll;
-    }
-  }
+  quad_sum(l0, l1);
+  __syncthreads();  // the stages are free now
+  leave_partial<D>(reinterpret_cast<float*>(smem_raw), o, m0, l0, m1, l1, warp, g, t, R, Lq,
+                   scratch, a, splits, b, sp, h0);
 }
+
 
 // Keys per split: a multiple of kWarps tiles.
 inline int64_t chunk_for(const AttentionArgs& a, int64_t splits) {

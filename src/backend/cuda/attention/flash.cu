@@ -33,6 +33,25 @@ __device__ __forceinline__ void stage(T* dst, const T* src, int64_t j0, int64_t 
   }
 }
 
+// Q fragments (A operand), D / 16 of them, for rows r0 and r1 of this warp
+// (zeros past the last query).
+template <typename T, int D>
+__device__ __forceinline__ void load_queries(uint32_t (&qa)[D / 16][4], const T* qb, int64_t r0,
+                                             int64_t r1, int t, const AttentionArgs& a) {
+  const uint32_t zero = 0;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const int c = kk * 16 + 2 * t;
+    auto at = [&](int64_t r, int col) {
+      return r < a.Lq ? *reinterpret_cast<const uint32_t*>(qb + r * a.qs[2] + col) : zero;
+    };
+    qa[kk][0] = at(r0, c);
+    qa[kk][1] = at(r1, c);
+    qa[kk][2] = at(r0, c + 8);
+    qa[kk][3] = at(r1, c + 8);
+  }
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v, T* out,
                                               AttentionArgs a) {
@@ -58,25 +77,10 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
 
   // This warp's rows: r0 = row g, r1 = row g + 8 of its 16.
   const int64_t r0 = q0 + warp * 16 + g, r1 = r0 + 8;
-  // Q fragments (A operand), D / 16 of them.
   uint32_t qa[D / 16][4];
-  {
-    const uint32_t zero = 0;
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const int c = kk * 16 + 2 * t;
-      auto at = [&](int64_t r, int col) {
-        return r < a.Lq ? *reinterpret_cast<const uint32_t*>(qb + r * a.qs[2] + col) : zero;
-      };
-      qa[kk][0] = at(r0, c);
-      qa[kk][1] = at(r1, c);
-      qa[kk][2] = at(r0, c + 8);
-      qa[kk][3] = at(r1, c + 8);
-    }
-  }
+  load_queries<T, D>(qa, qb, r0, r1, t, a);
   float o[D / 8][4];
-#pragma unroll
-  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  zero_fragments(o);
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
   const float sl2 = a.scale * 1.4426950408889634f;  // scale * log2(e)
   constexpr float kLog2e = 1.4426950408889634f;
@@ -99,8 +103,7 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
 
     // S = Q K^T: 8 tiles of 16 x 8 keys.
     float sc[kK / 8][4];
-#pragma unroll
-    for (int n = 0; n < kK / 8; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+    zero_fragments(sc);
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
 #pragma unroll
@@ -112,52 +115,28 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
     }
     // Scale (base 2) and mask. Element e of tile n: row e < 2 ? r0 : r1,
     // key j0 + 8 n + 2 t + (e & 1).
-    float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
     for (int n = 0; n < kK / 8; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int64_t j = j0 + n * 8 + 2 * t + (e & 1);
         const int64_t qi = e < 2 ? r0 : r1;
-        const float x =
-            masked_score<T>(a, sc[n][e] * sl2, j < a.Lk, qi < a.Lq, b, h, qi, j, kLog2e);
-        sc[n][e] = x;
-        if (e < 2) {
-          mx0 = fmaxf(mx0, x);
-        } else {
-          mx1 = fmaxf(mx1, x);
-        }
+        sc[n][e] = masked_score<T>(a, sc[n][e] * sl2, j < a.Lk, qi < a.Lq, b, h, qi, j, kLog2e);
       }
     }
-#pragma unroll
-    for (int d = 1; d < 4; d *= 2) {
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, d));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, d));
-    }
+    float mx0, mx1;
+    row_max(sc, mx0, mx1);
+    quad_max(mx0, mx1);
     const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
     const float c0 = n0 == -INFINITY ? 1.0f : exp2f(m0 - n0);
     const float c1 = n1 == -INFINITY ? 1.0f : exp2f(m1 - n1);
     m0 = n0;
     m1 = n1;
     float s0 = 0.0f, s1 = 0.0f;
-#pragma unroll
-    for (int n = 0; n < kK / 8; ++n) {
-      sc[n][0] = sc[n][0] == -INFINITY ? 0.0f : exp2f(sc[n][0] - n0);
-      sc[n][1] = sc[n][1] == -INFINITY ? 0.0f : exp2f(sc[n][1] - n0);
-      sc[n][2] = sc[n][2] == -INFINITY ? 0.0f : exp2f(sc[n][2] - n1);
-      sc[n][3] = sc[n][3] == -INFINITY ? 0.0f : exp2f(sc[n][3] - n1);
-      s0 += sc[n][0] + sc[n][1];
-      s1 += sc[n][2] + sc[n][3];
-    }
+    exp2_rows(sc, n0, n1, s0, s1);
     l0 = l0 * c0 + s0;
     l1 = l1 * c1 + s1;
-#pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      o[n][0] *= c0;
-      o[n][1] *= c0;
-      o[n][2] *= c1;
-      o[n][3] *= c1;
-    }
+    scale_rows(o, c0, c1);
     // O += P V, 16 keys at a time.
 #pragma unroll
     for (int kc = 0; kc < kK / 16; ++kc) {
@@ -179,12 +158,8 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
       const int vrow = kc * 16 + (lane & 15);
 #pragma unroll
       for (int n = 0; n < D / 8; n += 2) {
-        const T* addr = vs + vrow * LD + n * 8 + (lane >> 4) * 8;
-        const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(addr));
         uint32_t b0, b1, b2, b3;
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3)
-                     : "r"(sa));
+        load_matrices<true>(vs + vrow * LD + n * 8 + (lane >> 4) * 8, b0, b1, b2, b3);
         mma<T>(o[n], hi, b0, b1);
         mma<T>(o[n], lo, b0, b1);
         mma<T>(o[n + 1], hi, b2, b3);
@@ -193,11 +168,7 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
     }
     __syncthreads();  // this stage is refilled two tiles on
   }
-#pragma unroll
-  for (int d = 1; d < 4; d *= 2) {
-    l0 += __shfl_xor_sync(0xffffffffu, l0, d);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, d);
-  }
+  quad_sum(l0, l1);
   const float i0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, i1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
   T* ob = out + (b * a.Hq + h) * a.Lq * D;
 #pragma unroll
