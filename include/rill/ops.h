@@ -60,10 +60,8 @@ array copy(array a, StreamOrDevice s = {});
 //   array NAME(const array& a, StreamOrDevice s = {});                  (unary)
 //   array NAME(const array& a, const array& b, StreamOrDevice s = {});  (binary,
 //       NumPy broadcasting and type promotion)
-// negative, abs, sign, exp, log, log1p, sqrt, rsqrt, square, sin, cos, tanh,
-// sigmoid, erf, floor, ceil, logical_not; add, subtract, multiply, divide
-// (true division), maximum, minimum, power, remainder, equal, not_equal, less,
-// less_equal, greater, greater_equal, logical_and, logical_or.
+// rill/op_list.h lists them with the dtype rule of each (divide is true
+// division; comparisons and logic give bool).
 #define RILL_UNARY_DECLARE_same(name) array name(const array& a, StreamOrDevice s = {});
 #define RILL_UNARY_DECLARE_floating(name) RILL_UNARY_DECLARE_same(name)
 #define RILL_UNARY_DECLARE_custom(name) RILL_UNARY_DECLARE_same(name)
