@@ -221,6 +221,8 @@ std::vector<UnaryCase> float_unary_cases() {
        0.1, 8},
       {"log1p", [](const array& a) { return log1p(a); },
        [](double x) { return std::log1p(x); }, -0.9, 8},
+      {"expm1", [](const array& a) { return expm1(a); },
+       [](double x) { return std::expm1(x); }, -4, 4},
       {"sqrt", [](const array& a) { return sqrt(a); },
        [](double x) { return std::sqrt(x); }, 0, 9},
       {"rsqrt", [](const array& a) { return rsqrt(a); },

@@ -21,6 +21,7 @@
   X(exp, floating)          \
   X(log, floating)          \
   X(log1p, floating)        \
+  X(expm1, floating)        \
   X(sqrt, floating)         \
   X(rsqrt, floating)        \
   X(square, same)           \

@@ -56,6 +56,7 @@ inline C apply_unary(C x, int decimals) {
       case UnaryOp::exp: return std::exp(x);
       case UnaryOp::log: return std::log(x);
       case UnaryOp::log1p: return std::log1p(x);
+      case UnaryOp::expm1: return std::expm1(x);
       case UnaryOp::sqrt: return std::sqrt(x);
       case UnaryOp::rsqrt: return C(1) / std::sqrt(x);
       case UnaryOp::square: return x * x;

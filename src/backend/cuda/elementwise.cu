@@ -78,6 +78,7 @@ __device__ __forceinline__ C apply_unary(UnaryOp op, C x, int decimals) {
       case UnaryOp::exp: return exp(x);
       case UnaryOp::log: return log(x);
       case UnaryOp::log1p: return log1p(x);
+      case UnaryOp::expm1: return expm1(x);
       case UnaryOp::sqrt: return sqrt(x);
       case UnaryOp::rsqrt: return C(1) / sqrt(x);
       case UnaryOp::square: return x * x;
