@@ -17,6 +17,7 @@
 #include "rill/memory.h"
 #include "rill/rill.h"
 #include "rill/testing.h"
+#include "backend/cpu/packed_gemm.h"
 #include "core/node.h"
 
 using namespace rill;
@@ -387,8 +388,14 @@ TEST(MemoryLean, MlpBlocksPeakAtOneBlock) {
   for (int i = 0; i < 8; ++i) y = block(y);
   eval(y);
   // hidden (4 y, gelu in place) and the product (1 y) beside what is held;
-  // all kept would be 8 x 10 y.
-  EXPECT_LE(get_peak_memory(), held + 6 * ybytes + kSlack) << "peak " << get_peak_memory();
+  // all kept would be 8 x 10 y. On a CPU whose float32 products run on AMX
+  // tiles, the product hidden @ w2 also splits its left operand into three
+  // bfloat16 parts while it runs (1.5 x hidden = 6 y, amx_gemm.cpp).
+  const bool split_lhs =
+      default_device().type == Device::cpu && detail::cpu::bf16x3_chosen();
+  const size_t scratch = split_lhs ? 6 * ybytes : 0;
+  EXPECT_LE(get_peak_memory(), held + 6 * ybytes + scratch + kSlack)
+      << "peak " << get_peak_memory() << (split_lhs ? " (AMX products)" : "");
 }
 
 // R3: a small limit makes a large op raise, with the op, the size and the
