@@ -80,18 +80,23 @@ class Pool {
     }
   }
 
+  // With s.mu held: whether `s` has run every queued task, and if so, marks it
+  // idle with an empty queue.
+  static bool drained(StreamState& s) {
+    if (s.head != s.queue.size()) return false;
+    s.queue.clear();
+    s.head = 0;
+    s.running = false;
+    return true;
+  }
+
   // Runs up to kTasksPerTurn tasks of `s`; true if it has more waiting.
   static bool run_turn(StreamState& s) {
     for (int i = 0; i < kTasksPerTurn; ++i) {
       std::function<void()> task;
       {
         std::lock_guard lock(s.mu);
-        if (s.head == s.queue.size()) {
-          s.queue.clear();
-          s.head = 0;
-          s.running = false;
-          return false;
-        }
+        if (drained(s)) return false;
         task = std::move(s.queue[s.head++]);
         if (s.head >= 1024 && 2 * s.head >= s.queue.size()) {
           // A stream that never drains: drop the consumed prefix.
@@ -102,12 +107,7 @@ class Pool {
       task();
     }
     std::lock_guard lock(s.mu);
-    if (s.head == s.queue.size()) {
-      s.queue.clear();
-      s.head = 0;
-      s.running = false;
-      return false;
-    }
+    if (drained(s)) return false;
     return true;
   }
 

@@ -7,6 +7,7 @@
 #include "backend/cpu/kernels.h"
 #include "common/strided_walk.h"
 #include "backend/cpu/vmath.h"
+#include "common/elementwise_math.h"
 #include "core/dispatch.h"
 
 namespace rill::detail::cpu {
@@ -21,160 +22,36 @@ const T* in_ptr(const Node& in) {
   return static_cast<const T*>(in.data());
 }
 
+// The op's value (common/elementwise_math.h); erf and gelu on floats are the
+// CPU's own: a vectorised erf for float32, and gelu in nn::gelu's former
+// order of operations (this file is compiled without contraction).
 template <UnaryOp op, typename C>
 inline C apply_unary(C x, int decimals) {
-  if constexpr (std::is_same_v<C, bool>) {
-    switch (op) {
-      case UnaryOp::logical_not: return !x;
-      case UnaryOp::abs:
-      case UnaryOp::sign:
-      case UnaryOp::square:
-      case UnaryOp::floor:
-      case UnaryOp::ceil:
-      case UnaryOp::round: return op == UnaryOp::square ? (x && x) : x;
-      default: throw std::invalid_argument("unsupported on bool");
+  if constexpr (!std::is_floating_point_v<C>) {
+    return unary_integral(op, x);
+  } else if constexpr (op == UnaryOp::erf) {
+    if constexpr (std::is_same_v<C, float>) return verf(x);
+    return std::erf(x);
+  } else if constexpr (op == UnaryOp::gelu) {
+    // 0.5 x + 0.5 x erf(x / sqrt 2).
+    const C half_x = x * C(0.5);
+    if constexpr (std::is_same_v<C, float>) {
+      return half_x + half_x * verf(x * 0.7071067811865476f);
     }
-  } else if constexpr (std::is_integral_v<C>) {
-    switch (op) {
-      case UnaryOp::negative: return static_cast<C>(C(0) - x);
-      case UnaryOp::abs:
-        if constexpr (std::is_signed_v<C>) return x < 0 ? static_cast<C>(-x) : x;
-        return x;
-      case UnaryOp::sign: return static_cast<C>((x > 0) - (x < C(0)));
-      case UnaryOp::square: return static_cast<C>(x * x);
-      case UnaryOp::floor:
-      case UnaryOp::ceil:
-      case UnaryOp::round: return x;
-      case UnaryOp::logical_not: return !x;
-      default: throw std::invalid_argument("unsupported on integers");
-    }
+    return half_x + half_x * std::erf(x * C(0.7071067811865476));
   } else {
-    switch (op) {
-      case UnaryOp::negative: return -x;
-      case UnaryOp::abs: return std::abs(x);
-      case UnaryOp::sign: return static_cast<C>((x > 0) - (x < 0));
-      case UnaryOp::exp: return std::exp(x);
-      case UnaryOp::log: return std::log(x);
-      case UnaryOp::log1p: return std::log1p(x);
-      case UnaryOp::expm1: return std::expm1(x);
-      case UnaryOp::sqrt: return std::sqrt(x);
-      case UnaryOp::rsqrt: return C(1) / std::sqrt(x);
-      case UnaryOp::square: return x * x;
-      case UnaryOp::sin: return std::sin(x);
-      case UnaryOp::cos: return std::cos(x);
-      case UnaryOp::tanh: return std::tanh(x);
-      case UnaryOp::sigmoid: return C(1) / (C(1) + std::exp(-x));
-      case UnaryOp::erf:
-        if constexpr (std::is_same_v<C, float>) return verf(x);
-        return std::erf(x);
-      case UnaryOp::gelu: {
-        // The order of nn::gelu's former composition: 0.5 x + 0.5 x erf(x / sqrt 2).
-        const C half_x = x * C(0.5);
-        if constexpr (std::is_same_v<C, float>) {
-          return half_x + half_x * verf(x * 0.7071067811865476f);
-        }
-        return half_x + half_x * std::erf(x * C(0.7071067811865476));
-      }
-      case UnaryOp::floor: return std::floor(x);
-      case UnaryOp::ceil: return std::ceil(x);
-      case UnaryOp::round: {
-        if (decimals == 0) return std::nearbyint(x);  // half to even
-        C scale = std::pow(C(10), C(decimals));
-        return std::nearbyint(x * scale) / scale;
-      }
-      case UnaryOp::logical_not: return x == C(0);
-    }
-    return x;
+    return unary_floating(op, x, decimals);
   }
 }
 
 template <BinaryOp op, typename C>
 inline C apply_binary(C a, C b) {
-  switch (op) {
-    case BinaryOp::add:
-      if constexpr (std::is_same_v<C, bool>) return a || b;
-      else return static_cast<C>(a + b);
-    case BinaryOp::subtract:
-      if constexpr (std::is_same_v<C, bool>) return a != b;
-      else return static_cast<C>(a - b);
-    case BinaryOp::multiply:
-      if constexpr (std::is_same_v<C, bool>) return a && b;
-      else return static_cast<C>(a * b);
-    case BinaryOp::divide:
-      if constexpr (std::is_integral_v<C>) {
-        // Callers divide integers in floating point; this is floor division.
-        if (b == C(0)) return C(0);
-        if constexpr (std::is_signed_v<C>) {
-          C q = static_cast<C>(a / b);
-          if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-          return q;
-        }
-        return static_cast<C>(a / b);
-      } else {
-        return a / b;
-      }
-    case BinaryOp::maximum:
-      if constexpr (std::is_floating_point_v<C>) {
-        if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<C>::quiet_NaN();
-      }
-      return a > b ? a : b;
-    case BinaryOp::minimum:
-      if constexpr (std::is_floating_point_v<C>) {
-        if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<C>::quiet_NaN();
-      }
-      return a < b ? a : b;
-    case BinaryOp::power:
-      if constexpr (std::is_same_v<C, bool>) {
-        return a || !b;
-      } else if constexpr (std::is_integral_v<C>) {
-        if constexpr (std::is_signed_v<C>) {
-          if (b < 0) return a == 1 ? C(1) : (a == -1 ? (b % 2 ? C(-1) : C(1)) : C(0));
-        }
-        using U = std::make_unsigned_t<C>;
-        U r = 1, base = static_cast<U>(a);
-        for (C e = b; e > 0; e = static_cast<C>(e >> 1)) {
-          if (e & 1) r = static_cast<U>(r * base);
-          base = static_cast<U>(base * base);
-        }
-        return static_cast<C>(r);
-      } else {
-        return std::pow(a, b);
-      }
-    case BinaryOp::remainder:
-      if constexpr (std::is_same_v<C, bool>) {
-        return false;
-      } else if constexpr (std::is_integral_v<C>) {
-        if (b == C(0)) return C(0);
-        C r = static_cast<C>(a % b);
-        if constexpr (std::is_signed_v<C>) {
-          if (r != 0 && ((r < 0) != (b < 0))) r = static_cast<C>(r + b);
-        }
-        return r;
-      } else {
-        C r = std::fmod(a, b);
-        if (r != C(0) && ((r < 0) != (b < 0))) r += b;
-        return r;
-      }
-    case BinaryOp::logical_and: return (a != C(0)) && (b != C(0));
-    case BinaryOp::logical_or: return (a != C(0)) || (b != C(0));
-    default: break;
-  }
-  return a;
+  return binary_value(op, a, b);
 }
 
 template <BinaryOp op, typename C>
 inline bool apply_compare(C a, C b) {
-  switch (op) {
-    case BinaryOp::equal: return a == b;
-    case BinaryOp::not_equal: return a != b;
-    case BinaryOp::less: return a < b;
-    case BinaryOp::less_equal: return a <= b;
-    case BinaryOp::greater: return a > b;
-    case BinaryOp::greater_equal: return a >= b;
-    case BinaryOp::logical_and: return (a != C(0)) && (b != C(0));
-    case BinaryOp::logical_or: return (a != C(0)) || (b != C(0));
-    default: return false;
-  }
+  return compare_value(op, a, b);
 }
 
 // Contiguous float32 arithmetic (the residual adds and scalings of a model),

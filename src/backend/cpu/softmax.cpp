@@ -123,16 +123,25 @@ void for_each_row_start(const T* p, const RowLayout& L, F&& f) {
 template <typename T>
 using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
-template <typename T>
-void softmax_typed(const Node& in, const RowLayout& L, Node& out) {
+// Calls f(row, values, max, out) for each row of `in`, its values gathered
+// into a contiguous buffer in the accumulation type, with their max.
+template <typename T, typename F>
+void for_each_gathered_row(const Node& in, const RowLayout& L, Node& out, F&& f) {
   using A = acc_t<T>;
   T* po = static_cast<T*>(out.mutable_data());
   std::vector<A> buf(L.n);
   for_each_row_start(static_cast<const T*>(in.data()), L, [&](int64_t row, const T* src) {
     gather_row(src, L, buf.data());
-    A m = max_of(buf.data(), L.n);
-    exp_shifted(buf.data(), L.n, m);
-    A inv = static_cast<A>(1.0 / sum_of(buf.data(), L.n));
+    f(row, buf.data(), max_of(buf.data(), L.n), po);
+  });
+}
+
+template <typename T>
+void softmax_typed(const Node& in, const RowLayout& L, Node& out) {
+  using A = acc_t<T>;
+  for_each_gathered_row<T>(in, L, out, [&](int64_t row, A* buf, A m, T* po) {
+    exp_shifted(buf, L.n, m);
+    A inv = static_cast<A>(1.0 / sum_of(buf, L.n));
     T* dst = po + row * L.n;
     for (int64_t i = 0; i < L.n; ++i) dst[i] = static_cast<T>(buf[i] * inv);
   });
@@ -141,11 +150,7 @@ void softmax_typed(const Node& in, const RowLayout& L, Node& out) {
 template <typename T>
 void logsumexp_typed(const Node& in, const RowLayout& L, Node& out) {
   using A = acc_t<T>;
-  T* po = static_cast<T*>(out.mutable_data());
-  std::vector<A> buf(L.n);
-  for_each_row_start(static_cast<const T*>(in.data()), L, [&](int64_t row, const T* src) {
-    gather_row(src, L, buf.data());
-    A m = max_of(buf.data(), L.n);
+  for_each_gathered_row<T>(in, L, out, [&](int64_t row, A* buf, A m, T* po) {
     A r;
     if (std::isinf(m)) {
       // All -inf (or empty), or a +inf: the answer is m unless a NaN is there.
@@ -153,8 +158,8 @@ void logsumexp_typed(const Node& in, const RowLayout& L, Node& out) {
       for (int64_t i = 0; i < L.n; ++i) nan |= buf[i] != buf[i];
       r = nan ? std::numeric_limits<A>::quiet_NaN() : m;
     } else {
-      exp_shifted(buf.data(), L.n, m);
-      r = static_cast<A>(m + std::log(sum_of(buf.data(), L.n)));
+      exp_shifted(buf, L.n, m);
+      r = static_cast<A>(m + std::log(sum_of(buf, L.n)));
     }
     po[row] = static_cast<T>(r);
   });

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "backend/cuda/device.cuh"
+#include "common/elementwise_math.h"
 
 namespace rill::detail::cu {
 namespace {
@@ -50,149 +51,34 @@ __device__ __forceinline__ void walk(const Walk<N>& w, int64_t n, F&& f) {
   }
 }
 
+// The op's value (common/elementwise_math.h); erf and gelu on floats are the
+// GPU's own: gelu rounded at each step like the ops it replaced (no
+// contraction into an fma).
 template <typename C>
 __device__ __forceinline__ C apply_unary(UnaryOp op, C x, int decimals) {
-  if constexpr (std::is_same_v<C, bool>) {
-    switch (op) {
-      case UnaryOp::logical_not: return !x;
-      default: return x;  // abs, sign, square, floor, ceil, round
-    }
-  } else if constexpr (std::is_integral_v<C>) {
-    switch (op) {
-      case UnaryOp::negative: return static_cast<C>(C(0) - x);
-      case UnaryOp::abs:
-        if constexpr (std::is_signed_v<C>) return x < 0 ? static_cast<C>(-x) : x;
-        return x;
-      case UnaryOp::sign:
-        if constexpr (std::is_signed_v<C>) return static_cast<C>((x > 0) - (x < 0));
-        return static_cast<C>(x > 0);
-      case UnaryOp::square: return static_cast<C>(x * x);
-      case UnaryOp::logical_not: return !x;
-      default: return x;  // floor, ceil, round
-    }
+  if constexpr (!std::is_floating_point_v<C>) {
+    return unary_integral(op, x);
   } else {
-    switch (op) {
-      case UnaryOp::negative: return -x;
-      case UnaryOp::abs: return fabs(x);
-      case UnaryOp::sign: return static_cast<C>((x > 0) - (x < 0));
-      case UnaryOp::exp: return exp(x);
-      case UnaryOp::log: return log(x);
-      case UnaryOp::log1p: return log1p(x);
-      case UnaryOp::expm1: return expm1(x);
-      case UnaryOp::sqrt: return sqrt(x);
-      case UnaryOp::rsqrt: return C(1) / sqrt(x);
-      case UnaryOp::square: return x * x;
-      case UnaryOp::sin: return sin(x);
-      case UnaryOp::cos: return cos(x);
-      case UnaryOp::tanh: return tanh(x);
-      case UnaryOp::sigmoid: return C(1) / (C(1) + exp(-x));
-      case UnaryOp::erf: return erf(x);
-      case UnaryOp::floor: return floor(x);
-      case UnaryOp::ceil: return ceil(x);
-      case UnaryOp::round: {
-        if (decimals == 0) return rint(x);  // half to even
-        C scale = pow(C(10), C(decimals));
-        return rint(x * scale) / scale;
-      }
-      case UnaryOp::logical_not: return x == C(0);
-      case UnaryOp::gelu: {
-        // nn::gelu's former composition, 0.5 x + 0.5 x erf(x / sqrt 2), rounded
-        // at each step like the ops it replaced (no contraction into an fma).
-        const C half_x = x * C(0.5);
-        const C e = erf(x * C(0.7071067811865476));
-        if constexpr (std::is_same_v<C, float>) return __fadd_rn(half_x, __fmul_rn(half_x, e));
-        return __dadd_rn(half_x, __dmul_rn(half_x, e));
-      }
+    if (op == UnaryOp::erf) return erf(x);
+    if (op == UnaryOp::gelu) {
+      // 0.5 x + 0.5 x erf(x / sqrt 2).
+      const C half_x = x * C(0.5);
+      const C e = erf(x * C(0.7071067811865476));
+      if constexpr (std::is_same_v<C, float>) return __fadd_rn(half_x, __fmul_rn(half_x, e));
+      return __dadd_rn(half_x, __dmul_rn(half_x, e));
     }
-    return x;
+    return unary_floating(op, x, decimals);
   }
 }
 
 template <typename C>
 __device__ __forceinline__ C apply_binary(BinaryOp op, C a, C b) {
-  switch (op) {
-    case BinaryOp::add:
-      if constexpr (std::is_same_v<C, bool>) return a || b;
-      else return static_cast<C>(a + b);
-    case BinaryOp::subtract:
-      if constexpr (std::is_same_v<C, bool>) return a != b;
-      else return static_cast<C>(a - b);
-    case BinaryOp::multiply:
-      if constexpr (std::is_same_v<C, bool>) return a && b;
-      else return static_cast<C>(a * b);
-    case BinaryOp::divide:
-      if constexpr (std::is_same_v<C, bool>) {
-        return a;
-      } else if constexpr (std::is_integral_v<C>) {
-        if (b == C(0)) return C(0);
-        if constexpr (std::is_signed_v<C>) {
-          C q = static_cast<C>(a / b);
-          if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-          return q;
-        }
-        return static_cast<C>(a / b);
-      } else {
-        return a / b;
-      }
-    case BinaryOp::maximum:
-      if constexpr (std::is_floating_point_v<C>) {
-        if (a != a || b != b) return a != a ? a : b;
-      }
-      return a > b ? a : b;
-    case BinaryOp::minimum:
-      if constexpr (std::is_floating_point_v<C>) {
-        if (a != a || b != b) return a != a ? a : b;
-      }
-      return a < b ? a : b;
-    case BinaryOp::power:
-      if constexpr (std::is_same_v<C, bool>) {
-        return a || !b;
-      } else if constexpr (std::is_integral_v<C>) {
-        if constexpr (std::is_signed_v<C>) {
-          if (b < 0) return a == 1 ? C(1) : (a == -1 ? (b % 2 ? C(-1) : C(1)) : C(0));
-        }
-        using U = std::make_unsigned_t<C>;
-        U r = 1, base = static_cast<U>(a);
-        for (C e = b; e > 0; e = static_cast<C>(e >> 1)) {
-          if (e & 1) r = static_cast<U>(r * base);
-          base = static_cast<U>(base * base);
-        }
-        return static_cast<C>(r);
-      } else {
-        return pow(a, b);
-      }
-    case BinaryOp::remainder:
-      if constexpr (std::is_same_v<C, bool>) {
-        return false;
-      } else if constexpr (std::is_integral_v<C>) {
-        if (b == C(0)) return C(0);
-        C r = static_cast<C>(a % b);
-        if constexpr (std::is_signed_v<C>) {
-          if (r != 0 && ((r < 0) != (b < 0))) r = static_cast<C>(r + b);
-        }
-        return r;
-      } else {
-        C r = fmod(a, b);
-        if (r != C(0) && ((r < 0) != (b < 0))) r += b;
-        return r;
-      }
-    default: return a;
-  }
+  return binary_value(op, a, b);
 }
 
 template <typename C>
 __device__ __forceinline__ bool apply_compare(BinaryOp op, C a, C b) {
-  switch (op) {
-    case BinaryOp::equal: return a == b;
-    case BinaryOp::not_equal: return a != b;
-    case BinaryOp::less: return a < b;
-    case BinaryOp::less_equal: return a <= b;
-    case BinaryOp::greater: return a > b;
-    case BinaryOp::greater_equal: return a >= b;
-    case BinaryOp::logical_and: return (a != C(0)) && (b != C(0));
-    case BinaryOp::logical_or: return (a != C(0)) || (b != C(0));
-    default: return false;
-  }
+  return compare_value(op, a, b);
 }
 
 // ---- The flat, aligned path: 16-byte loads and stores ----

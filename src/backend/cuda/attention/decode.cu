@@ -43,6 +43,20 @@ __host__ __device__ inline Part part_of(float* scratch, const AttentionArgs& a, 
   return {scratch, scratch + 2 * rows};
 }
 
+// Feature d of query i of head h in split sp: its output, and with d = 0 the
+// row's max and sum.
+__device__ __forceinline__ void write_partial(const Part& part, const AttentionArgs& a,
+                                              int splits, int64_t b, int64_t h, int64_t sp,
+                                              int64_t i, int D, int d, float mm, float ll,
+                                              float oo) {
+  const int64_t row = ((b * a.Hq + h) * splits + sp) * a.Lq + i;
+  part.o[row * D + d] = oo;
+  if (d == 0) {
+    part.ml[2 * row] = mm;
+    part.ml[2 * row + 1] = ll;
+  }
+}
+
 template <typename T, int E, int kMaxQ, int kGroup = dec::kGroup>
 __global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T* k, const T* v,
                                                            float* scratch, AttentionArgs a,
@@ -158,12 +172,7 @@ __global__ void __launch_bounds__(kWarps * 32) split_kernel(const T* q, const T*
         oo += sm_o[w][i][d] * f;
       }
     }
-    const int64_t row = ((b * a.Hq + h) * splits + sp) * a.Lq + i;
-    part.o[row * D + d] = oo;
-    if (d == 0) {
-      part.ml[2 * row] = mm;
-      part.ml[2 * row + 1] = ll;
-    }
+    write_partial(part, a, splits, b, h, sp, i, D, d, mm, ll, oo);
   }
 }
 
@@ -386,13 +395,7 @@ __device__ __forceinline__ void leave_partial(float* cm, const float (&o)[D / 8]
         oo += co[(w * 16 + r) * D + d] * f;
       }
     }
-    const int64_t h = h0 + r / Lq, i = r % Lq;
-    const int64_t row = ((b * a.Hq + h) * splits + sp) * a.Lq + i;
-    part.o[row * D + d] = oo;
-    if (d == 0) {
-      part.ml[2 * row] = mm;
-      part.ml[2 * row + 1] = ll;
-    }
+    write_partial(part, a, splits, b, h0 + r / Lq, sp, r % Lq, D, d, mm, ll, oo);
   }
 }
 

@@ -1,0 +1,171 @@
+// What each elementwise op computes on one element, for the CPU's loops and
+// the GPU's kernels alike: their one definition. C is the type arithmetic is
+// done in (float for the half types). Kernels call these with a constant op
+// (the CPU's loops are instantiated per op) or a grid-uniform one (the GPU's),
+// so the switches fold or stay uniform. erf and gelu on floats are each
+// backend's own (a vectorised erf on the CPU; rounding without contraction on
+// the GPU). Internal.
+#pragma once
+
+#include <math.h>
+
+#include <cmath>
+#include <type_traits>
+
+#include "common/host_device.h"
+#include "common/op_kinds.h"
+
+// The C library's overloads for float and double: the device's on the GPU,
+// std:: on the host.
+#if defined(__CUDA_ARCH__)
+#define RILL_MATH(f) ::f
+#else
+#define RILL_MATH(f) std::f
+#endif
+
+namespace rill::detail {
+
+// Unary ops on bool and integers: the ops of the rule `same` (the others
+// compute in float32). Anything else leaves x.
+template <typename C>
+RILL_HD C unary_integral(UnaryOp op, C x) {
+  if constexpr (std::is_same_v<C, bool>) {
+    return op == UnaryOp::logical_not ? !x : x;  // abs, sign, square, floor, ceil, round: x
+  } else {
+    switch (op) {
+      case UnaryOp::negative: return static_cast<C>(C(0) - x);
+      case UnaryOp::abs:
+        if constexpr (std::is_signed_v<C>) return x < 0 ? static_cast<C>(-x) : x;
+        return x;
+      case UnaryOp::sign:
+        if constexpr (std::is_signed_v<C>) return static_cast<C>((x > 0) - (x < 0));
+        return static_cast<C>(x > 0);
+      case UnaryOp::square: return static_cast<C>(x * x);
+      case UnaryOp::logical_not: return !x;
+      default: return x;  // floor, ceil, round
+    }
+  }
+}
+
+// Unary ops on float and double, but erf and gelu (see above).
+template <typename C>
+RILL_HD C unary_floating(UnaryOp op, C x, int decimals) {
+  switch (op) {
+    case UnaryOp::negative: return -x;
+    case UnaryOp::abs: return RILL_MATH(fabs)(x);
+    case UnaryOp::sign: return static_cast<C>((x > 0) - (x < 0));
+    case UnaryOp::exp: return RILL_MATH(exp)(x);
+    case UnaryOp::log: return RILL_MATH(log)(x);
+    case UnaryOp::log1p: return RILL_MATH(log1p)(x);
+    case UnaryOp::expm1: return RILL_MATH(expm1)(x);
+    case UnaryOp::sqrt: return RILL_MATH(sqrt)(x);
+    case UnaryOp::rsqrt: return C(1) / RILL_MATH(sqrt)(x);
+    case UnaryOp::square: return x * x;
+    case UnaryOp::sin: return RILL_MATH(sin)(x);
+    case UnaryOp::cos: return RILL_MATH(cos)(x);
+    case UnaryOp::tanh: return RILL_MATH(tanh)(x);
+    case UnaryOp::sigmoid: return C(1) / (C(1) + RILL_MATH(exp)(-x));
+    case UnaryOp::floor: return RILL_MATH(floor)(x);
+    case UnaryOp::ceil: return RILL_MATH(ceil)(x);
+    case UnaryOp::round: {  // half to even
+      if (decimals == 0) return RILL_MATH(nearbyint)(x);
+      const C scale = RILL_MATH(pow)(C(10), C(decimals));
+      return RILL_MATH(nearbyint)(x * scale) / scale;
+    }
+    case UnaryOp::logical_not: return x == C(0);
+    default: return x;  // erf, gelu: the backends'
+  }
+}
+
+// Binary ops of the rules arith and custom (subtract, divide). Integer
+// division and remainder floor, as Python's do, and give 0 for a zero
+// divisor; maximum and minimum propagate NaN.
+template <typename C>
+RILL_HD C binary_value(BinaryOp op, C a, C b) {
+  switch (op) {
+    case BinaryOp::add:
+      if constexpr (std::is_same_v<C, bool>) return a || b;
+      else return static_cast<C>(a + b);
+    case BinaryOp::subtract:
+      if constexpr (std::is_same_v<C, bool>) return a != b;
+      else return static_cast<C>(a - b);
+    case BinaryOp::multiply:
+      if constexpr (std::is_same_v<C, bool>) return a && b;
+      else return static_cast<C>(a * b);
+    case BinaryOp::divide:
+      if constexpr (std::is_same_v<C, bool>) {
+        return a;
+      } else if constexpr (std::is_integral_v<C>) {
+        if (b == C(0)) return C(0);
+        if constexpr (std::is_signed_v<C>) {
+          C q = static_cast<C>(a / b);
+          if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+          return q;
+        }
+        return static_cast<C>(a / b);
+      } else {
+        return a / b;
+      }
+    case BinaryOp::maximum:
+      if constexpr (std::is_floating_point_v<C>) {
+        if (a != a || b != b) return a != a ? a : b;
+      }
+      return a > b ? a : b;
+    case BinaryOp::minimum:
+      if constexpr (std::is_floating_point_v<C>) {
+        if (a != a || b != b) return a != a ? a : b;
+      }
+      return a < b ? a : b;
+    case BinaryOp::power:
+      if constexpr (std::is_same_v<C, bool>) {
+        return a || !b;
+      } else if constexpr (std::is_integral_v<C>) {
+        if constexpr (std::is_signed_v<C>) {
+          if (b < 0) return a == 1 ? C(1) : (a == -1 ? (b % 2 ? C(-1) : C(1)) : C(0));
+        }
+        using U = std::make_unsigned_t<C>;
+        U r = 1, base = static_cast<U>(a);
+        for (C e = b; e > 0; e = static_cast<C>(e >> 1)) {
+          if (e & 1) r = static_cast<U>(r * base);
+          base = static_cast<U>(base * base);
+        }
+        return static_cast<C>(r);
+      } else {
+        return RILL_MATH(pow)(a, b);
+      }
+    case BinaryOp::remainder:
+      if constexpr (std::is_same_v<C, bool>) {
+        return false;
+      } else if constexpr (std::is_integral_v<C>) {
+        if (b == C(0)) return C(0);
+        C r = static_cast<C>(a % b);
+        if constexpr (std::is_signed_v<C>) {
+          if (r != 0 && ((r < 0) != (b < 0))) r = static_cast<C>(r + b);
+        }
+        return r;
+      } else {
+        C r = RILL_MATH(fmod)(a, b);
+        if (r != C(0) && ((r < 0) != (b < 0))) r += b;
+        return r;
+      }
+    default: return a;  // the predicates: compare_value
+  }
+}
+
+// The ops with a bool result (is_predicate): comparisons and logic.
+template <typename C>
+RILL_HD bool compare_value(BinaryOp op, C a, C b) {
+  switch (op) {
+    case BinaryOp::equal: return a == b;
+    case BinaryOp::not_equal: return a != b;
+    case BinaryOp::less: return a < b;
+    case BinaryOp::less_equal: return a <= b;
+    case BinaryOp::greater: return a > b;
+    case BinaryOp::greater_equal: return a >= b;
+    case BinaryOp::logical_and: return (a != C(0)) && (b != C(0));
+    case BinaryOp::logical_or: return (a != C(0)) || (b != C(0));
+    default: return false;
+  }
+}
+
+}  // namespace rill::detail
