@@ -249,6 +249,36 @@ std::vector<UnaryCase> float_unary_cases() {
        [](double x) { return std::nearbyint(x * 100) / 100; }, -4, 4},
       {"logical_not", [](const array& a) { return logical_not(a); },
        [](double x) { return x == 0 ? 1.0 : 0.0; }, -1, 1},
+      {"arccos", [](const array& a) { return arccos(a); },
+       [](double x) { return std::acos(x); }, -0.9, 0.9},
+      {"arccosh", [](const array& a) { return arccosh(a); },
+       [](double x) { return std::acosh(x); }, 1.1, 8},
+      {"arcsin", [](const array& a) { return arcsin(a); },
+       [](double x) { return std::asin(x); }, -0.9, 0.9},
+      {"arcsinh", [](const array& a) { return arcsinh(a); },
+       [](double x) { return std::asinh(x); }, -4, 4},
+      {"arctan", [](const array& a) { return arctan(a); },
+       [](double x) { return std::atan(x); }, -4, 4},
+      {"arctanh", [](const array& a) { return arctanh(a); },
+       [](double x) { return std::atanh(x); }, -0.9, 0.9},
+      {"cosh", [](const array& a) { return cosh(a); }, [](double x) { return std::cosh(x); },
+       -3, 3},
+      {"sinh", [](const array& a) { return sinh(a); }, [](double x) { return std::sinh(x); },
+       -3, 3},
+      {"tan", [](const array& a) { return tan(a); }, [](double x) { return std::tan(x); },
+       -1.2, 1.2},
+      {"log2", [](const array& a) { return log2(a); }, [](double x) { return std::log2(x); },
+       0.1, 8},
+      {"log10", [](const array& a) { return log10(a); },
+       [](double x) { return std::log10(x); }, 0.1, 8},
+      {"degrees", [](const array& a) { return degrees(a); },
+       [](double x) { return x * 180 / 3.141592653589793; }, -4, 4},
+      {"radians", [](const array& a) { return radians(a); },
+       [](double x) { return x * 3.141592653589793 / 180; }, -400, 400},
+      {"reciprocal", [](const array& a) { return reciprocal(a); },
+       [](double x) { return 1 / x; }, 0.25, 4},
+      {"trunc", [](const array& a) { return trunc(a); },
+       [](double x) { return std::trunc(x); }, -4, 4},
   };
 }
 
@@ -403,6 +433,10 @@ std::vector<BinaryCase> binary_cases() {
        [](double a, double b) { return double(a != 0 || b != 0); }, true},
       {"operator||", [](auto& a, auto& b) { return a || b; },
        [](double a, double b) { return double(a != 0 || b != 0); }, true},
+      {"logical_xor", [](auto& a, auto& b) { return logical_xor(a, b); },
+       [](double a, double b) { return double((a != 0) != (b != 0)); }, true},
+      {"floor_divide", [](auto& a, auto& b) { return floor_divide(a, b); },
+       [](double a, double b) { return std::floor(a / b); }, false},
   };
 }
 
@@ -421,6 +455,64 @@ TEST(Binary, EveryOpAndDtypeWithBroadcasting) {
       EXPECT_TRUE(all_close(to_doubles(y), want, 2 * eps));
     }
   }
+}
+
+// arctan2 and logaddexp: floating results, integers computed in float32.
+TEST(Binary, FloatingRuleOps) {
+  for (Dtype t : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(t));
+    array a = random_array({3, 1, 4}, t, 41, -4, 4);
+    array b = random_array({5, 1}, t, 42, -4, 4);
+    array y = arctan2(a, b);
+    EXPECT_EQ(y.dtype(), t);
+    EXPECT_TRUE(all_close(to_doubles(y),
+                          ref_binary(a, b, y.shape(), [](double p, double q) {
+                            return std::atan2(p, q);
+                          }),
+                          4 * eps_of(t), 4 * eps_of(t)));
+    array z = logaddexp(a, b);
+    EXPECT_EQ(z.dtype(), t);
+    EXPECT_TRUE(all_close(to_doubles(z),
+                          ref_binary(a, b, z.shape(), [](double p, double q) {
+                            return std::log(std::exp(p) + std::exp(q));
+                          }),
+                          4 * eps_of(t), 4 * eps_of(t)));
+  }
+  array i = arctan2(array({1, -1, 0}), array({0, 2, -3}));
+  EXPECT_EQ(i.dtype(), float32);
+  EXPECT_TRUE(all_close(to_doubles(i), {std::atan2(1.0, 0.0), std::atan2(-1.0, 2.0),
+                                        std::atan2(0.0, -3.0)},
+                        1e-6));
+  // Without overflow, and the infinities and NaN of the definition.
+  array big = logaddexp(astype(array({1000.0, -kInf, kInf, kNaN, -kInf}), float32),
+                        astype(array({1000.0, -kInf, 1.0, 1.0, 2.0}), float32));
+  EXPECT_TRUE(all_close(to_doubles(big), {1000 + std::log(2.0), -kInf, kInf, kNaN, 2.0},
+                        1e-6));
+}
+
+TEST(Binary, FloorDivideFloorsEveryKind) {
+  EXPECT_EQ(to_vector<int32_t>(floor_divide(array({7, -7, 7, -7, 5}), array({2, 2, -2, -2, 0}))),
+            (std::vector<int32_t>{3, -4, -4, 3, 0}));
+  EXPECT_TRUE(all_close(to_doubles(floor_divide(array({7.0f, -7.0f, 7.5f}), array({2.0f, 2.0f, -2.0f}))),
+                        {3, -4, -4}));
+  EXPECT_EQ(floor_divide(array({7}), array({2.0f})).dtype(), float32);
+}
+
+TEST(Unary, NanInfFinitePredicates) {
+  for (Dtype t : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(t));
+    array x = astype(array({0.0, -1.5, kInf, -kInf, kNaN}), t);
+    EXPECT_EQ(to_vector<bool>(isnan(x)), (std::vector<bool>{false, false, false, false, true}));
+    EXPECT_EQ(to_vector<bool>(isinf(x)), (std::vector<bool>{false, false, true, true, false}));
+    EXPECT_EQ(to_vector<bool>(isfinite(x)), (std::vector<bool>{true, true, false, false, false}));
+    EXPECT_EQ(to_vector<bool>(isposinf(x)), (std::vector<bool>{false, false, true, false, false}));
+    EXPECT_EQ(to_vector<bool>(isneginf(x)), (std::vector<bool>{false, false, false, true, false}));
+  }
+  array i = array({3, -2});
+  EXPECT_EQ(to_vector<bool>(isnan(i)), (std::vector<bool>{false, false}));
+  EXPECT_EQ(to_vector<bool>(isinf(i)), (std::vector<bool>{false, false}));
+  EXPECT_EQ(to_vector<bool>(isfinite(i)), (std::vector<bool>{true, true}));
+  EXPECT_EQ(isnan(i).dtype(), bool_);
 }
 
 TEST(Binary, NegativeOperandsAndRemainderSigns) {

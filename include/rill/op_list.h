@@ -34,12 +34,31 @@
   X(ceil, same)             \
   X(round, custom)          \
   X(logical_not, custom)    \
+  X(arccos, floating)       \
+  X(arccosh, floating)      \
+  X(arcsin, floating)       \
+  X(arcsinh, floating)      \
+  X(arctan, floating)       \
+  X(arctanh, floating)      \
+  X(cosh, floating)         \
+  X(sinh, floating)         \
+  X(tan, floating)          \
+  X(log2, floating)         \
+  X(log10, floating)        \
+  /* x * 180 / pi, x * pi / 180 */ \
+  X(degrees, floating)      \
+  X(radians, floating)      \
+  X(reciprocal, floating)   \
+  /* toward zero; integers unchanged */ \
+  X(trunc, same)            \
   /* x (1 + erf(x / sqrt 2)) / 2, each step rounded: nn::gelu */ \
   X(gelu, internal)
 
 // Binary ops: array name(const array& a, const array& b, StreamOrDevice s = {}),
 // with NumPy broadcasting. Rules:
 //   arith    both promoted to their common dtype, the result in it
+//   floating both promoted to their common dtype, float32 when that is not
+//            floating, the result in it
 //   compare  both promoted to their common dtype, a bool result
 //   logical  both converted to bool, a bool result
 //   custom   a front end written by hand (ops_elementwise.cpp)
@@ -59,7 +78,14 @@
   X(greater, compare)       \
   X(greater_equal, compare) \
   X(logical_and, logical)   \
-  X(logical_or, logical)
+  X(logical_or, logical)    \
+  X(logical_xor, logical)   \
+  /* atan2(a, b): the angle of the point (b, a) */ \
+  X(arctan2, floating)      \
+  /* log(exp(a) + exp(b)), without overflow */ \
+  X(logaddexp, floating)    \
+  /* floor(a / b); integers divide exactly, 0 for a zero divisor */ \
+  X(floor_divide, arith)
 
 // Reductions over axes (their overloads are in ops.h); the rule is the
 // result: same (the input's dtype, bool promoted for sum and prod) or bool.

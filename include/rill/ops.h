@@ -81,6 +81,14 @@ array round(const array& a, int decimals, StreamOrDevice s = {});
 RILL_BINARY_OPS(RILL_BINARY_DECLARE)
 #undef RILL_BINARY_DECLARE
 
+// Which elements are NaN, +-inf, finite, +inf, -inf (bool; integers and bool
+// are finite).
+array isnan(const array& a, StreamOrDevice s = {});
+array isinf(const array& a, StreamOrDevice s = {});
+array isfinite(const array& a, StreamOrDevice s = {});
+array isposinf(const array& a, StreamOrDevice s = {});
+array isneginf(const array& a, StreamOrDevice s = {});
+
 // Picks x where condition is true, else y (all three broadcast).
 array where(const array& condition, const array& x, const array& y, StreamOrDevice s = {});
 

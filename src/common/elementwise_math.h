@@ -73,6 +73,21 @@ RILL_HD C unary_floating(UnaryOp op, C x, int decimals) {
       return RILL_MATH(nearbyint)(x * scale) / scale;
     }
     case UnaryOp::logical_not: return x == C(0);
+    case UnaryOp::arccos: return RILL_MATH(acos)(x);
+    case UnaryOp::arccosh: return RILL_MATH(acosh)(x);
+    case UnaryOp::arcsin: return RILL_MATH(asin)(x);
+    case UnaryOp::arcsinh: return RILL_MATH(asinh)(x);
+    case UnaryOp::arctan: return RILL_MATH(atan)(x);
+    case UnaryOp::arctanh: return RILL_MATH(atanh)(x);
+    case UnaryOp::cosh: return RILL_MATH(cosh)(x);
+    case UnaryOp::sinh: return RILL_MATH(sinh)(x);
+    case UnaryOp::tan: return RILL_MATH(tan)(x);
+    case UnaryOp::log2: return RILL_MATH(log2)(x);
+    case UnaryOp::log10: return RILL_MATH(log10)(x);
+    case UnaryOp::degrees: return x * C(57.29577951308232);
+    case UnaryOp::radians: return x * C(0.017453292519943295);
+    case UnaryOp::reciprocal: return C(1) / x;
+    case UnaryOp::trunc: return RILL_MATH(trunc)(x);
     default: return x;  // erf, gelu: the backends'
   }
 }
@@ -148,6 +163,24 @@ RILL_HD C binary_value(BinaryOp op, C a, C b) {
         if (r != C(0) && ((r < 0) != (b < 0))) r += b;
         return r;
       }
+    case BinaryOp::floor_divide:
+      if constexpr (std::is_floating_point_v<C>) {
+        return RILL_MATH(floor)(a / b);
+      } else {
+        return binary_value(BinaryOp::divide, a, b);  // integers divide with floor
+      }
+    case BinaryOp::arctan2:
+      if constexpr (std::is_floating_point_v<C>) return RILL_MATH(atan2)(a, b);
+      return a;
+    case BinaryOp::logaddexp:
+      if constexpr (std::is_floating_point_v<C>) {
+        if (a != a || b != b) return a != a ? a : b;
+        const C hi = a > b ? a : b, lo = a > b ? b : a;
+        // +inf wins; two -inf stay -inf (their difference would be NaN).
+        if (hi == C(INFINITY) || lo == -C(INFINITY)) return hi;
+        return hi + RILL_MATH(log1p)(RILL_MATH(exp)(lo - hi));
+      }
+      return a;
     default: return a;  // the predicates: compare_value
   }
 }
@@ -164,6 +197,7 @@ RILL_HD bool compare_value(BinaryOp op, C a, C b) {
     case BinaryOp::greater_equal: return a >= b;
     case BinaryOp::logical_and: return (a != C(0)) && (b != C(0));
     case BinaryOp::logical_or: return (a != C(0)) || (b != C(0));
+    case BinaryOp::logical_xor: return (a != C(0)) != (b != C(0));
     default: return false;
   }
 }

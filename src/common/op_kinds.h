@@ -21,6 +21,7 @@ inline constexpr int kBinaryOps = 0 RILL_BINARY_OPS(RILL_COUNT);
 
 // Whether a binary op gives bool (the compare and logical rules).
 #define RILL_PREDICATE_arith false
+#define RILL_PREDICATE_floating false
 #define RILL_PREDICATE_compare true
 #define RILL_PREDICATE_logical true
 #define RILL_PREDICATE_custom false
@@ -36,6 +37,7 @@ constexpr bool is_predicate(BinaryOp op) {
 #undef RILL_PREDICATE_custom
 #undef RILL_PREDICATE_logical
 #undef RILL_PREDICATE_compare
+#undef RILL_PREDICATE_floating
 #undef RILL_PREDICATE_arith
 
 // The public name of each op ("exp"), for primitives and error messages.

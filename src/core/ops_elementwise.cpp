@@ -4,6 +4,7 @@
 #include "rill/ops.h"
 
 #include <atomic>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 
@@ -80,6 +81,12 @@ array binary_arith(const array& a, const array& b, BinaryOp op, const StreamOrDe
 array binary_compare(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s) {
   return binary_op(a, b, op, s, promote_types(a.dtype(), b.dtype()), bool_);
 }
+// floating: the common dtype in and out, float32 if it is not floating.
+array binary_floating(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s) {
+  Dtype t = promote_types(a.dtype(), b.dtype());
+  if (!is_floating_point(t)) t = float32;
+  return binary_op(a, b, op, s, t, t);
+}
 // logical: bool in and out.
 array binary_logical(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s) {
   return binary_op(a, b, op, s, bool_, bool_);
@@ -135,6 +142,10 @@ array logical_not(const array& a, StreamOrDevice s) {
   array name(const array& a, const array& b, StreamOrDevice s) {          \
     return binary_compare(a, b, BinaryOp::name, s);                       \
   }
+#define RILL_BINARY_DEFINE_floating(name)                                 \
+  array name(const array& a, const array& b, StreamOrDevice s) {          \
+    return binary_floating(a, b, BinaryOp::name, s);                      \
+  }
 #define RILL_BINARY_DEFINE_logical(name)                                  \
   array name(const array& a, const array& b, StreamOrDevice s) {          \
     return binary_logical(a, b, BinaryOp::name, s);                       \
@@ -145,6 +156,7 @@ RILL_BINARY_OPS(RILL_BINARY_DEFINE)
 #undef RILL_BINARY_DEFINE
 #undef RILL_BINARY_DEFINE_custom
 #undef RILL_BINARY_DEFINE_logical
+#undef RILL_BINARY_DEFINE_floating
 #undef RILL_BINARY_DEFINE_compare
 #undef RILL_BINARY_DEFINE_arith
 
@@ -173,6 +185,38 @@ array where(const array& condition, const array& x, const array& y, StreamOrDevi
 }
 
 // ---------------------------------------------------------------- comparisons
+
+namespace {
+array inf_like(const array& a, double sign) {
+  return array(sign * std::numeric_limits<double>::infinity(), a.dtype());
+}
+}  // namespace
+
+// NaN is the one value unequal to itself; integers never are.
+array isnan(const array& a, StreamOrDevice s) {
+  OuterOp outer("isnan");
+  return not_equal(a, a, s);
+}
+array isinf(const array& a, StreamOrDevice s) {
+  OuterOp outer("isinf");
+  if (!is_floating_point(a.dtype())) return not_equal(a, a, s);  // all false
+  return equal(abs(a, s), inf_like(a, 1), s);
+}
+array isfinite(const array& a, StreamOrDevice s) {
+  OuterOp outer("isfinite");
+  if (!is_floating_point(a.dtype())) return equal(a, a, s);  // all true
+  return less(abs(a, s), inf_like(a, 1), s);  // false for NaN too
+}
+array isposinf(const array& a, StreamOrDevice s) {
+  OuterOp outer("isposinf");
+  if (!is_floating_point(a.dtype())) return not_equal(a, a, s);
+  return equal(a, inf_like(a, 1), s);
+}
+array isneginf(const array& a, StreamOrDevice s) {
+  OuterOp outer("isneginf");
+  if (!is_floating_point(a.dtype())) return not_equal(a, a, s);
+  return equal(a, inf_like(a, -1), s);
+}
 
 array isclose(const array& a, const array& b, double rtol, double atol, bool equal_nan,
               StreamOrDevice s) {
