@@ -498,6 +498,37 @@ TEST(Binary, FloorDivideFloorsEveryKind) {
   EXPECT_EQ(floor_divide(array({7}), array({2.0f})).dtype(), float32);
 }
 
+TEST(Binary, BitwiseOpsAndShifts) {
+  array a = array({12, -7, 0, 255}), b = array({10, 3, 5, 1});
+  EXPECT_EQ(to_vector<int32_t>(a & b), (std::vector<int32_t>{12 & 10, -7 & 3, 0, 255 & 1}));
+  EXPECT_EQ(to_vector<int32_t>(a | b), (std::vector<int32_t>{12 | 10, -7 | 3, 5, 255}));
+  EXPECT_EQ(to_vector<int32_t>(a ^ b), (std::vector<int32_t>{12 ^ 10, -7 ^ 3, 5, 254}));
+  EXPECT_EQ(to_vector<int32_t>(~a), (std::vector<int32_t>{~12, ~-7, ~0, ~255}));
+  EXPECT_EQ(to_vector<int32_t>(a << b), (std::vector<int32_t>{12 << 10, -56, 0, 510}));
+  EXPECT_EQ(to_vector<int32_t>(a >> b), (std::vector<int32_t>{0, -1, 0, 127}));
+  // Past the width or negative: 0, and -1 for a negative value shifted right.
+  EXPECT_EQ(to_vector<int32_t>(left_shift(array({1, 1, -1}), array({32, -1, 40}))),
+            (std::vector<int32_t>{0, 0, 0}));
+  EXPECT_EQ(to_vector<int32_t>(right_shift(array({1, -1, 8}), array({32, 40, -2}))),
+            (std::vector<int32_t>{0, -1, 0}));
+  EXPECT_EQ(to_vector<uint8_t>(left_shift(array({200}, uint8), array({1}, uint8))),
+            (std::vector<uint8_t>{144}));
+  // Scalars take the array's dtype; bools stay bool, and shift as uint8.
+  EXPECT_EQ((array({6}, uint8) & 3).dtype(), uint8);
+  array t(std::vector<bool>{true, false, true}, {3}), f(std::vector<bool>{true, true, false}, {3});
+  EXPECT_EQ(to_vector<bool>(t & f), (std::vector<bool>{true, false, false}));
+  EXPECT_EQ(to_vector<bool>(t ^ f), (std::vector<bool>{false, true, true}));
+  EXPECT_EQ(to_vector<bool>(~t), (std::vector<bool>{false, true, false}));
+  EXPECT_EQ((t << f).dtype(), uint8);
+  EXPECT_EQ(to_vector<uint8_t>(t << f), (std::vector<uint8_t>{2, 0, 1}));
+  // Floating inputs are an error naming the op and the dtypes.
+  EXPECT_TRUE(throws_invalid([] { bitwise_and(array({1.0f}), array({1})); },
+                             "[bitwise_and] takes integer or bool arrays, got float32 and int32."));
+  EXPECT_TRUE(throws_invalid([] { left_shift(array({1}), array({1.5f})); }, "[left_shift]"));
+  EXPECT_TRUE(throws_invalid([] { bitwise_invert(array({1.0f})); },
+                             "[bitwise_invert] takes an integer or bool array, got float32."));
+}
+
 TEST(Unary, NanInfFinitePredicates) {
   for (Dtype t : kFloatTypes) {
     SCOPED_TRACE(dtype_name(t));

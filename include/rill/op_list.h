@@ -14,6 +14,7 @@
 //   custom    a front end written by hand (ops_elementwise.cpp), declared in
 //             ops.h with the others
 //   internal  no public function of its own (nn::gelu)
+//   bitwise   integers and bool only (others are an error), the input's dtype
 #define RILL_UNARY_OPS(X)   \
   X(negative, custom)       \
   X(abs, same)              \
@@ -51,6 +52,8 @@
   X(reciprocal, floating)   \
   /* toward zero; integers unchanged */ \
   X(trunc, same)            \
+  /* ~x on integers, logical not on bool (operator~) */ \
+  X(bitwise_invert, bitwise) \
   /* x (1 + erf(x / sqrt 2)) / 2, each step rounded: nn::gelu */ \
   X(gelu, internal)
 
@@ -61,6 +64,9 @@
 //            floating, the result in it
 //   compare  both promoted to their common dtype, a bool result
 //   logical  both converted to bool, a bool result
+//   bitwise  integers and bool only, promoted to their common dtype
+//   shift    integers and bool only, promoted to their common dtype (uint8
+//            for two bools)
 //   custom   a front end written by hand (ops_elementwise.cpp)
 #define RILL_BINARY_OPS(X)  \
   X(add, arith)             \
@@ -85,7 +91,15 @@
   /* log(exp(a) + exp(b)), without overflow */ \
   X(logaddexp, floating)    \
   /* floor(a / b); integers divide exactly, 0 for a zero divisor */ \
-  X(floor_divide, arith)
+  X(floor_divide, arith)    \
+  /* operators & | ^ */     \
+  X(bitwise_and, bitwise)   \
+  X(bitwise_or, bitwise)    \
+  X(bitwise_xor, bitwise)   \
+  /* operators << >>; a shift past the width gives 0 (-1 for a negative */ \
+  /* value shifted right), a negative shift 0 */ \
+  X(left_shift, shift)      \
+  X(right_shift, shift)
 
 // Reductions over axes (their overloads are in ops.h); the rule is the
 // result: same (the input's dtype, bool promoted for sum and prod) or bool.

@@ -65,12 +65,14 @@ array copy(array a, StreamOrDevice s = {});
 #define RILL_UNARY_DECLARE_same(name) array name(const array& a, StreamOrDevice s = {});
 #define RILL_UNARY_DECLARE_floating(name) RILL_UNARY_DECLARE_same(name)
 #define RILL_UNARY_DECLARE_custom(name) RILL_UNARY_DECLARE_same(name)
+#define RILL_UNARY_DECLARE_bitwise(name) RILL_UNARY_DECLARE_same(name)
 #define RILL_UNARY_DECLARE_internal(name)
 #define RILL_UNARY_DECLARE(name, rule) RILL_UNARY_DECLARE_##rule(name)
 RILL_UNARY_OPS(RILL_UNARY_DECLARE)
 #undef RILL_UNARY_DECLARE
 #undef RILL_UNARY_DECLARE_internal
 #undef RILL_UNARY_DECLARE_custom
+#undef RILL_UNARY_DECLARE_bitwise
 #undef RILL_UNARY_DECLARE_floating
 #undef RILL_UNARY_DECLARE_same
 // Rounds half to even at `decimals` places (negative: tens, hundreds, ...).
@@ -140,9 +142,15 @@ RILL_BINARY_OPERATOR(>, greater)
 RILL_BINARY_OPERATOR(>=, greater_equal)
 RILL_BINARY_OPERATOR(&&, logical_and)
 RILL_BINARY_OPERATOR(||, logical_or)
+RILL_BINARY_OPERATOR(&, bitwise_and)
+RILL_BINARY_OPERATOR(|, bitwise_or)
+RILL_BINARY_OPERATOR(^, bitwise_xor)
+RILL_BINARY_OPERATOR(<<, left_shift)
+RILL_BINARY_OPERATOR(>>, right_shift)
 #undef RILL_BINARY_OPERATOR
 inline array operator-(const array& a) { return negative(a); }
 inline array operator!(const array& a) { return logical_not(a); }
+inline array operator~(const array& a) { return bitwise_invert(a); }
 
 // ---- Reductions (negative axes count from the end) ----
 #define RILL_REDUCTION(NAME)                                                       \

@@ -30,7 +30,8 @@ namespace rill::detail {
 template <typename C>
 RILL_HD C unary_integral(UnaryOp op, C x) {
   if constexpr (std::is_same_v<C, bool>) {
-    return op == UnaryOp::logical_not ? !x : x;  // abs, sign, square, floor, ceil, round: x
+    // abs, sign, square, floor, ceil, round, trunc: x
+    return op == UnaryOp::logical_not || op == UnaryOp::bitwise_invert ? !x : x;
   } else {
     switch (op) {
       case UnaryOp::negative: return static_cast<C>(C(0) - x);
@@ -42,7 +43,8 @@ RILL_HD C unary_integral(UnaryOp op, C x) {
         return static_cast<C>(x > 0);
       case UnaryOp::square: return static_cast<C>(x * x);
       case UnaryOp::logical_not: return !x;
-      default: return x;  // floor, ceil, round
+      case UnaryOp::bitwise_invert: return static_cast<C>(~x);
+      default: return x;  // floor, ceil, round, trunc
     }
   }
 }
@@ -179,6 +181,31 @@ RILL_HD C binary_value(BinaryOp op, C a, C b) {
         // +inf wins; two -inf stay -inf (their difference would be NaN).
         if (hi == C(INFINITY) || lo == -C(INFINITY)) return hi;
         return hi + RILL_MATH(log1p)(RILL_MATH(exp)(lo - hi));
+      }
+      return a;
+    case BinaryOp::bitwise_and:
+      if constexpr (std::is_integral_v<C>) return static_cast<C>(a & b);
+      return a;
+    case BinaryOp::bitwise_or:
+      if constexpr (std::is_integral_v<C>) return static_cast<C>(a | b);
+      return a;
+    case BinaryOp::bitwise_xor:
+      if constexpr (std::is_integral_v<C>) return static_cast<C>(a ^ b);
+      return a;
+    case BinaryOp::left_shift:
+    case BinaryOp::right_shift:
+      if constexpr (std::is_integral_v<C> && !std::is_same_v<C, bool>) {
+        constexpr int kBits = 8 * sizeof(C);
+        const bool left = op == BinaryOp::left_shift;
+        if (b < C(0) || b >= C(kBits)) {
+          if constexpr (std::is_signed_v<C>) {
+            if (!left && b >= C(kBits) && a < C(0)) return C(-1);
+          }
+          return C(0);
+        }
+        using U = std::make_unsigned_t<C>;
+        if (left) return static_cast<C>(static_cast<U>(a) << static_cast<int>(b));
+        return static_cast<C>(a >> static_cast<int>(b));
       }
       return a;
     default: return a;  // the predicates: compare_value

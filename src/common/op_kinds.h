@@ -22,6 +22,8 @@ inline constexpr int kBinaryOps = 0 RILL_BINARY_OPS(RILL_COUNT);
 // Whether a binary op gives bool (the compare and logical rules).
 #define RILL_PREDICATE_arith false
 #define RILL_PREDICATE_floating false
+#define RILL_PREDICATE_bitwise false
+#define RILL_PREDICATE_shift false
 #define RILL_PREDICATE_compare true
 #define RILL_PREDICATE_logical true
 #define RILL_PREDICATE_custom false
@@ -38,6 +40,8 @@ constexpr bool is_predicate(BinaryOp op) {
 #undef RILL_PREDICATE_logical
 #undef RILL_PREDICATE_compare
 #undef RILL_PREDICATE_floating
+#undef RILL_PREDICATE_bitwise
+#undef RILL_PREDICATE_shift
 #undef RILL_PREDICATE_arith
 
 // The public name of each op ("exp"), for primitives and error messages.

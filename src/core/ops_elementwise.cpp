@@ -87,6 +87,23 @@ array binary_floating(const array& a, const array& b, BinaryOp op, const StreamO
   if (!is_floating_point(t)) t = float32;
   return binary_op(a, b, op, s, t, t);
 }
+// bitwise, shift: integers and bool only; two bools shift as uint8.
+Dtype bitwise_type(const array& a, const array& b, BinaryOp op, bool shift) {
+  Dtype t = promote_types(a.dtype(), b.dtype());
+  if (is_floating_point(t)) {
+    fail(detail::op_name(op), cat("takes integer or bool arrays, got ", a.dtype(), " and ",
+                                  b.dtype(), "."));
+  }
+  return shift && t == bool_ ? uint8 : t;
+}
+array binary_bitwise(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s) {
+  Dtype t = bitwise_type(a, b, op, false);
+  return binary_op(a, b, op, s, t, t);
+}
+array binary_shift(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s) {
+  Dtype t = bitwise_type(a, b, op, true);
+  return binary_op(a, b, op, s, t, t);
+}
 // logical: bool in and out.
 array binary_logical(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s) {
   return binary_op(a, b, op, s, bool_, bool_);
@@ -105,6 +122,13 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
   array name(const array& a, StreamOrDevice s) { return unary_same(a, UnaryOp::name, s); }
 #define RILL_UNARY_RULE_floating(name) \
   array name(const array& a, StreamOrDevice s) { return unary_floating(a, UnaryOp::name, s); }
+#define RILL_UNARY_RULE_bitwise(name)                                       \
+  array name(const array& a, StreamOrDevice s) {                            \
+    if (is_floating_point(a.dtype())) {                                     \
+      fail(#name, cat("takes an integer or bool array, got ", a.dtype(), "."));  \
+    }                                                                       \
+    return unary_same(a, UnaryOp::name, s);                                 \
+  }
 #define RILL_UNARY_RULE_custom(name)
 #define RILL_UNARY_RULE_internal(name)
 #define RILL_UNARY_DEFINE(name, rule) RILL_UNARY_RULE_##rule(name)
@@ -112,6 +136,7 @@ RILL_UNARY_OPS(RILL_UNARY_DEFINE)
 #undef RILL_UNARY_DEFINE
 #undef RILL_UNARY_RULE_internal
 #undef RILL_UNARY_RULE_custom
+#undef RILL_UNARY_RULE_bitwise
 #undef RILL_UNARY_RULE_floating
 #undef RILL_UNARY_RULE_same
 
@@ -146,6 +171,14 @@ array logical_not(const array& a, StreamOrDevice s) {
   array name(const array& a, const array& b, StreamOrDevice s) {          \
     return binary_floating(a, b, BinaryOp::name, s);                      \
   }
+#define RILL_BINARY_DEFINE_bitwise(name)                                  \
+  array name(const array& a, const array& b, StreamOrDevice s) {          \
+    return binary_bitwise(a, b, BinaryOp::name, s);                       \
+  }
+#define RILL_BINARY_DEFINE_shift(name)                                    \
+  array name(const array& a, const array& b, StreamOrDevice s) {          \
+    return binary_shift(a, b, BinaryOp::name, s);                         \
+  }
 #define RILL_BINARY_DEFINE_logical(name)                                  \
   array name(const array& a, const array& b, StreamOrDevice s) {          \
     return binary_logical(a, b, BinaryOp::name, s);                       \
@@ -157,6 +190,8 @@ RILL_BINARY_OPS(RILL_BINARY_DEFINE)
 #undef RILL_BINARY_DEFINE_custom
 #undef RILL_BINARY_DEFINE_logical
 #undef RILL_BINARY_DEFINE_floating
+#undef RILL_BINARY_DEFINE_bitwise
+#undef RILL_BINARY_DEFINE_shift
 #undef RILL_BINARY_DEFINE_compare
 #undef RILL_BINARY_DEFINE_arith
 
