@@ -529,6 +529,27 @@ TEST(Binary, BitwiseOpsAndShifts) {
                              "[bitwise_invert] takes an integer or bool array, got float32."));
 }
 
+TEST(Binary, NanToNumClipDivmod) {
+  array x = astype(array({1.5, kNaN, kInf, -kInf}), float32);
+  EXPECT_TRUE(all_close(to_doubles(nan_to_num(x)),
+                        {1.5, 0, std::numeric_limits<float>::max(),
+                         -double(std::numeric_limits<float>::max())}));
+  EXPECT_TRUE(all_close(to_doubles(nan_to_num(x, 7.0f, 9.0f, -9.0f)), {1.5, 7, 9, -9}));
+  EXPECT_TRUE(all_close(to_doubles(nan_to_num(astype(x, float16))), {1.5, 0, 65504, -65504}));
+  EXPECT_EQ(to_vector<int32_t>(nan_to_num(array({3, -4}))), (std::vector<int32_t>{3, -4}));
+  array v = array({-3.0f, 0.5f, 4.0f, kNaN});
+  EXPECT_TRUE(all_close(to_doubles(clip(v, array(-1.0f), array(2.0f))), {-1, 0.5, 2, kNaN}));
+  EXPECT_TRUE(all_close(to_doubles(clip(v, std::nullopt, array(0.0f))), {-3, 0, 0, kNaN}));
+  EXPECT_TRUE(all_close(to_doubles(clip(v, array({0.0f, 1.0f, 0.0f, 0.0f}), std::nullopt)),
+                        {0, 1, 4, kNaN}));
+  EXPECT_TRUE(throws_invalid([&] { clip(v, std::nullopt, std::nullopt); },
+                             "[clip] needs a_min or a_max"));
+  std::vector<array> qr = divmod(array({7, -7}), array({2, 2}));
+  ASSERT_EQ(qr.size(), 2u);
+  EXPECT_EQ(to_vector<int32_t>(qr[0]), (std::vector<int32_t>{3, -4}));
+  EXPECT_EQ(to_vector<int32_t>(qr[1]), (std::vector<int32_t>{1, 1}));
+}
+
 TEST(Unary, NanInfFinitePredicates) {
   for (Dtype t : kFloatTypes) {
     SCOPED_TRACE(dtype_name(t));

@@ -3,6 +3,7 @@
 // nothing is computed until the result is evaluated.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -90,6 +91,17 @@ array isinf(const array& a, StreamOrDevice s = {});
 array isfinite(const array& a, StreamOrDevice s = {});
 array isposinf(const array& a, StreamOrDevice s = {});
 array isneginf(const array& a, StreamOrDevice s = {});
+
+// NaN -> nan, +inf -> posinf, -inf -> neginf (by default the dtype's largest
+// and lowest finite values) in a floating array; other dtypes unchanged.
+array nan_to_num(const array& a, float nan = 0.0f, std::optional<float> posinf = std::nullopt,
+                 std::optional<float> neginf = std::nullopt, StreamOrDevice s = {});
+// a limited to [a_min, a_max] (either may be absent, not both), broadcasting,
+// with maximum's and minimum's promotion.
+array clip(const array& a, const std::optional<array>& a_min, const std::optional<array>& a_max,
+           StreamOrDevice s = {});
+// {floor_divide(a, b), remainder(a, b)}.
+std::vector<array> divmod(const array& a, const array& b, StreamOrDevice s = {});
 
 // Picks x where condition is true, else y (all three broadcast).
 array where(const array& condition, const array& x, const array& y, StreamOrDevice s = {});

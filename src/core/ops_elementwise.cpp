@@ -247,6 +247,44 @@ array isposinf(const array& a, StreamOrDevice s) {
   if (!is_floating_point(a.dtype())) return not_equal(a, a, s);
   return equal(a, inf_like(a, 1), s);
 }
+namespace {
+// The largest finite value of a floating dtype.
+double max_finite(Dtype t) {
+  if (t == float16) return 65504.0;
+  if (t == bfloat16) return 3.3895313892515355e38;
+  if (t == float32) return std::numeric_limits<float>::max();
+  return std::numeric_limits<double>::max();
+}
+}  // namespace
+
+array nan_to_num(const array& a, float nan, std::optional<float> posinf,
+                 std::optional<float> neginf, StreamOrDevice s) {
+  OuterOp outer("nan_to_num");
+  detail::check_stream(s, "nan_to_num");
+  if (!is_floating_point(a.dtype())) return a;
+  const Dtype t = a.dtype();
+  const double hi = posinf ? double(*posinf) : max_finite(t);
+  const double lo = neginf ? double(*neginf) : -max_finite(t);
+  array out = where(isnan(a, s), array(double(nan), t), a, s);
+  out = where(isposinf(a, s), array(hi, t), out, s);
+  return where(isneginf(a, s), array(lo, t), out, s);
+}
+
+array clip(const array& a, const std::optional<array>& a_min, const std::optional<array>& a_max,
+           StreamOrDevice s) {
+  OuterOp outer("clip");
+  if (!a_min && !a_max) fail("clip", "needs a_min or a_max (or both), got neither.");
+  array out = a;
+  if (a_min) out = maximum(out, *a_min, s);
+  if (a_max) out = minimum(out, *a_max, s);
+  return out;
+}
+
+std::vector<array> divmod(const array& a, const array& b, StreamOrDevice s) {
+  OuterOp outer("divmod");
+  return {floor_divide(a, b, s), remainder(a, b, s)};
+}
+
 array isneginf(const array& a, StreamOrDevice s) {
   OuterOp outer("isneginf");
   if (!is_floating_point(a.dtype())) return not_equal(a, a, s);
