@@ -158,42 +158,32 @@ array logical_not(const array& a, StreamOrDevice s) {
 
 // ---------------------------------------------------------------- binary
 
-// One function per op of rill/op_list.h with a generic rule.
-#define RILL_BINARY_DEFINE_arith(name)                                    \
-  array name(const array& a, const array& b, StreamOrDevice s) {          \
-    return binary_arith(a, b, BinaryOp::name, s);                         \
+// One function per op of rill/op_list.h with a generic rule: it calls the
+// rule's binary_<rule> above. `custom` ops are written by hand below.
+#define RILL_BINARY_GENERIC(name, rule)                          \
+  array name(const array& a, const array& b, StreamOrDevice s) { \
+    return binary_##rule(a, b, BinaryOp::name, s);               \
   }
-#define RILL_BINARY_DEFINE_compare(name)                                  \
-  array name(const array& a, const array& b, StreamOrDevice s) {          \
-    return binary_compare(a, b, BinaryOp::name, s);                       \
-  }
-#define RILL_BINARY_DEFINE_floating(name)                                 \
-  array name(const array& a, const array& b, StreamOrDevice s) {          \
-    return binary_floating(a, b, BinaryOp::name, s);                      \
-  }
-#define RILL_BINARY_DEFINE_bitwise(name)                                  \
-  array name(const array& a, const array& b, StreamOrDevice s) {          \
-    return binary_bitwise(a, b, BinaryOp::name, s);                       \
-  }
-#define RILL_BINARY_DEFINE_shift(name)                                    \
-  array name(const array& a, const array& b, StreamOrDevice s) {          \
-    return binary_shift(a, b, BinaryOp::name, s);                         \
-  }
-#define RILL_BINARY_DEFINE_logical(name)                                  \
-  array name(const array& a, const array& b, StreamOrDevice s) {          \
-    return binary_logical(a, b, BinaryOp::name, s);                       \
-  }
-#define RILL_BINARY_DEFINE_custom(name)
-#define RILL_BINARY_DEFINE(name, rule) RILL_BINARY_DEFINE_##rule(name)
+#define RILL_BINARY_SKIP(name, rule)
+#define RILL_BINARY_PICK_arith RILL_BINARY_GENERIC
+#define RILL_BINARY_PICK_compare RILL_BINARY_GENERIC
+#define RILL_BINARY_PICK_floating RILL_BINARY_GENERIC
+#define RILL_BINARY_PICK_logical RILL_BINARY_GENERIC
+#define RILL_BINARY_PICK_bitwise RILL_BINARY_GENERIC
+#define RILL_BINARY_PICK_shift RILL_BINARY_GENERIC
+#define RILL_BINARY_PICK_custom RILL_BINARY_SKIP
+#define RILL_BINARY_DEFINE(name, rule) RILL_BINARY_PICK_##rule(name, rule)
 RILL_BINARY_OPS(RILL_BINARY_DEFINE)
 #undef RILL_BINARY_DEFINE
-#undef RILL_BINARY_DEFINE_custom
-#undef RILL_BINARY_DEFINE_logical
-#undef RILL_BINARY_DEFINE_floating
-#undef RILL_BINARY_DEFINE_bitwise
-#undef RILL_BINARY_DEFINE_shift
-#undef RILL_BINARY_DEFINE_compare
-#undef RILL_BINARY_DEFINE_arith
+#undef RILL_BINARY_PICK_custom
+#undef RILL_BINARY_PICK_shift
+#undef RILL_BINARY_PICK_bitwise
+#undef RILL_BINARY_PICK_logical
+#undef RILL_BINARY_PICK_floating
+#undef RILL_BINARY_PICK_compare
+#undef RILL_BINARY_PICK_arith
+#undef RILL_BINARY_SKIP
+#undef RILL_BINARY_GENERIC
 
 array subtract(const array& a, const array& b, StreamOrDevice s) {
   if (a.dtype() == bool_ && b.dtype() == bool_) {

@@ -44,16 +44,6 @@ inline C apply_unary(C x, int decimals) {
   }
 }
 
-template <BinaryOp op, typename C>
-inline C apply_binary(C a, C b) {
-  return binary_value(op, a, b);
-}
-
-template <BinaryOp op, typename C>
-inline bool apply_compare(C a, C b) {
-  return compare_value(op, a, b);
-}
-
 // Contiguous float32 arithmetic (the residual adds and scalings of a model),
 // compiled for wider vector units too. `a_one` / `b_one`: that operand is one
 // value, repeated. The output may be an input's (donated) buffer, so no
@@ -101,9 +91,9 @@ void binary_loops(const Node& a, const Node& b, Node& out) {
   using O = std::conditional_t<predicate, bool, T>;
   auto f = [](C x, C y) -> O {
     if constexpr (predicate) {
-      return apply_compare<op, C>(x, y);
+      return compare_value(op, x, y);
     } else {
-      return T(apply_binary<op, C>(x, y));
+      return T(binary_value(op, x, y));
     }
   };
   const T* pa = in_ptr<T>(a);
