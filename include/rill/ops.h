@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -53,6 +54,24 @@ array eye(int n, int m, StreamOrDevice s = {});
 array eye(int n, int m, int k, StreamOrDevice s = {});
 array eye(int n, StreamOrDevice s = {});
 
+// The n x n identity matrix.
+array identity(int n, Dtype dtype, StreamOrDevice s = {});
+array identity(int n, StreamOrDevice s = {});
+// `num` evenly spaced values from start to stop (stop left out unless
+// endpoint), computed in float32 (float64 when asked) and cast to dtype.
+array linspace(double start, double stop, int num, bool endpoint, Dtype dtype = float32,
+               StreamOrDevice s = {});
+array linspace(double start, double stop, int num = 50, Dtype dtype = float32,
+               StreamOrDevice s = {});
+// Lower-triangular ones: element (i, j) is 1 where j - i <= k.
+array tri(int n, int m, int k, Dtype type, StreamOrDevice s = {});
+array tri(int n, Dtype type, StreamOrDevice s = {});
+// Windows of length M (float32; [1] for M == 1), as NumPy defines them.
+array hanning(int M, StreamOrDevice s = {});
+array hamming(int M, StreamOrDevice s = {});
+array blackman(int M, StreamOrDevice s = {});
+array bartlett(int M, StreamOrDevice s = {});
+
 array astype(array a, Dtype dtype, StreamOrDevice s = {});
 // A copy with its own buffer.
 array copy(array a, StreamOrDevice s = {});
@@ -100,6 +119,8 @@ array nan_to_num(const array& a, float nan = 0.0f, std::optional<float> posinf =
 // with maximum's and minimum's promotion.
 array clip(const array& a, const std::optional<array>& a_min, const std::optional<array>& a_max,
            StreamOrDevice s = {});
+// +a (the array itself).
+array positive(const array& a, StreamOrDevice s = {});
 // {floor_divide(a, b), remainder(a, b)}.
 std::vector<array> divmod(const array& a, const array& b, StreamOrDevice s = {});
 
@@ -189,6 +210,43 @@ array argmin(const array& a, bool keepdims, StreamOrDevice s = {});
 array argmin(const array& a, StreamOrDevice s = {});
 array argmin(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {});
 
+// ---- Statistics (floating results: float32 for integer inputs) ----
+// Variance and standard deviation, divided by n - ddof.
+#define RILL_STAT(NAME)                                                                   \
+  array NAME(const array& a, bool keepdims, int ddof = 0, StreamOrDevice s = {});          \
+  array NAME(const array& a, StreamOrDevice s = {});                                       \
+  array NAME(const array& a, const std::vector<int>& axes, bool keepdims = false,          \
+             int ddof = 0, StreamOrDevice s = {});                                         \
+  array NAME(const array& a, int axis, bool keepdims = false, int ddof = 0,                \
+             StreamOrDevice s = {});
+RILL_STAT(var)
+RILL_STAT(std)
+#undef RILL_STAT
+// The middle value (the mean of the two middle ones for an even count; NaN
+// when a NaN is among them).
+array median(const array& a, bool keepdims, StreamOrDevice s = {});
+array median(const array& a, StreamOrDevice s = {});
+array median(const array& a, const std::vector<int>& axes, bool keepdims = false,
+             StreamOrDevice s = {});
+array median(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {});
+// How many elements are not zero (int32).
+array count_nonzero(const array& a, bool keepdims = false, StreamOrDevice s = {});
+array count_nonzero(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {});
+array count_nonzero(const array& a, const std::vector<int>& axes, bool keepdims = false,
+                    StreamOrDevice s = {});
+// {min, max} in one call.
+std::tuple<array, array> minmax(const array& a, bool keepdims, StreamOrDevice s = {});
+std::tuple<array, array> minmax(const array& a, StreamOrDevice s = {});
+std::tuple<array, array> minmax(const array& a, const std::vector<int>& axes,
+                                bool keepdims = false, StreamOrDevice s = {});
+std::tuple<array, array> minmax(const array& a, int axis, bool keepdims = false,
+                                StreamOrDevice s = {});
+// The n-th difference along `axis` (booleans: not_equal).
+array diff(const array& a, int n = 1, int axis = -1, StreamOrDevice s = {});
+// The number of elements over `axes` (its reciprocal when inverted) in dtype.
+array number_of_elements(const array& a, std::vector<int> axes, bool inverted,
+                         Dtype dtype = int32, StreamOrDevice s = {});
+
 // ---- Linear algebra ----
 // Matrix product with NumPy semantics: 1-D operands are promoted and the
 // added axis removed, batch dimensions broadcast.
@@ -197,6 +255,24 @@ array matmul(const array& a, const array& b, StreamOrDevice s = {});
 // linear layer's bias added by the matrix product itself.
 array addmm(array c, array a, array b, const float& alpha = 1.f, const float& beta = 1.f,
             StreamOrDevice s = {});
+
+// Sums of products over axes_a of a and axes_b of b (the last `axis` of a
+// with the first `axis` of b); floating dtypes, as matmul.
+array tensordot(const array& a, const array& b, const int axis = 2, StreamOrDevice s = {});
+array tensordot(const array& a, const array& b, const std::vector<int>& axes_a,
+                const std::vector<int>& axes_b, StreamOrDevice s = {});
+// Over the last axes of both (a scalar operand multiplies).
+array inner(const array& a, const array& b, StreamOrDevice s = {});
+// Every element of a (flattened) times every element of b.
+array outer(const array& a, const array& b, StreamOrDevice s = {});
+// The Kronecker product.
+array kron(const array& a, const array& b, StreamOrDevice s = {});
+// The sum of diagonal `offset` of the axis1 x axis2 planes.
+array trace(const array& a, int offset, int axis1, int axis2, Dtype dtype, StreamOrDevice s = {});
+array trace(const array& a, int offset, int axis1, int axis2, StreamOrDevice s = {});
+array trace(const array& a, StreamOrDevice s = {});
+// sum(a * b, axis), broadcasting.
+array vecdot(const array& a, const array& b, int axis = -1, StreamOrDevice s = {});
 
 // ---- Shape and views ----
 array reshape(const array& a, Shape shape, StreamOrDevice s = {});
@@ -217,6 +293,59 @@ array slice(const array& a, Shape start, Shape stop, Shape strides, StreamOrDevi
 array slice(const array& a, Shape start, Shape stop, StreamOrDevice s = {});
 // A row-major copy unless already row-major (or column-major when allowed).
 array contiguous(const array& a, bool allow_col_major = false, StreamOrDevice s = {});
+
+// A view with the given element strides and offset over a's elements in
+// row-major order (a copy is made first if a is not row-contiguous). Every
+// element reached must be one of a's, else std::invalid_argument.
+array as_strided(array a, Shape shape, Strides strides, size_t offset, StreamOrDevice s = {});
+array atleast_1d(const array& a, StreamOrDevice s = {});
+std::vector<array> atleast_1d(const std::vector<array>& a, StreamOrDevice s = {});
+array atleast_2d(const array& a, StreamOrDevice s = {});
+std::vector<array> atleast_2d(const std::vector<array>& a, StreamOrDevice s = {});
+array atleast_3d(const array& a, StreamOrDevice s = {});
+std::vector<array> atleast_3d(const std::vector<array>& a, StreamOrDevice s = {});
+std::vector<array> broadcast_arrays(const std::vector<array>& inputs, StreamOrDevice s = {});
+// Diagonal `offset` of the axis1 x axis2 planes as the last axis (a view).
+array diagonal(const array& a, int offset = 0, int axis1 = 0, int axis2 = 1,
+               StreamOrDevice s = {});
+// A 1-D array's values on diagonal k of a square matrix, or diagonal k of a
+// matrix.
+array diag(const array& a, int k = 0, StreamOrDevice s = {});
+// Reversed along the axes (all when none are given): a view.
+array flip(const array& a, const std::vector<int>& axes, StreamOrDevice s = {});
+array flip(const array& a, int axis, StreamOrDevice s = {});
+array flip(const array& a, StreamOrDevice s = {});
+array moveaxis(const array& a, int source, int destination, StreamOrDevice s = {});
+// The last two axes swapped.
+array matrix_transpose(const array& a, StreamOrDevice s = {});
+// Each element `repeats` times along `axis` (of the flattened array without).
+array repeat(const array& arr, int repeats, int axis, StreamOrDevice s = {});
+array repeat(const array& arr, int repeats, StreamOrDevice s = {});
+// Rolled by `shift` along each axis (of the flattened array without axes).
+array roll(const array& a, int shift, StreamOrDevice s = {});
+array roll(const array& a, const Shape& shift, StreamOrDevice s = {});
+array roll(const array& a, int shift, int axis, StreamOrDevice s = {});
+array roll(const array& a, int shift, const std::vector<int>& axes, StreamOrDevice s = {});
+array roll(const array& a, const Shape& shift, int axis, StreamOrDevice s = {});
+array roll(const array& a, const Shape& shift, const std::vector<int>& axes, StreamOrDevice s = {});
+// The array repeated reps[i] times along axis i (NumPy's tile).
+array tile(const array& arr, std::vector<int> reps, StreamOrDevice s = {});
+// Axis `axis` split into `shape` (one entry may be -1).
+array unflatten(const array& a, int axis, Shape shape, StreamOrDevice s = {});
+// The slices along `axis`, each without it.
+std::vector<array> unstack(const array& a, int axis, StreamOrDevice s = {});
+std::vector<array> unstack(const array& a, StreamOrDevice s = {});
+// Coordinate grids ("xy": Cartesian, "ij": matrix indexing).
+std::vector<array> meshgrid(const std::vector<array>& arrays, bool sparse = false,
+                            const std::string& indexing = "xy", StreamOrDevice s = {});
+// The lower (upper) triangle from diagonal k of the last two axes, zeros elsewhere.
+array tril(array x, int k = 0, StreamOrDevice s = {});
+array triu(array x, int k = 0, StreamOrDevice s = {});
+// The inputs, each evaluated only after every dependency has been.
+std::vector<array> depends(const std::vector<array>& inputs,
+                           const std::vector<array>& dependencies);
+// The array itself (rill has no gradients to stop).
+array stop_gradient(const array& a, StreamOrDevice s = {});
 
 // ---- Comparison helpers ----
 array isclose(const array& a, const array& b, double rtol = 1e-5, double atol = 1e-8,

@@ -1,6 +1,7 @@
-// Ops that make arrays: full, zeros, ones, arange, eye, astype, copy. They
-// validate the arguments and record a node; nothing here computes (as in
-// every core/ops_*.cpp).
+// Ops that make arrays: full, zeros, ones, arange, linspace, eye, identity,
+// the windows (hanning, hamming, blackman, bartlett), number_of_elements,
+// astype, copy. They validate the arguments and record a node; nothing here
+// computes (as in every core/ops_*.cpp).
 #include "rill/ops.h"
 
 #include <cmath>
@@ -98,6 +99,76 @@ array eye(int n, Dtype dtype, StreamOrDevice s) { return eye(n, n, 0, dtype, s);
 array eye(int n, int m, StreamOrDevice s) { return eye(n, m, 0, float32, s); }
 array eye(int n, int m, int k, StreamOrDevice s) { return eye(n, m, k, float32, s); }
 array eye(int n, StreamOrDevice s) { return eye(n, n, 0, float32, s); }
+
+array identity(int n, Dtype dtype, StreamOrDevice s) {
+  OuterOp outer("identity");
+  return eye(n, n, 0, dtype, s);
+}
+array identity(int n, StreamOrDevice s) { return identity(n, float32, s); }
+
+array linspace(double start, double stop, int num, bool endpoint, Dtype dtype, StreamOrDevice s) {
+  OuterOp outer("linspace");
+  if (num < 0) fail("linspace", cat("num must be non-negative, got ", num, "."));
+  if (!std::isfinite(start) || !std::isfinite(stop)) {
+    fail("linspace", cat("start and stop must be finite, got ", start, " and ", stop, "."));
+  }
+  // start (1 - t) + stop t in float32 (float64 when asked for): both ends exact.
+  const Dtype t = dtype == float64 ? float64 : float32;
+  const int den = endpoint ? std::max(num - 1, 1) : std::max(num, 1);
+  array frac = divide(arange(0.0, num, 1.0, t, s), array(double(den), t), s);
+  array out = add(multiply(array(start, t), subtract(array(1.0, t), frac, s), s),
+                  multiply(array(stop, t), frac, s), s);
+  return astype(out, dtype, s);
+}
+array linspace(double start, double stop, int num, Dtype dtype, StreamOrDevice s) {
+  return linspace(start, stop, num, true, dtype, s);
+}
+
+// ---- Windows: float32, of length M, 1 for M == 1 ----
+namespace {
+// sum_j coef[j] cos(2 pi j n / (M - 1)) with alternating signs, n = 0..M-1.
+array cosine_window(int M, std::initializer_list<double> coef, const char* name,
+                    const StreamOrDevice& s) {
+  OuterOp outer(name);
+  if (M < 0) fail(name, cat("M must be non-negative, got ", M, "."));
+  if (M <= 1) return ones({M}, float32, s);
+  array n = arange(0.0, M, 1.0, float32, s);
+  array out = zeros({M}, float32, s);
+  double sign = 1, j = 0;
+  for (double c : coef) {
+    array phase = multiply(n, array(2.0 * M_PI * j / (M - 1), float32), s);
+    out = add(out, multiply(array(sign * c, float32), cos(phase, s), s), s);
+    sign = -sign;
+    j += 1;
+  }
+  return out;
+}
+}  // namespace
+
+array hanning(int M, StreamOrDevice s) { return cosine_window(M, {0.5, 0.5}, "hanning", s); }
+array hamming(int M, StreamOrDevice s) { return cosine_window(M, {0.54, 0.46}, "hamming", s); }
+array blackman(int M, StreamOrDevice s) {
+  return cosine_window(M, {0.42, 0.5, 0.08}, "blackman", s);
+}
+array bartlett(int M, StreamOrDevice s) {
+  OuterOp outer("bartlett");
+  if (M < 0) fail("bartlett", cat("M must be non-negative, got ", M, "."));
+  if (M <= 1) return ones({M}, float32, s);
+  // 1 - |2n / (M - 1) - 1|
+  array n = arange(0.0, M, 1.0, float32, s);
+  array x = subtract(multiply(n, array(2.0 / (M - 1), float32), s), array(1.0f), s);
+  return subtract(array(1.0f), abs(x, s), s);
+}
+
+array number_of_elements(const array& a, std::vector<int> axes, bool inverted, Dtype dtype,
+                         StreamOrDevice s) {
+  OuterOp outer("number_of_elements");
+  std::vector<int> ax = detail::normalize_axes(axes, a.ndim(), "number_of_elements");
+  double n = 1;
+  for (int i : ax) n *= a.shape(i);
+  detail::check_stream(s, "number_of_elements");
+  return astype(array(inverted ? 1.0 / n : n, float64), dtype, s);
+}
 
 array astype(array a, Dtype dtype, StreamOrDevice s) {
   if (a.dtype() == dtype) {

@@ -315,3 +315,11 @@ array array_equal(const array& a, const array& b, bool equal_nan, StreamOrDevice
 }
 
 }  // namespace rill
+
+namespace rill {
+array positive(const array& a, StreamOrDevice s) {
+  // +a: the array itself, as MLX returns it.
+  detail::check_stream(s, "positive");
+  return a;
+}
+}  // namespace rill

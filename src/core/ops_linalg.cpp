@@ -1,5 +1,6 @@
 // Linear algebra: matmul and addmm (NumPy's rules for 1-D operands and
-// batch broadcasting).
+// batch broadcasting), and the products built on them: tensordot, inner,
+// outer, kron, trace, vecdot.
 #include "rill/ops.h"
 
 #include <algorithm>
@@ -100,6 +101,127 @@ array addmm(array c, array a_in, array b_in, const float& alpha, const float& be
   array out = make_array(m.out, t, std::make_shared<detail::AddMM>(alpha, beta),
                          {std::move(c), std::move(m.a), std::move(m.b)}, s, "addmm");
   return m.result == m.out ? out : reshape(out, m.result, s);
+}
+
+}  // namespace rill
+
+// ---------------------------------------------------------------- products built on matmul
+
+namespace rill {
+
+array tensordot(const array& a, const array& b, const std::vector<int>& axes_a,
+                const std::vector<int>& axes_b, StreamOrDevice s) {
+  OuterOp outer("tensordot");
+  if (axes_a.size() != axes_b.size()) {
+    fail("tensordot", cat("axes_a ", tuple_str(axes_a), " and axes_b ", tuple_str(axes_b),
+                          " must have the same length."));
+  }
+  std::vector<int> ca, cb;
+  for (size_t i = 0; i < axes_a.size(); ++i) {
+    ca.push_back(detail::normalize_axis(axes_a[i], a.ndim(), "tensordot"));
+    cb.push_back(detail::normalize_axis(axes_b[i], b.ndim(), "tensordot"));
+    if (a.shape(ca.back()) != b.shape(cb.back())) {
+      fail("tensordot", cat("axis ", axes_a[i], " of a (size ", a.shape(ca.back()),
+                            ") and axis ", axes_b[i], " of b (size ", b.shape(cb.back()),
+                            ") must have the same size."));
+    }
+  }
+  detail::normalize_axes(ca, a.ndim(), "tensordot");  // rejects a repeated axis
+  detail::normalize_axes(cb, b.ndim(), "tensordot");
+  // a as [free_a, contracted], b as [contracted, free_b]: one matrix product.
+  std::vector<int> pa, pb;
+  Shape out;
+  int64_t fa = 1, fb = 1, k = 1;
+  for (int i = 0; i < a.ndim(); ++i) {
+    if (std::find(ca.begin(), ca.end(), i) == ca.end()) {
+      pa.push_back(i);
+      out.push_back(a.shape(i));
+      fa *= a.shape(i);
+    }
+  }
+  for (int i : ca) {
+    pa.push_back(i);
+    k *= a.shape(i);
+  }
+  pb = cb;
+  for (int i = 0; i < b.ndim(); ++i) {
+    if (std::find(cb.begin(), cb.end(), i) == cb.end()) {
+      pb.push_back(i);
+      out.push_back(b.shape(i));
+      fb *= b.shape(i);
+    }
+  }
+  array x = reshape(transpose(a, pa, s), {static_cast<int32_t>(fa), static_cast<int32_t>(k)}, s);
+  array y = reshape(transpose(b, pb, s), {static_cast<int32_t>(k), static_cast<int32_t>(fb)}, s);
+  return reshape(matmul(x, y, s), out, s);
+}
+
+array tensordot(const array& a, const array& b, const int axis, StreamOrDevice s) {
+  OuterOp outer("tensordot");
+  if (axis < 0 || axis > a.ndim() || axis > b.ndim()) {
+    fail("tensordot", cat("axis ", axis, " must be in [0, ", std::min(a.ndim(), b.ndim()),
+                          "] for shapes ", tuple_str(a.shape()), " and ", tuple_str(b.shape()),
+                          "."));
+  }
+  std::vector<int> xa, xb;
+  for (int i = 0; i < axis; ++i) {
+    xa.push_back(a.ndim() - axis + i);
+    xb.push_back(i);
+  }
+  return tensordot(a, b, xa, xb, s);
+}
+
+array inner(const array& a, const array& b, StreamOrDevice s) {
+  OuterOp outer("inner");
+  if (a.ndim() == 0 || b.ndim() == 0) return multiply(a, b, s);
+  if (a.shape(-1) != b.shape(-1)) {
+    fail("inner", cat("last dimensions must agree, got shapes ", tuple_str(a.shape()), " and ",
+                      tuple_str(b.shape()), "."));
+  }
+  return tensordot(a, b, {-1}, {-1}, s);
+}
+
+array outer(const array& a, const array& b, StreamOrDevice s) {
+  OuterOp outer("outer");
+  return multiply(reshape(a, {-1, 1}, s), reshape(b, {-1}, s), s);
+}
+
+array kron(const array& a, const array& b, StreamOrDevice s) {
+  OuterOp outer("kron");
+  if (a.size() == 0 || b.size() == 0) {
+    fail("kron", cat("inputs must be non-empty, got shapes ", tuple_str(a.shape()), " and ",
+                     tuple_str(b.shape()), "."));
+  }
+  const int nd = std::max(a.ndim(), b.ndim());
+  Shape sa = a.shape(), sb = b.shape();
+  sa.insert(sa.begin(), nd - sa.size(), 1);
+  sb.insert(sb.begin(), nd - sb.size(), 1);
+  // a as [a0, 1, a1, 1, ...] times b as [1, b0, 1, b1, ...], then merged pairwise.
+  Shape ea, eb, out;
+  for (int i = 0; i < nd; ++i) {
+    ea.insert(ea.end(), {sa[i], 1});
+    eb.insert(eb.end(), {1, sb[i]});
+    out.push_back(sa[i] * sb[i]);
+  }
+  return reshape(multiply(reshape(a, ea, s), reshape(b, eb, s), s), out, s);
+}
+
+array trace(const array& a, int offset, int axis1, int axis2, Dtype dtype, StreamOrDevice s) {
+  OuterOp outer("trace");
+  return sum(astype(diagonal(a, offset, axis1, axis2, s), dtype, s), -1, false, s);
+}
+array trace(const array& a, int offset, int axis1, int axis2, StreamOrDevice s) {
+  // Integers and bool sum in int32 or wider, as MLX does.
+  Dtype t = a.dtype();
+  if (t == bool_ || (!is_floating_point(t) && t.size < 4)) t = int32;
+  return trace(a, offset, axis1, axis2, t, s);
+}
+array trace(const array& a, StreamOrDevice s) { return trace(a, 0, 0, 1, s); }
+
+array vecdot(const array& a, const array& b, int axis, StreamOrDevice s) {
+  OuterOp outer("vecdot");
+  array prod = multiply(a, b, s);
+  return sum(prod, detail::normalize_axis(axis, prod.ndim(), "vecdot"), false, s);
 }
 
 }  // namespace rill

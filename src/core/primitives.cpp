@@ -103,6 +103,22 @@ void View::eval(const Kernels& k, const std::vector<array>& inputs, Node& out) {
       set_view(out, in, std::move(s), offset);
       return;
     }
+    case Kind::diagonal: {
+      const int a1 = axes_[0], a2 = axes_[1];
+      Strides s;
+      for (int i = 0; i < static_cast<int>(in.shape.size()); ++i) {
+        if (i != a1 && i != a2) s.push_back(in.strides[i]);
+      }
+      s.push_back(in.strides[a1] + in.strides[a2]);
+      int64_t offset = in.offset;
+      if (out.size > 0) offset += start_[0] * in.strides[a1] + start_[1] * in.strides[a2];
+      set_view(out, in, std::move(s), offset);
+      return;
+    }
+    case Kind::strided:
+      // The front end made the input row-contiguous and checked the extent.
+      set_view(out, in, strides_, in.offset + offset_);
+      return;
     case Kind::reshape: {
       Strides st;
       if (in.row_contiguous || in.size == 0) {
@@ -119,6 +135,11 @@ void View::eval(const Kernels& k, const std::vector<array>& inputs, Node& out) {
       return;
     }
   }
+}
+
+void Depends::eval(const Kernels&, const std::vector<array>& inputs, Node& out) {
+  const Node& in = node_of(inputs[0]);
+  set_view(out, in, in.strides, in.offset);
 }
 
 void Contiguous::eval(const Kernels& k, const std::vector<array>& inputs, Node& out) {

@@ -137,11 +137,17 @@ class AddMM : public Primitive {
 // one inside the other, as after a transpose).
 class View : public Primitive {
  public:
-  enum class Kind { reshape, transpose, broadcast, slice };
+  // diagonal: axes_ = {axis1, axis2}, start_ = their first indices; the
+  // output's last axis walks both. strided: as_strided's element strides and
+  // offset over a row-contiguous input.
+  enum class Kind { reshape, transpose, broadcast, slice, diagonal, strided };
   View(Kind kind, const char* name, std::vector<int> axes = {}, Shape start = {},
        Shape step = {})
       : kind_(kind), name_(name), axes_(std::move(axes)), start_(std::move(start)),
         step_(std::move(step)) {}
+  View(Strides strides, int64_t offset)
+      : kind_(Kind::strided), name_("as_strided"), strides_(std::move(strides)),
+        offset_(offset) {}
   const char* name() const override { return name_; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
@@ -150,6 +156,15 @@ class View : public Primitive {
   const char* name_;
   std::vector<int> axes_;  // transpose: the permutation
   Shape start_, step_;     // slice: per-axis start (normalised) and step
+  Strides strides_;        // strided
+  int64_t offset_ = 0;
+};
+
+// depends: a view of input 0 that is computed only after inputs 1.. are.
+class Depends : public Primitive {
+ public:
+  const char* name() const override { return "depends"; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 };
 
 // A row-major (or, when allowed, column-major) array: a view of the input if
