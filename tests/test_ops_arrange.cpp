@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <functional>
 #include <numeric>
 
 #include "ops_helpers.h"
@@ -373,6 +374,152 @@ TEST(Products, InnerOuterKronTraceVecdot) {
 
   EXPECT_TRUE(all_close(to_doubles(vecdot(m, array({1.0f, 1.0f}))), {3, 7}));
   EXPECT_TRUE(all_close(to_doubles(vecdot(m, m, 0)), {10, 20}));
+}
+
+}  // namespace
+}  // namespace rill::test
+
+namespace rill::test {
+namespace {
+
+// Scan `op` of row-major `x` of `shape` along `axis`, in double.
+std::vector<double> ref_scan(const std::string& op, const std::vector<double>& x,
+                             const Shape& shape, int axis, bool reverse, bool inclusive) {
+  int64_t inner = 1, n = shape[axis];
+  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+  const int64_t outer = static_cast<int64_t>(x.size()) / std::max<int64_t>(n * inner, 1);
+  const double inf = std::numeric_limits<double>::infinity();
+  const double id = op == "sum" ? 0 : op == "prod" ? 1 : op == "min" ? inf : -inf;
+  auto combine = [&](double a, double b) {
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
+    if (op == "sum") return a + b;
+    if (op == "prod") return a * b;
+    if (op == "max") return std::max(a, b);
+    if (op == "min") return std::min(a, b);
+    double hi = std::max(a, b), lo = std::min(a, b);
+    return hi == -inf ? hi : hi + std::log1p(std::exp(lo - hi));
+  };
+  std::vector<double> out(x.size());
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t j = 0; j < inner; ++j) {
+      double acc = id;
+      for (int64_t k = 0; k < n; ++k) {
+        int64_t i = (o * n + (reverse ? n - 1 - k : k)) * inner + j;
+        double before = acc;
+        acc = combine(acc, x[i]);
+        out[i] = inclusive ? acc : before;
+      }
+    }
+  }
+  return out;
+}
+
+TEST(Scans, EveryOpAxisDirectionAndDtype) {
+  const Shape shape{3, 4, 5};
+  struct Case {
+    const char* op;
+    std::function<array(const array&, int, bool, bool)> fn;
+  };
+  std::vector<Case> cases = {
+      {"prod", [](const array& a, int ax, bool r, bool i) { return cumprod(a, ax, r, i); }},
+      {"max", [](const array& a, int ax, bool r, bool i) { return cummax(a, ax, r, i); }},
+      {"min", [](const array& a, int ax, bool r, bool i) { return cummin(a, ax, r, i); }},
+      {"lse", [](const array& a, int ax, bool r, bool i) { return logcumsumexp(a, ax, r, i); }},
+  };
+  for (const Case& c : cases) {
+    for (Dtype t : {float32, float16, bfloat16, float64, int32, int64, uint8}) {
+      // Products of small values stay exact in every dtype.
+      array a = std::string(c.op) == "prod" ? random_array(shape, t, 9, -2, 2)
+                                            : random_array(shape, t, 9);
+      std::vector<double> x = to_doubles(a);
+      for (int axis : {0, 1, 2}) {
+        for (bool reverse : {false, true}) {
+          for (bool inclusive : {true, false}) {
+            SCOPED_TRACE(std::string(c.op) + " " + dtype_name(t) + " axis " +
+                         std::to_string(axis) + (reverse ? " reverse" : "") +
+                         (inclusive ? "" : " exclusive"));
+            array y = c.fn(a, axis, reverse, inclusive);
+            Dtype want = std::string(c.op) == "lse" && !is_floating_point(t) ? float32 : t;
+            EXPECT_EQ(y.dtype(), want);
+            std::vector<double> ref = ref_scan(c.op, x, shape, axis, reverse, inclusive);
+            if (!inclusive && !is_floating_point(t) && (std::string(c.op) == "max" ||
+                                                        std::string(c.op) == "min")) {
+              // The identity of an integer max (min) is the dtype's lowest (highest).
+              for (double& v : ref) {
+                if (std::isinf(v)) v = v < 0 ? (t == uint8 ? 0 : (t == int32 ? -2147483648.0 : -9223372036854775808.0))
+                                             : (t == uint8 ? 255 : (t == int32 ? 2147483647.0 : 9223372036854775807.0));
+              }
+            }
+            double tol = std::max(eps_of(want) * 4, 1e-6);
+            EXPECT_TRUE(all_close(to_doubles(y), ref, tol, tol));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Scans, LongRowsNonContiguousAndNaN) {
+  // Rows long enough for the GPU's block scan, through a transposed view.
+  const int n = 1000;
+  std::vector<double> v = random_values(2 * n, float32, 4, -1, 1);
+  array a = transpose(array(v, {n, 2}, float32));
+  std::vector<double> x = to_doubles(a);
+  for (bool inclusive : {true, false}) {
+    EXPECT_TRUE(all_close(to_doubles(cummax(a, 1, false, inclusive)),
+                          ref_scan("max", x, {2, n}, 1, false, inclusive)));
+    EXPECT_TRUE(all_close(to_doubles(cummin(a, 1, true, inclusive)),
+                          ref_scan("min", x, {2, n}, 1, true, inclusive)));
+    EXPECT_TRUE(all_close(to_doubles(logcumsumexp(a, 1, false, inclusive)),
+                          ref_scan("lse", x, {2, n}, 1, false, inclusive), 1e-5, 1e-5));
+  }
+  array nan = array({1.0f, NAN, 3.0f, 0.0f});
+  EXPECT_TRUE(all_close(to_doubles(cummax(nan)), {1, NAN, NAN, NAN}));
+  EXPECT_TRUE(all_close(to_doubles(cummin(nan, 0, true)), {NAN, NAN, 0, 0}));
+  EXPECT_TRUE(all_close(to_doubles(logcumsumexp(array({-INFINITY, -INFINITY}))),
+                        {-INFINITY, -INFINITY}));
+}
+
+TEST(Scans, MlxDtypeRulesAndFlattenedForms) {
+  array m = array({1, 2, 3, 4}, {2, 2}, int32);
+  array flat = cumsum(m);
+  EXPECT_EQ(flat.shape(), Shape({4}));
+  EXPECT_TRUE(all_close(to_doubles(flat), {1, 3, 6, 10}));
+  EXPECT_TRUE(all_close(to_doubles(cumprod(m, true)), {24, 24, 12, 4}));
+  EXPECT_EQ(cumsum(m, false, true, float32).dtype(), float32);
+  // dtype converts the input first.
+  EXPECT_TRUE(all_close(to_doubles(cumsum(array({1.5f, 2.5f}), 0, false, true, int32)), {1, 3}));
+  EXPECT_EQ(cumsum(array({true, true})).dtype(), int32);
+  EXPECT_EQ(cumsum(array({1, 2}, uint8)).dtype(), uint8);
+  array b = cumprod(array({true, false, true}));
+  EXPECT_EQ(b.dtype(), bool_);
+  EXPECT_TRUE(all_close(to_doubles(b), {1, 0, 0}));
+  EXPECT_TRUE(all_close(to_doubles(cummax(array({false, true, false}))), {0, 1, 1}));
+  EXPECT_TRUE(all_close(to_doubles(cummax(array({1, 2}, uint8), 0, false, false)), {0, 1}));
+  EXPECT_TRUE(all_close(to_doubles(cummin(array({1, 2}, int32), 0, false, false)),
+                        {2147483647, 1}));
+  EXPECT_EQ(logcumsumexp(m, 1).dtype(), float32);
+  EXPECT_EQ(cummax(zeros({0, 3}), 0).shape(), Shape({0, 3}));
+  EXPECT_TRUE(throws_invalid([&] { cummax(m, 2); }, "[cummax]"));
+  EXPECT_TRUE(throws_invalid([&] { logcumsumexp(array(1.0f), 0); }, "[logcumsumexp]"));
+}
+
+TEST(Unary, ErfinvInvertsErf) {
+  std::vector<double> ys;
+  for (double y = -0.999; y < 1; y += 0.0371) ys.push_back(y);
+  ys.insert(ys.end(), {-0.9999999, 0.9999999, 1e-8, 0});
+  for (Dtype t : {float32, float64}) {
+    array x = erfinv(array(ys, {static_cast<int>(ys.size())}, t));
+    std::vector<double> got = to_doubles(x);
+    for (size_t i = 0; i < ys.size(); ++i) {
+      double back = std::erf(got[i]);
+      EXPECT_NEAR(back, ys[i], t == float64 ? 1e-14 : 2e-7) << ys[i];
+    }
+  }
+  array edge = erfinv(array({1.0f, -1.0f, 1.5f, NAN}));
+  EXPECT_TRUE(all_close(to_doubles(edge), {INFINITY, -INFINITY, NAN, NAN}));
+  EXPECT_EQ(erfinv(array({0, 1}, int32)).dtype(), float32);
+  EXPECT_NEAR(erfinv(array(0.5f, bfloat16)).item<bfloat16_t>(), 0.4769f, 4e-3);
 }
 
 }  // namespace

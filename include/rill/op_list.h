@@ -52,6 +52,8 @@
   X(reciprocal, floating)   \
   /* toward zero; integers unchanged */ \
   X(trunc, same)            \
+  /* the inverse of erf on (-1, 1); +-inf at +-1 */ \
+  X(erfinv, floating)       \
   /* ~x on integers, logical not on bool (operator~) */ \
   X(bitwise_invert, bitwise) \
   /* x (1 + erf(x / sqrt 2)) / 2, each step rounded: nn::gelu */ \
@@ -115,6 +117,16 @@
 #define RILL_ARG_REDUCE_OPS(X) \
   X(argmax, index)             \
   X(argmin, index)
+
+// Running combinations along one axis (forwards or reversed, inclusive or
+// not); the rule is the combining function: sum, prod, max and min (both
+// propagate NaN), logaddexp.
+#define RILL_SCAN_OPS(X)     \
+  X(cumsum, sum)             \
+  X(cumprod, prod)           \
+  X(cummax, max)             \
+  X(cummin, min)             \
+  X(logcumsumexp, logaddexp)
 
 // Along one axis, NaN last, ties in input order: values keep the dtype,
 // indices are uint32.

@@ -395,8 +395,34 @@ array pad(const array& a, const std::pair<int, int>& pad_width,
           StreamOrDevice s = {});
 array pad(const array& a, int pad_width, const array& pad_value = array(0),
           const std::string& mode = "constant", StreamOrDevice s = {});
-array cumsum(const array& a, int axis, bool reverse = false, bool inclusive = true,
+// ---- Scans along an axis (of the flattened array without one) ----
+// cumsum and cumprod convert to `dtype` first (a bool sum counts in int32);
+// cummax and cummin propagate NaN; logcumsumexp computes integers in float32.
+// Exclusive scans start from the identity (0, 1, the lowest, the highest, -inf).
+#define RILL_SCAN_DTYPE(NAME)                                                              \
+  array NAME(const array& a, bool reverse = false, bool inclusive = true,                 \
+             std::optional<Dtype> dtype = std::nullopt, StreamOrDevice s = {});            \
+  inline array NAME(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {     \
+    return NAME(a, reverse, inclusive, std::nullopt, s);                                   \
+  }                                                                                        \
+  array NAME(const array& a, int axis, bool reverse = false, bool inclusive = true,       \
+             std::optional<Dtype> dtype = std::nullopt, StreamOrDevice s = {});            \
+  inline array NAME(const array& a, int axis, bool reverse, bool inclusive,                \
+                    StreamOrDevice s) {                                                    \
+    return NAME(a, axis, reverse, inclusive, std::nullopt, s);                             \
+  }
+RILL_SCAN_DTYPE(cumsum)
+RILL_SCAN_DTYPE(cumprod)
+#undef RILL_SCAN_DTYPE
+#define RILL_SCAN(NAME)                                                                    \
+  array NAME(const array& a, bool reverse = false, bool inclusive = true,                 \
+             StreamOrDevice s = {});                                                       \
+  array NAME(const array& a, int axis, bool reverse = false, bool inclusive = true,       \
              StreamOrDevice s = {});
+RILL_SCAN(cummax)
+RILL_SCAN(cummin)
+RILL_SCAN(logcumsumexp)
+#undef RILL_SCAN
 
 // ---- Sorting and selection (stable; NaN sorts last) ----
 array sort(const array& a, int axis, StreamOrDevice s = {});

@@ -72,8 +72,8 @@ struct RopeParams {
   /* dtype) outside, or with `edge` the nearest element of `in`. */                       \
   X(pad, (const Node& in, const Node& value, const std::vector<int>& low, bool edge,     \
           Node& out))                                                                     \
-  /* Running sum along `axis`; in has out's dtype. Floats accumulate in double. */        \
-  X(cumsum, (const Node& in, int axis, bool reverse, bool inclusive, Node& out))         \
+  /* Scan `op` along `axis` (common/scan_math.h); in has out's dtype. */                 \
+  X(scan, (ScanOp op, const Node& in, int axis, bool reverse, bool inclusive, Node& out)) \
   /* Along `axis` (op_list.h); partition puts the kth smallest at kth, topk */            \
   /* writes the `kth` largest, ascending, to an axis of that size. */                     \
   X(sort, (SortOp op, const Node& in, int axis, int kth, Node& out))                     \

@@ -1,10 +1,12 @@
 // Reductions and scans: sum, mean, prod, max, min, all, any, argmax,
-// argmin, softmax, logsumexp, cumsum, and the sorting family.
+// argmin, softmax, logsumexp, the scans (cumsum, cumprod, cummax, cummin,
+// logcumsumexp), and the sorting family.
 #include "rill/ops.h"
 
 #include <algorithm>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 
 #include "core/format.h"
@@ -244,16 +246,66 @@ array logsumexp(const array& a, StreamOrDevice s) {
   return logsumexp(a, all_axes(a), false, s);
 }
 
-// ---------------------------------------------------------------- cumsum
+// ---------------------------------------------------------------- scans
 
-// bool and uint8 promote as in sum; floats accumulate in double.
-array cumsum(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
-  OuterOp outer("cumsum");
-  int ax = normalize_axis(axis, a.ndim(), "cumsum");
-  Dtype t = a.dtype() == bool_ ? int32 : (a.dtype() == uint8 ? uint32 : a.dtype());
+namespace {
+
+// MLX's dtypes: `dtype` converts the input first; a bool sum counts in int32,
+// logcumsumexp of integers computes in float32; otherwise the input's dtype.
+array scan_op(const array& a, int axis, bool reverse, bool inclusive,
+              std::optional<Dtype> dtype, detail::ScanOp op, const StreamOrDevice& s) {
+  const char* name = detail::op_name(op);
+  OuterOp outer(name);
+  int ax = normalize_axis(axis, a.ndim(), name);
+  Dtype t = dtype.value_or(a.dtype());
+  if (op == detail::ScanOp::cumsum && t == bool_) t = int32;
+  if (op == detail::ScanOp::logcumsumexp && !is_floating_point(t)) t = float32;
   return make_array(a.shape(), t,
-                    std::make_shared<detail::Cumsum>(ax, reverse, inclusive),
-                    {astype(a, t, s)}, s, "cumsum");
+                    std::make_shared<detail::Scan>(op, ax, reverse, inclusive),
+                    {astype(a, t, s)}, s, name);
+}
+
+array scan_flat(const array& a, bool reverse, bool inclusive, std::optional<Dtype> dtype,
+                detail::ScanOp op, const StreamOrDevice& s) {
+  OuterOp outer(detail::op_name(op));
+  return scan_op(flatten(a, s), 0, reverse, inclusive, dtype, op, s);
+}
+
+}  // namespace
+
+array cumsum(const array& a, int axis, bool reverse, bool inclusive, std::optional<Dtype> dtype,
+             StreamOrDevice s) {
+  return scan_op(a, axis, reverse, inclusive, dtype, detail::ScanOp::cumsum, s);
+}
+array cumsum(const array& a, bool reverse, bool inclusive, std::optional<Dtype> dtype,
+             StreamOrDevice s) {
+  return scan_flat(a, reverse, inclusive, dtype, detail::ScanOp::cumsum, s);
+}
+array cumprod(const array& a, int axis, bool reverse, bool inclusive, std::optional<Dtype> dtype,
+              StreamOrDevice s) {
+  return scan_op(a, axis, reverse, inclusive, dtype, detail::ScanOp::cumprod, s);
+}
+array cumprod(const array& a, bool reverse, bool inclusive, std::optional<Dtype> dtype,
+              StreamOrDevice s) {
+  return scan_flat(a, reverse, inclusive, dtype, detail::ScanOp::cumprod, s);
+}
+array cummax(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan_op(a, axis, reverse, inclusive, std::nullopt, detail::ScanOp::cummax, s);
+}
+array cummax(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan_flat(a, reverse, inclusive, std::nullopt, detail::ScanOp::cummax, s);
+}
+array cummin(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan_op(a, axis, reverse, inclusive, std::nullopt, detail::ScanOp::cummin, s);
+}
+array cummin(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan_flat(a, reverse, inclusive, std::nullopt, detail::ScanOp::cummin, s);
+}
+array logcumsumexp(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan_op(a, axis, reverse, inclusive, std::nullopt, detail::ScanOp::logcumsumexp, s);
+}
+array logcumsumexp(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan_flat(a, reverse, inclusive, std::nullopt, detail::ScanOp::logcumsumexp, s);
 }
 
 // ---------------------------------------------------------------- sorting

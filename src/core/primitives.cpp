@@ -169,8 +169,8 @@ void Concatenate::eval(const Kernels& k, const std::vector<array>& in, Node& out
 void Pad::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.pad(node_of(in[0]), node_of(in[1]), low_, edge_, out);
 }
-void Cumsum::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
-  k.cumsum(node_of(in[0]), axis_, reverse_, inclusive_, out);
+void Scan::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.scan(op_, node_of(in[0]), axis_, reverse_, inclusive_, out);
 }
 void Sort::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.sort(op_, node_of(in[0]), axis_, kth_, out);

@@ -237,14 +237,15 @@ class Pad : public Primitive {
   bool edge_;
 };
 
-class Cumsum : public Primitive {
+class Scan : public Primitive {
  public:
-  Cumsum(int axis, bool reverse, bool inclusive)
-      : axis_(axis), reverse_(reverse), inclusive_(inclusive) {}
-  const char* name() const override { return "cumsum"; }
+  Scan(ScanOp op, int axis, bool reverse, bool inclusive)
+      : op_(op), axis_(axis), reverse_(reverse), inclusive_(inclusive) {}
+  const char* name() const override { return op_name(op_); }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
  private:
+  ScanOp op_;
   int axis_;
   bool reverse_, inclusive_;
 };

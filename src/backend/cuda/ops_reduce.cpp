@@ -55,7 +55,7 @@ void arg_reduce(ArgReduceOp op, const Node& in, int axis, Node& out) {
                  n_of(out), stream());
 }
 
-void cumsum(const Node& in, int axis, bool reverse, bool inclusive, Node& out) {
+void scan(ScanOp op, const Node& in, int axis, bool reverse, bool inclusive, Node& out) {
   gpu::allocate(out);
   if (out.size == 0) return;
   Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
@@ -63,8 +63,8 @@ void cumsum(const Node& in, int axis, bool reverse, bool inclusive, Node& out) {
   const int64_t len = in.shape[axis];
   int64_t inner = 1;
   for (size_t d = axis + 1; d < in.shape.size(); ++d) inner *= in.shape[d];
-  cu::cumsum(dt(in.dtype), x.data(), out.mutable_data(), n_of(in) / (len * inner), len, inner,
-             reverse, inclusive, stream());
+  cu::scan(op, dt(in.dtype), x.data(), out.mutable_data(), n_of(in) / (len * inner), len,
+           inner, reverse, inclusive, stream());
 }
 
 void sort(SortOp op, const Node& in, int axis, int kth, Node& out) {

@@ -1,4 +1,4 @@
-// Scans and sorts along one axis: cumsum (one thread per lane when lanes are
+// Scans and sorts along one axis: the scans (one thread per lane when lanes are
 // many and interleaved, one block per contiguous row otherwise) and the sort
 // family through CUB's stable segmented sort on order-preserving unsigned
 // keys, so that the order is the CPU's: NaN last, -0 equal to +0, ties in
@@ -7,27 +7,19 @@
 #include <cub/device/device_segmented_sort.cuh>
 
 #include "backend/cuda/device.cuh"
+#include "common/scan_math.h"
 
 namespace rill::detail::cu {
 namespace {
 
-// Floats accumulate in double; integers in their unsigned twin (wrapping).
-template <typename T, bool Float = is_float_v<T>>
-struct ScanAcc {
-  using type = double;
-};
-template <typename T>
-struct ScanAcc<T, false> {
-  using type = std::make_unsigned_t<T>;
-};
+// The accumulator of scan `op` over T (common/scan_math.h): loads widen the
+// half types to float first.
+template <ScanOp op, typename T>
+using ScanAcc = scan_acc_t<op, acc_t<T>>;
 
-template <typename T, typename A>
+template <typename A, typename T>
 __device__ __forceinline__ A to_acc(T v) {
-  if constexpr (std::is_same_v<A, double>) {
-    return static_cast<double>(widen(v));
-  } else {
-    return static_cast<A>(v);
-  }
+  return static_cast<A>(widen(v));
 }
 template <typename T, typename A>
 __device__ __forceinline__ T from_acc(A v) {
@@ -38,60 +30,84 @@ __device__ __forceinline__ T from_acc(A v) {
   }
 }
 
+template <ScanOp op>
+struct Combine {
+  template <typename A>
+  __device__ __forceinline__ A operator()(A a, A b) const {
+    return scan_combine<op>(a, b);
+  }
+};
+
 // Lanes [o, :, j] of a row-major [outer, len, inner] array, one per thread.
-template <typename T>
+template <ScanOp op, typename T>
 __global__ void scan_lanes(const T* in, T* out, int64_t outer, int64_t len, int64_t inner,
                            bool reverse, bool inclusive) {
-  using A = typename ScanAcc<T>::type;
+  using A = ScanAcc<op, T>;
   const int64_t lanes = outer * inner;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t l = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; l < lanes; l += stride) {
     const int64_t o = l / inner, j = l - o * inner;
     const int64_t base = o * len * inner + j;
-    A acc = 0;
+    A acc = scan_identity<op, A>();
     for (int64_t k = 0; k < len; ++k) {
       const int64_t at = base + (reverse ? len - 1 - k : k) * inner;
-      const A v = to_acc<T, A>(in[at]);
+      const A v = to_acc<A>(in[at]);
       const A before = acc;
-      acc += v;
+      acc = k == 0 ? v : scan_combine<op>(before, v);
       out[at] = from_acc<T, A>(inclusive ? acc : before);
     }
   }
 }
 
 // Contiguous rows, one block each, kItems elements per thread per step.
-template <typename T, int kBlock>
+template <ScanOp op, typename T, int kBlock>
 __global__ void scan_rows(const T* in, T* out, int64_t rows, int64_t len, bool reverse,
                           bool inclusive) {
-  using A = typename ScanAcc<T>::type;
+  using A = ScanAcc<op, T>;
   constexpr int kItems = 4;
   using Scan = cub::BlockScan<A, kBlock>;
   __shared__ typename Scan::TempStorage tmp;
+  const A id = scan_identity<op, A>();
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* x = in + r * len;
     T* y = out + r * len;
-    A carry = 0;
+    A carry = id;
     for (int64_t base = 0; base < len; base += int64_t(kBlock) * kItems) {
       A v[kItems], s[kItems];
 #pragma unroll
       for (int u = 0; u < kItems; ++u) {
         const int64_t k = base + threadIdx.x * kItems + u;
-        v[u] = k < len ? to_acc<T, A>(x[reverse ? len - 1 - k : k]) : A(0);
+        v[u] = k < len ? to_acc<A>(x[reverse ? len - 1 - k : k]) : id;
       }
       A total;
       if (inclusive) {
-        Scan(tmp).InclusiveSum(v, s, total);
+        Scan(tmp).InclusiveScan(v, s, Combine<op>{}, total);
       } else {
-        Scan(tmp).ExclusiveSum(v, s, total);
+        Scan(tmp).ExclusiveScan(v, s, id, Combine<op>{}, total);
       }
 #pragma unroll
       for (int u = 0; u < kItems; ++u) {
         const int64_t k = base + threadIdx.x * kItems + u;
-        if (k < len) y[reverse ? len - 1 - k : k] = from_acc<T, A>(A(carry + s[u]));
+        if (k < len) y[reverse ? len - 1 - k : k] = from_acc<T, A>(scan_combine<op>(carry, s[u]));
       }
-      carry += total;
+      carry = scan_combine<op>(carry, total);
       __syncthreads();  // tmp is reused
     }
+  }
+}
+
+template <ScanOp op, typename T>
+void scan_launch(const T* x, T* y, int64_t outer, int64_t len, int64_t inner, bool reverse,
+                 bool inclusive, cudaStream_t s) {
+  if (inner > 1) {
+    scan_lanes<op, T><<<blocks_for(outer * inner, 256), 256, 0, s>>>(x, y, outer, len, inner,
+                                                                     reverse, inclusive);
+  } else if (len <= 256) {
+    const unsigned g = static_cast<unsigned>(outer < 65535 * 16 ? outer : 65535 * 16);
+    scan_rows<op, T, 32><<<g, 32, 0, s>>>(x, y, outer, len, reverse, inclusive);
+  } else {
+    const unsigned g = static_cast<unsigned>(outer < 65535 * 16 ? outer : 65535 * 16);
+    scan_rows<op, T, 256><<<g, 256, 0, s>>>(x, y, outer, len, reverse, inclusive);
   }
 }
 
@@ -190,28 +206,21 @@ Layout layout_for(const SortArgs& a) {
 
 }  // namespace
 
-void cumsum(DT t, const void* in, void* out, int64_t outer, int64_t len, int64_t inner,
-            bool reverse, bool inclusive, cudaStream_t s) {
+void scan(ScanOp op, DT t, const void* in, void* out, int64_t outer, int64_t len, int64_t inner,
+          bool reverse, bool inclusive, cudaStream_t s) {
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool>) {
-      throw std::logic_error("cumsum: bool input must be promoted first");
-    } else {
-      const T* x = static_cast<const T*>(in);
-      T* y = static_cast<T*>(out);
-      if (inner > 1) {
-        scan_lanes<T><<<blocks_for(outer * inner, 256), 256, 0, s>>>(x, y, outer, len, inner,
-                                                                      reverse, inclusive);
-      } else if (len <= 256) {
-        const unsigned g = static_cast<unsigned>(outer < 65535 * 16 ? outer : 65535 * 16);
-        scan_rows<T, 32><<<g, 32, 0, s>>>(x, y, outer, len, reverse, inclusive);
-      } else {
-        const unsigned g = static_cast<unsigned>(outer < 65535 * 16 ? outer : 65535 * 16);
-        scan_rows<T, 256><<<g, 256, 0, s>>>(x, y, outer, len, reverse, inclusive);
-      }
+    const T* x = static_cast<const T*>(in);
+    T* y = static_cast<T*>(out);
+    switch (op) {
+#define RILL_SCAN_CASE(name, rule)                                                 \
+  case ScanOp::name:                                                              \
+    return scan_launch<ScanOp::name, T>(x, y, outer, len, inner, reverse, inclusive, s);
+      RILL_SCAN_OPS(RILL_SCAN_CASE)
+#undef RILL_SCAN_CASE
     }
   });
-  check_launch("cumsum");
+  check_launch(op_name(op));
 }
 
 size_t sort_scratch(DT t, const SortArgs& a) {
