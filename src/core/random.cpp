@@ -190,6 +190,10 @@ array normal(const Shape& shape, Dtype dtype, const std::optional<array>& key,
              StreamOrDevice s) {
   return normal(shape, dtype, 0.0f, 1.0f, key, s);
 }
+array normal(const Shape& shape, float loc, float scale, const std::optional<array>& key,
+             StreamOrDevice s) {
+  return normal(shape, float32, loc, scale, key, s);
+}
 array normal(const Shape& shape, const std::optional<array>& key, StreamOrDevice s) {
   return normal(shape, float32, 0.0f, 1.0f, key, s);
 }
