@@ -128,6 +128,15 @@
   X(cummin, min)             \
   X(logcumsumexp, logaddexp)
 
+// How scatter and slice_update combine an update with the element it lands
+// on (equal positions combine in any order; assign keeps one of them).
+#define RILL_SCATTER_OPS(X) \
+  X(scatter, assign)        \
+  X(scatter_add, sum)       \
+  X(scatter_prod, prod)     \
+  X(scatter_max, max)       \
+  X(scatter_min, min)
+
 // Along one axis, NaN last, ties in input order: values keep the dtype,
 // indices are uint32.
 #define RILL_SORT_OPS(X) \

@@ -3,6 +3,7 @@
 // nothing is computed until the result is evaluated.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -290,6 +291,11 @@ array broadcast_to(const array& a, const Shape& shape, StreamOrDevice s = {});
 // Elements start, start + step, ... below stop along each axis (negative
 // starts and stops count from the end, as in Python).
 array slice(const array& a, Shape start, Shape stop, Shape strides, StreamOrDevice s = {});
+// Braced starts are a Shape, not an array of starts (as in MLX).
+inline array slice(const array& a, std::initializer_list<int> start, Shape stop, Shape strides,
+                   StreamOrDevice s = {}) {
+  return slice(a, Shape(start), std::move(stop), std::move(strides), s);
+}
 array slice(const array& a, Shape start, Shape stop, StreamOrDevice s = {});
 // A row-major copy unless already row-major (or column-major when allowed).
 array contiguous(const array& a, bool allow_col_major = false, StreamOrDevice s = {});
@@ -375,6 +381,63 @@ array take(const array& a, const array& indices, StreamOrDevice s = {});
 array take(const array& a, int index, int axis, StreamOrDevice s = {});
 array take(const array& a, int index, StreamOrDevice s = {});
 array take_along_axis(const array& a, const array& indices, int axis, StreamOrDevice s = {});
+// MLX's gather: for each position i of the index arrays (broadcast
+// together), the slice of `slice_sizes` of `a` starting at indices[k][i]
+// along axes[k] (0 along the others); the result is [index shape...,
+// slice_sizes...]. A start whose slice leaves its axis fails at evaluation.
+array gather(const array& a, const std::vector<array>& indices, const std::vector<int>& axes,
+             const Shape& slice_sizes, StreamOrDevice s = {});
+inline array gather(const array& a, const array& indices, int axis, const Shape& slice_sizes,
+                    StreamOrDevice s = {}) {
+  return gather(a, {indices}, std::vector<int>{axis}, slice_sizes, s);
+}
+// MLX's scatter: a with `updates` ([index shape..., slice...]) written at the
+// positions gather would read (assign: one of equal positions wins) or
+// combined with what is there (add, prod, max, min).
+#define RILL_SCATTER_DECLARE(name, rule)                                                   \
+  array name(const array& a, const std::vector<array>& indices, const array& updates,     \
+             const std::vector<int>& axes, StreamOrDevice s = {});                        \
+  inline array name(const array& a, const array& indices, const array& updates, int axis, \
+                    StreamOrDevice s = {}) {                                               \
+    return name(a, {indices}, updates, std::vector<int>{axis}, s);                         \
+  }
+RILL_SCATTER_OPS(RILL_SCATTER_DECLARE)
+#undef RILL_SCATTER_DECLARE
+// a with values (broadcast to the indices' shape) put at `indices` along
+// `axis` (take_along_axis's positions); scatter_add_axis adds them.
+array put_along_axis(const array& a, const array& indices, const array& values, int axis,
+                     StreamOrDevice s = {});
+array scatter_add_axis(const array& a, const array& indices, const array& values, int axis,
+                       StreamOrDevice s = {});
+// a with its elements where mask (bool, broadcast to a) is true replaced, in
+// row-major order, by src's first elements.
+array masked_scatter(const array& a, const array& mask, const array& src, StreamOrDevice s = {});
+
+// src with the region slice(src, start, stop, strides) replaced by update
+// (broadcast to the region), or combined with it (add, prod, max, min).
+#define RILL_SLICE_UPDATE_DECLARE(NAME)                                                      \
+  array NAME(const array& src, const array& update, Shape start, Shape stop, Shape strides, \
+             StreamOrDevice s = {});                                                         \
+  array NAME(const array& src, const array& update, Shape start, Shape stop,                \
+             StreamOrDevice s = {});
+RILL_SLICE_UPDATE_DECLARE(slice_update)
+RILL_SLICE_UPDATE_DECLARE(slice_update_add)
+RILL_SLICE_UPDATE_DECLARE(slice_update_prod)
+RILL_SLICE_UPDATE_DECLARE(slice_update_max)
+RILL_SLICE_UPDATE_DECLARE(slice_update_min)
+#undef RILL_SLICE_UPDATE_DECLARE
+// Braced starts are a Shape, not an array of starts.
+inline array slice_update(const array& src, const array& update, std::initializer_list<int> start,
+                          Shape stop, StreamOrDevice s = {}) {
+  return slice_update(src, update, Shape(start), std::move(stop), s);
+}
+// With starts known only when evaluated: `start` (integer, one per axis in
+// `axes`) gives the region's first index along those axes (0 along others).
+array slice(const array& a, const array& start, std::vector<int> axes, Shape slice_size,
+            StreamOrDevice s = {});
+array slice_update(const array& src, const array& update, const array& start,
+                   std::vector<int> axes, StreamOrDevice s = {});
+
 array concatenate(std::vector<array> arrays, int axis, StreamOrDevice s = {});
 array concatenate(std::vector<array> arrays, StreamOrDevice s = {});
 array stack(const std::vector<array>& arrays, int axis, StreamOrDevice s = {});

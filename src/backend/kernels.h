@@ -72,6 +72,22 @@ struct RopeParams {
   /* dtype) outside, or with `edge` the nearest element of `in`. */                       \
   X(pad, (const Node& in, const Node& value, const std::vector<int>& low, bool edge,     \
           Node& out))                                                                     \
+  /* MLX's gather: out is [idx..., slice...] (indices broadcast to idx's */                 \
+  /* shape, one per axis in `axes`); element (i, s) is a at s + start(i), */              \
+  /* start(i)[axes[k]] = indices[k][i] (negative counts from the end). A */                \
+  /* start whose slice leaves its axis throws std::out_of_range */                          \
+  /* (throw_index_error). On a GPU the indices may be on the host. */                       \
+  X(gather, (const Node& a, const std::vector<const Node*>& indices,                       \
+             const std::vector<int>& axes, Node& out))                                       \
+  /* MLX's scatter: out = a (a's dtype and shape), then each element (i, s) */             \
+  /* of updates ([idx..., slice...], out's dtype) combined by `op` */                       \
+  /* (common/scatter_math.h) into the element at s + start(i), as in gather. */              \
+  X(scatter, (ScatterOp op, const Node& a, const std::vector<const Node*>& indices,         \
+              const Node& updates, const std::vector<int>& axes, Node& out))                 \
+  /* out = a, then out's elements start + step j (j over update's shape, */                 \
+  /* which is the region's) combined with update (out's dtype) by `op`. */                  \
+  X(slice_update, (ScatterOp op, const Node& a, const Node& update, const Shape& start,      \
+                   const Shape& step, Node& out))                                            \
   /* Scan `op` along `axis` (common/scan_math.h); in has out's dtype. */                 \
   X(scan, (ScanOp op, const Node& in, int axis, bool reverse, bool inclusive, Node& out)) \
   /* Along `axis` (op_list.h); partition puts the kth smallest at kth, topk */            \

@@ -15,6 +15,7 @@ enum class ReduceOp : int { RILL_REDUCE_OPS(RILL_ENUMERATOR) };
 enum class ArgReduceOp : int { RILL_ARG_REDUCE_OPS(RILL_ENUMERATOR) };
 enum class SortOp : int { RILL_SORT_OPS(RILL_ENUMERATOR) };
 enum class ScanOp : int { RILL_SCAN_OPS(RILL_ENUMERATOR) };
+enum class ScatterOp : int { RILL_SCATTER_OPS(RILL_ENUMERATOR) };
 inline constexpr int kUnaryOps = 0 RILL_UNARY_OPS(RILL_COUNT);
 inline constexpr int kBinaryOps = 0 RILL_BINARY_OPS(RILL_COUNT);
 #undef RILL_COUNT
@@ -53,6 +54,7 @@ inline constexpr const char* kReduceNames[] = {RILL_REDUCE_OPS(RILL_NAME)};
 inline constexpr const char* kArgReduceNames[] = {RILL_ARG_REDUCE_OPS(RILL_NAME)};
 inline constexpr const char* kSortNames[] = {RILL_SORT_OPS(RILL_NAME)};
 inline constexpr const char* kScanNames[] = {RILL_SCAN_OPS(RILL_NAME)};
+inline constexpr const char* kScatterNames[] = {RILL_SCATTER_OPS(RILL_NAME)};
 #undef RILL_NAME
 constexpr const char* op_name(UnaryOp op) { return kUnaryNames[static_cast<int>(op)]; }
 constexpr const char* op_name(BinaryOp op) { return kBinaryNames[static_cast<int>(op)]; }
@@ -60,5 +62,6 @@ constexpr const char* op_name(ReduceOp op) { return kReduceNames[static_cast<int
 constexpr const char* op_name(ArgReduceOp op) { return kArgReduceNames[static_cast<int>(op)]; }
 constexpr const char* op_name(SortOp op) { return kSortNames[static_cast<int>(op)]; }
 constexpr const char* op_name(ScanOp op) { return kScanNames[static_cast<int>(op)]; }
+constexpr const char* op_name(ScatterOp op) { return kScatterNames[static_cast<int>(op)]; }
 
 }  // namespace rill::detail

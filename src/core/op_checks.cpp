@@ -32,6 +32,37 @@ void check_shape(const Shape& shape, const char* op) {
   }
 }
 
+std::pair<Shape, Shape> slice_region(const Shape& in, const Shape& start_in, const Shape& stop,
+                                     const Shape& strides, const char* op) {
+  const int nd = static_cast<int>(in.size());
+  if (static_cast<int>(start_in.size()) != nd || static_cast<int>(stop.size()) != nd ||
+      static_cast<int>(strides.size()) != nd) {
+    fail(op, cat("start ", tuple_str(start_in), ", stop ", tuple_str(stop), " and strides ",
+                 tuple_str(strides), " must each have one entry per dimension (", nd, ")."));
+  }
+  Shape start(nd), shape(nd);
+  for (int i = 0; i < nd; ++i) {
+    int64_t n = in[i], step = strides[i];
+    if (step == 0) fail(op, cat("step of axis ", i, " is 0."));
+    int64_t b = start_in[i], e = stop[i];
+    if (b < 0) b += n;
+    if (e < 0) e += n;
+    int64_t len;
+    if (step > 0) {
+      b = std::clamp<int64_t>(b, 0, n);
+      e = std::clamp<int64_t>(e, 0, n);
+      len = e > b ? (e - b + step - 1) / step : 0;
+    } else {
+      b = std::clamp<int64_t>(b, -1, n - 1);
+      e = std::clamp<int64_t>(e, -1, n - 1);
+      len = b > e ? (b - e - step - 1) / (-step) : 0;
+    }
+    start[i] = static_cast<int32_t>(len > 0 ? b : 0);
+    shape[i] = static_cast<int32_t>(len);
+  }
+  return {std::move(start), std::move(shape)};
+}
+
 Shape broadcast_or_fail(const Shape& a, const Shape& b, const char* op) {
   size_t n = std::max(a.size(), b.size());
   Shape out(n);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/format.h"
@@ -19,6 +20,12 @@ int normalize_axis(int axis, int ndim, const char* op);
 std::vector<int> normalize_axes(const std::vector<int>& axes, int ndim, const char* op);
 // Throws on a negative dimension.
 void check_shape(const Shape& shape, const char* op);
+// A slice's first index per axis (normalised; 0 for an empty axis) and the
+// region's shape, by Python's rules (negative starts and stops count from
+// the end, out-of-range ones are clamped); throws on a length mismatch or a
+// zero step.
+std::pair<Shape, Shape> slice_region(const Shape& in, const Shape& start, const Shape& stop,
+                                     const Shape& strides, const char* op);
 // The shape a and b broadcast to; throws when they do not.
 Shape broadcast_or_fail(const Shape& a, const Shape& b, const char* op);
 

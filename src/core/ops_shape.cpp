@@ -182,34 +182,8 @@ array broadcast_to(const array& a, const Shape& shape, StreamOrDevice s) {
 }
 
 array slice(const array& a, Shape start, Shape stop, Shape strides, StreamOrDevice s) {
-  int nd = a.ndim();
-  if (static_cast<int>(start.size()) != nd || static_cast<int>(stop.size()) != nd ||
-      static_cast<int>(strides.size()) != nd) {
-    fail("slice", cat("start ", tuple_str(start), ", stop ", tuple_str(stop), " and strides ",
-                      tuple_str(strides), " must each have one entry per dimension (",
-                      nd, ")."));
-  }
-  Shape shape(nd);
-  for (int i = 0; i < nd; ++i) {
-    int64_t n = a.shape()[i], step = strides[i];
-    if (step == 0) fail("slice", cat("step of axis ", i, " is 0."));
-    int64_t b = start[i], e = stop[i];
-    if (b < 0) b += n;
-    if (e < 0) e += n;
-    int64_t len;
-    if (step > 0) {
-      b = std::clamp<int64_t>(b, 0, n);
-      e = std::clamp<int64_t>(e, 0, n);
-      len = e > b ? (e - b + step - 1) / step : 0;
-    } else {
-      b = std::clamp<int64_t>(b, -1, n - 1);
-      e = std::clamp<int64_t>(e, -1, n - 1);
-      len = b > e ? (b - e - step - 1) / (-step) : 0;
-    }
-    start[i] = static_cast<int32_t>(len > 0 ? b : 0);
-    shape[i] = static_cast<int32_t>(len);
-  }
-  return view(a, std::move(shape), detail::View::Kind::slice, "slice", s, {}, std::move(start),
+  auto [first, shape] = detail::slice_region(a.shape(), start, stop, strides, "slice");
+  return view(a, std::move(shape), detail::View::Kind::slice, "slice", s, {}, std::move(first),
               std::move(strides));
 }
 array slice(const array& a, Shape start, Shape stop, StreamOrDevice s) {

@@ -157,6 +157,29 @@ void Softmax::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
 void LogSumExp::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.logsumexp(node_of(in[0]), axes_, out);
 }
+void Gather::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  std::vector<const Node*> idx;
+  for (size_t i = 1; i < in.size(); ++i) idx.push_back(&node_of(in[i]));
+  k.gather(node_of(in[0]), idx, axes_, out);
+}
+void Scatter::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  std::vector<const Node*> idx;
+  for (size_t i = 2; i < in.size(); ++i) idx.push_back(&node_of(in[i]));
+  k.scatter(op_, node_of(in[0]), idx, node_of(in[1]), axes_, out);
+}
+const char* SliceUpdate::name() const {
+  switch (op_) {
+    case ScatterOp::scatter: return "slice_update";
+    case ScatterOp::scatter_add: return "slice_update_add";
+    case ScatterOp::scatter_prod: return "slice_update_prod";
+    case ScatterOp::scatter_max: return "slice_update_max";
+    case ScatterOp::scatter_min: return "slice_update_min";
+  }
+  return "slice_update";
+}
+void SliceUpdate::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.slice_update(op_, node_of(in[0]), node_of(in[1]), start_, step_, out);
+}
 void Take::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   (along_axis_ ? k.take_along_axis : k.take)(node_of(in[0]), node_of(in[1]), axis_, out);
 }

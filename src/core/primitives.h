@@ -200,6 +200,44 @@ class LogSumExp : public Primitive {
   int axes_;
 };
 
+// Inputs: the array, then one index array per axis.
+class Gather : public Primitive {
+ public:
+  explicit Gather(std::vector<int> axes) : axes_(std::move(axes)) {}
+  const char* name() const override { return "gather"; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+  bool host_input(size_t k) const override { return k >= 1; }
+
+ private:
+  std::vector<int> axes_;
+};
+
+// Inputs: the array, the updates, then one index array per axis.
+class Scatter : public Primitive {
+ public:
+  Scatter(ScatterOp op, std::vector<int> axes) : op_(op), axes_(std::move(axes)) {}
+  const char* name() const override { return op_name(op_); }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+  bool host_input(size_t k) const override { return k >= 2; }
+
+ private:
+  ScatterOp op_;
+  std::vector<int> axes_;
+};
+
+// Inputs: the array and the update (of the region's shape).
+class SliceUpdate : public Primitive {
+ public:
+  SliceUpdate(ScatterOp op, Shape start, Shape step)
+      : op_(op), start_(std::move(start)), step_(std::move(step)) {}
+  const char* name() const override;
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+
+ private:
+  ScatterOp op_;
+  Shape start_, step_;
+};
+
 // Inputs: the array, then the indices.
 class Take : public Primitive {
  public:

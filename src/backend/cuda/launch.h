@@ -94,6 +94,43 @@ void take_along_axis(size_t es, const void* a, Steps ast, DT it, const void* idx
 // out[ost] = in[ist] over dims (both strided): one slot of a concatenation.
 void move(size_t es, const void* in, Steps ist, void* out, Steps ost, Dims dims, int64_t n,
           cudaStream_t s);
+// ---- scatter.cu ----
+// Index arrays gather and scatter take at most.
+constexpr int kMaxIndexArrays = 8;
+// Slices at positions given by index arrays (MLX's gather and scatter): the
+// position i (row-major over `idx`) starts each axes[k] at index k's value
+// there, read at idx_st[k]; a value outside [-axis_len, room] is bad (room:
+// the last start the slice fits). The slice's element j sits at
+// offset_of(j, slice, slice_st) in the sliced array.
+struct GatherArgs {
+  int n_idx;
+  Dims idx;
+  Steps idx_st[kMaxIndexArrays];
+  int64_t axis_len[kMaxIndexArrays], room[kMaxIndexArrays], axis_st[kMaxIndexArrays];
+  Dims slice;
+  Steps slice_st;
+  int64_t n_slice;  // elements of a slice
+};
+// Device pointers to the index arrays (all of dtype `it`), and the {flag,
+// value} pairs (null: checked on the host) that receive each one's first bad
+// value.
+struct IndexPtrs {
+  const void* p[kMaxIndexArrays];
+  long long* bad[kMaxIndexArrays];
+};
+// out (row-major [idx..., slice...]) from a.
+void gather(size_t es, const void* a, DT it, const IndexPtrs& idx, void* out,
+            const GatherArgs& g, int64_t n, cudaStream_t s);
+// Each element e of updates (row-major over `ud`, read at ust) combined by
+// op into out (of dtype t) at its slice position; equal positions combine
+// atomically.
+void scatter(ScatterOp op, DT t, void* out, const void* upd, Dims ud, Steps ust, DT it,
+             const IndexPtrs& idx, const GatherArgs& g, int64_t n, cudaStream_t s);
+// out[base + offset_of(j, dims, ost)] combined by op with upd[offset_of(j,
+// dims, ust)] for j < n: a region of distinct elements.
+void slice_update(ScatterOp op, DT t, void* out, int64_t base, Steps ost, const void* upd,
+                  Steps ust, Dims dims, int64_t n, cudaStream_t s);
+
 struct PadArgs {
   int ndim;
   int64_t out_shape[kMaxDims], in_shape[kMaxDims], in_st[kMaxDims], low[kMaxDims];

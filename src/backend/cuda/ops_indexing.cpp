@@ -163,4 +163,121 @@ void pad(const Node& in, const Node& value, const std::vector<int>& low, bool ed
   cu::pad(out.dtype.size, in.data(), value.data(), out.mutable_data(), p, n_of(out), stream());
 }
 
+// ---- gather and scatter ----
+
+namespace {
+
+// The index arrays on the device, with a slice-aware check on the host for
+// those still there, and the kernel's arguments.
+struct SliceIndices {
+  std::vector<Indices> idx;
+  cu::IndexPtrs ptrs{};
+  cu::GatherArgs g{};
+  DT type = DT::i32;
+};
+
+SliceIndices slice_indices(const std::vector<const Node*>& indices, const std::vector<int>& axes,
+                           const Shape& a_shape, const Strides& a_strides, const Shape& idx_shape,
+                           const Shape& slice) {
+  if (indices.size() > static_cast<size_t>(cu::kMaxIndexArrays)) {
+    throw std::runtime_error(cat("gather and scatter on the GPU take at most ",
+                                 cu::kMaxIndexArrays, " index arrays, got ", indices.size()));
+  }
+  SliceIndices r;
+  r.g.n_idx = static_cast<int>(indices.size());
+  std::vector<Strides> ist;
+  for (size_t k = 0; k < indices.size(); ++k) {
+    const Node& idx = *indices[k];
+    const int axis = axes[k];
+    const int64_t n = a_shape[axis], room = n - slice[axis];
+    if (!(idx.buffer && idx.buffer->device() >= 0)) {
+      dispatch(idx.dtype, [&](auto tag) {
+        using I = typename decltype(tag)::type;
+        if constexpr (std::is_integral_v<I> && !std::is_same_v<I, bool>) {
+          const I* p = static_cast<const I*>(idx.data());
+          for_each_row<1>(idx.shape, {idx.strides},
+                          [&](const std::array<int64_t, 1>& off, int64_t m,
+                              const std::array<int64_t, 1>& st) {
+                            for (int64_t j = 0; j < m; ++j) {
+                              const int64_t v = static_cast<int64_t>(p[off[0] + j * st[0]]);
+                              const int64_t w = v < 0 ? v + n : v;
+                              if (w < 0 || w > room) throw_index_error(v, n, axis);
+                            }
+                          });
+        }
+      });
+    }
+    r.idx.push_back(indices_on_device(idx, n, axis));
+    const Node& dev = node_of(*r.idx.back().dev);
+    ist.push_back(broadcast_strides(dev, idx_shape));
+    r.ptrs.p[k] = dev.data();
+    r.ptrs.bad[k] = r.idx.back().bad();
+    r.g.axis_len[k] = n;
+    r.g.room[k] = room;
+    r.g.axis_st[k] = a_strides[axis];
+    r.type = dt(idx.dtype);
+  }
+  if (!indices.empty()) {
+    Iter it = iterate(idx_shape, ist, "index array");
+    r.g.idx = it.dims;
+    for (size_t k = 0; k < indices.size(); ++k) r.g.idx_st[k] = it.st[k];
+  }
+  Iter sl = iterate(slice, {a_strides});
+  r.g.slice = sl.dims;
+  r.g.slice_st = sl.st[0];
+  r.g.n_slice = 1;
+  for (int32_t d : slice) r.g.n_slice *= d;
+  return r;
+}
+
+void check_all(const SliceIndices& r, const std::vector<int>& axes, const Shape& a_shape) {
+  for (size_t k = 0; k < r.idx.size(); ++k) check_indices(r.idx[k], a_shape[axes[k]], axes[k]);
+}
+
+}  // namespace
+
+void gather(const Node& a, const std::vector<const Node*>& indices, const std::vector<int>& axes,
+            Node& out) {
+  const size_t nd = a.shape.size();
+  const Shape idx_shape(out.shape.begin(), out.shape.end() - nd);
+  const Shape slice(out.shape.end() - nd, out.shape.end());
+  SliceIndices r = slice_indices(indices, axes, a.shape, a.strides, idx_shape, slice);
+  gpu::allocate(out);
+  if (out.size == 0) return;
+  cu::gather(a.dtype.size, a.data(), r.type, r.ptrs, out.mutable_data(), r.g, n_of(out),
+             stream());
+  check_all(r, axes, a.shape);
+}
+
+void scatter(ScatterOp op, const Node& a, const std::vector<const Node*>& indices,
+             const Node& updates, const std::vector<int>& axes, Node& out) {
+  const size_t nd = a.shape.size();
+  const Shape idx_shape(updates.shape.begin(), updates.shape.end() - nd);
+  const Shape slice(updates.shape.end() - nd, updates.shape.end());
+  // Positions in out, which copy() makes row-major.
+  SliceIndices r =
+      slice_indices(indices, axes, a.shape, row_major_strides(a.shape), idx_shape, slice);
+  gpu::copy(a, out);
+  if (updates.size == 0) return;
+  Iter u = iterate(updates.shape, {updates.strides});
+  cu::scatter(op, dt(out.dtype), out.mutable_data(), updates.data(), u.dims, u.st[0], r.type,
+              r.ptrs, r.g, n_of(updates), stream());
+  check_all(r, axes, a.shape);
+}
+
+void slice_update(ScatterOp op, const Node& a, const Node& update, const Shape& start,
+                  const Shape& step, Node& out) {
+  gpu::copy(a, out);
+  if (update.size == 0) return;
+  int64_t base = 0;
+  Strides region(out.strides.size());
+  for (size_t d = 0; d < out.strides.size(); ++d) {
+    base += int64_t(start[d]) * out.strides[d];
+    region[d] = out.strides[d] * step[d];
+  }
+  Iter it = iterate(update.shape, {region, update.strides});
+  cu::slice_update(op, dt(out.dtype), out.mutable_data(), base, it.st[0], update.data(),
+                   it.st[1], it.dims, n_of(update), stream());
+}
+
 }  // namespace rill::detail::gpu
