@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <functional>
+#include <limits>
 #include <string>
 
 #include "ops_helpers.h"
@@ -67,13 +67,16 @@ std::vector<double> identities(int64_t count, int n) {
   return out;
 }
 
-double tol(Dtype t) { return t == float64 ? 1e-10 : 2e-4; }
+double tol(Dtype t) {
+  return t == float64 ? 1e-10 : 2e-4;
+}
 
 // Symmetric positive definite: X X^T + n I.
 array spd(const Shape& shape, Dtype t, uint32_t seed) {
   array x = random_array(shape, t, seed, -1, 1);
   const int n = shape.back();
-  return add(matmul(x, swapaxes(x, -1, -2, kCpu), kCpu), multiply(eye(n, t, kCpu), array(double(n), t), kCpu), kCpu);
+  return add(matmul(x, swapaxes(x, -1, -2, kCpu), kCpu),
+             multiply(eye(n, t, kCpu), array(double(n), t), kCpu), kCpu);
 }
 
 // A random array of `shape` whose last two axes are a transposed view.
@@ -108,18 +111,19 @@ TEST(Linalg, QrMatchesNumpy) {
   auto [q, r] = linalg::qr(a, kCpu);
   EXPECT_EQ(q.shape(), Shape({3, 2}));
   EXPECT_EQ(r.shape(), Shape({2, 2}));
-  EXPECT_TRUE(all_close(to_doubles(q), {-0.16903085094570325, 0.8970852271450607,
-                                        -0.50709255283711, 0.27602622373694136,
-                                        -0.8451542547285166, -0.345032779671177},
+  EXPECT_TRUE(all_close(to_doubles(q),
+                        {-0.16903085094570325, 0.8970852271450607, -0.50709255283711,
+                         0.27602622373694136, -0.8451542547285166, -0.345032779671177},
                         1e-12, 1e-12));
-  EXPECT_TRUE(all_close(to_doubles(r), {-5.916079783099616, -7.437357441610946, 0.0,
-                                        0.8280786712108248},
+  EXPECT_TRUE(all_close(to_doubles(r),
+                        {-5.916079783099616, -7.437357441610946, 0.0, 0.8280786712108248},
                         1e-12, 1e-12));
 }
 
 TEST(Linalg, QrReconstructsBatchedAndStridedInputs) {
   for (Dtype t : kLapackTypes) {
-    for (const Shape& shape : {Shape{4, 3}, Shape{3, 5}, Shape{2, 3, 4, 4}, Shape{5, 1}}) {
+    for (const Shape& shape :
+         {Shape{4, 3}, Shape{3, 5}, Shape{2, 3, 4, 4}, Shape{5, 1}}) {
       array a = random_array(shape, t, 7);
       for (bool view : {false, true}) {
         array in = view ? strided(shape, t, 8) : a;
@@ -130,7 +134,8 @@ TEST(Linalg, QrReconstructsBatchedAndStridedInputs) {
         EXPECT_EQ(q.dtype(), t);
         Mats mq = mats(q), mr = mats(r), ma = mats(in);
         EXPECT_TRUE(all_close(product(mq, mr), ma.v, tol(t), tol(t))) << str(shape);
-        EXPECT_TRUE(all_close(product(transposed(mq), mq), identities(mq.count, k), 0, tol(t)));
+        EXPECT_TRUE(
+            all_close(product(transposed(mq), mq), identities(mq.count, k), 0, tol(t)));
         for (int64_t b = 0; b < mr.count; ++b) {
           for (int i = 0; i < k; ++i) {
             for (int j = 0; j < std::min(i, n); ++j) EXPECT_EQ(mr(b, i, j), 0.0);
@@ -169,8 +174,10 @@ TEST(Linalg, SvdReconstructs) {
         for (int l = 0; l + 1 < k; ++l) EXPECT_GE(s[b * k + l], s[b * k + l + 1]);
       }
       EXPECT_TRUE(all_close(rebuilt, to_doubles(a), tol(t), tol(t)));
-      EXPECT_TRUE(all_close(product(transposed(u), u), identities(u.count, m), 0, tol(t)));
-      EXPECT_TRUE(all_close(product(vt, transposed(vt)), identities(vt.count, n), 0, tol(t)));
+      EXPECT_TRUE(
+          all_close(product(transposed(u), u), identities(u.count, m), 0, tol(t)));
+      EXPECT_TRUE(
+          all_close(product(vt, transposed(vt)), identities(vt.count, n), 0, tol(t)));
       std::vector<array> only_s = linalg::svd(a, false, kCpu);
       ASSERT_EQ(only_s.size(), 1u);
       EXPECT_TRUE(all_close(to_doubles(only_s[0]), s, tol(t), tol(t)));
@@ -185,7 +192,8 @@ TEST(Linalg, SvdReconstructs) {
 
 TEST(Linalg, InvMatchesNumpyAndInverts) {
   array a({1.0f, 2.0f, 3.0f, 4.0f}, {2, 2});
-  EXPECT_TRUE(all_close(to_doubles(linalg::inv(a, kCpu)), {-2, 1, 1.5, -0.5}, 1e-6, 1e-6));
+  EXPECT_TRUE(
+      all_close(to_doubles(linalg::inv(a, kCpu)), {-2, 1, 1.5, -0.5}, 1e-6, 1e-6));
   for (Dtype t : kLapackTypes) {
     array x = add(random_array({3, 5, 5}, t, 3), multiply(eye(5, t), array(4.0, t)));
     for (array in : {x, swapaxes(x, -1, -2)}) {
@@ -201,16 +209,21 @@ TEST(Linalg, SingularInverseFailsAtEval) {
   array zi = linalg::inv(z, kCpu);  // building it is fine
   EXPECT_TRUE(fails_at_eval(zi, {"[linalg::inv]", "singular"}));
   array batch = stack({eye(2, float32), zeros({2, 2}, float32)});
-  EXPECT_TRUE(fails_at_eval(linalg::inv(batch, kCpu), {"singular", "matrix 1 of the batch"}));
-  EXPECT_TRUE(fails_at_eval(linalg::tri_inv(z, false, kCpu), {"[linalg::tri_inv]", "singular"}));
+  EXPECT_TRUE(
+      fails_at_eval(linalg::inv(batch, kCpu), {"singular", "matrix 1 of the batch"}));
+  EXPECT_TRUE(
+      fails_at_eval(linalg::tri_inv(z, false, kCpu), {"[linalg::tri_inv]", "singular"}));
 }
 
 TEST(Linalg, TriInvReadsOneTriangle) {
   array a({1.0f, 2.0f, 3.0f, 4.0f}, {2, 2});
-  EXPECT_TRUE(all_close(to_doubles(linalg::tri_inv(a, false, kCpu)), {1, 0, -0.75, 0.25}, 1e-6));
-  EXPECT_TRUE(all_close(to_doubles(linalg::tri_inv(a, true, kCpu)), {1, -0.5, 0, 0.25}, 1e-6));
+  EXPECT_TRUE(
+      all_close(to_doubles(linalg::tri_inv(a, false, kCpu)), {1, 0, -0.75, 0.25}, 1e-6));
+  EXPECT_TRUE(
+      all_close(to_doubles(linalg::tri_inv(a, true, kCpu)), {1, -0.5, 0, 0.25}, 1e-6));
   for (Dtype t : kLapackTypes) {
-    array l = add(tril(random_array({2, 4, 4}, t, 5)), multiply(eye(4, t), array(3.0, t)));
+    array l =
+        add(tril(random_array({2, 4, 4}, t, 5)), multiply(eye(4, t), array(3.0, t)));
     array li = linalg::tri_inv(l, false, kCpu);
     EXPECT_TRUE(all_close(product(mats(l), mats(li)), identities(2, 4), 0, tol(t)));
     array u = swapaxes(l, -1, -2);  // a strided upper triangle
@@ -261,9 +274,9 @@ TEST(Linalg, PinvMatchesNumpy) {
   array a({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {3, 2}, float64);
   array p = linalg::pinv(a, kCpu);
   EXPECT_EQ(p.shape(), Shape({2, 3}));
-  EXPECT_TRUE(all_close(to_doubles(p), {-1.3333333333333337, -0.3333333333333329,
-                                        0.6666666666666666, 1.083333333333334,
-                                        0.33333333333333304, -0.4166666666666667},
+  EXPECT_TRUE(all_close(to_doubles(p),
+                        {-1.3333333333333337, -0.3333333333333329, 0.6666666666666666,
+                         1.083333333333334, 0.33333333333333304, -0.4166666666666667},
                         1e-10, 1e-10));
   // Rank deficient: A pinv(A) A = A.
   array ones3 = ones({2, 3, 2}, float32);
@@ -285,8 +298,8 @@ TEST(Linalg, SolveMatchesNumpyAndBroadcasts) {
     array b = random_array({4, 2}, t, 22);
     array xs = linalg::solve(m, b, kCpu);  // b broadcast over the batch
     EXPECT_EQ(xs.shape(), Shape({3, 4, 2}));
-    EXPECT_TRUE(all_close(product(mats(m), mats(xs)), to_doubles(broadcast_to(b, {3, 4, 2})),
-                          tol(t), tol(t)));
+    EXPECT_TRUE(all_close(product(mats(m), mats(xs)),
+                          to_doubles(broadcast_to(b, {3, 4, 2})), tol(t), tol(t)));
     // A vector right-hand side with a batch of matrices, and a transposed a.
     array v = random_array({4}, t, 23);
     array mt = swapaxes(m, -1, -2);
@@ -296,15 +309,17 @@ TEST(Linalg, SolveMatchesNumpyAndBroadcasts) {
     for (int i = 0; i < 3; ++i) {
       for (double e : to_doubles(v)) want.push_back(e);
     }
-    EXPECT_TRUE(all_close(product(mats(mt), mats(reshape(xv, {3, 4, 1}))), want, tol(t), tol(t)));
+    EXPECT_TRUE(
+        all_close(product(mats(mt), mats(reshape(xv, {3, 4, 1}))), want, tol(t), tol(t)));
   }
   // Mixed dtypes promote; float64 wins.
   EXPECT_EQ(linalg::solve(a, array({1.0, 2.0}, float64), kCpu).dtype(), float64);
 }
 
 TEST(Linalg, SingularSolveFailsAtEval) {
-  EXPECT_TRUE(fails_at_eval(linalg::solve(zeros({2, 2}, float32), array({1.0f, 2.0f}), kCpu),
-                            {"[linalg::solve]", "singular"}));
+  EXPECT_TRUE(
+      fails_at_eval(linalg::solve(zeros({2, 2}, float32), array({1.0f, 2.0f}), kCpu),
+                    {"[linalg::solve]", "singular"}));
   EXPECT_TRUE(fails_at_eval(
       linalg::solve_triangular(zeros({2, 2}, float32), array({1.0f, 2.0f}), false, kCpu),
       {"[linalg::solve_triangular]", "singular"}));
@@ -312,12 +327,15 @@ TEST(Linalg, SingularSolveFailsAtEval) {
 
 TEST(Linalg, SolveTriangular) {
   array a({1.0f, 2.0f, 3.0f, 4.0f}, {2, 2});
-  EXPECT_TRUE(all_close(to_doubles(linalg::solve_triangular(a, array({1.0f, 2.0f}), false, kCpu)),
-                        {1, -0.25}, 1e-6, 1e-6));
-  EXPECT_TRUE(all_close(to_doubles(linalg::solve_triangular(a, array({1.0f, 2.0f}), true, kCpu)),
-                        {0, 0.5}, 1e-6, 1e-6));
+  EXPECT_TRUE(
+      all_close(to_doubles(linalg::solve_triangular(a, array({1.0f, 2.0f}), false, kCpu)),
+                {1, -0.25}, 1e-6, 1e-6));
+  EXPECT_TRUE(
+      all_close(to_doubles(linalg::solve_triangular(a, array({1.0f, 2.0f}), true, kCpu)),
+                {0, 0.5}, 1e-6, 1e-6));
   for (Dtype t : kLapackTypes) {
-    array l = add(tril(random_array({2, 5, 5}, t, 31)), multiply(eye(5, t), array(3.0, t)));
+    array l =
+        add(tril(random_array({2, 5, 5}, t, 31)), multiply(eye(5, t), array(3.0, t)));
     array b = random_array({2, 5, 3}, t, 32);
     array x = linalg::solve_triangular(l, b, false, kCpu);
     EXPECT_TRUE(all_close(product(mats(l), mats(x)), to_doubles(b), tol(t), tol(t)));
@@ -335,18 +353,21 @@ TEST(Linalg, LuMatchesMlx) {
   ASSERT_EQ(plu.size(), 3u);
   EXPECT_EQ(plu[0].dtype(), uint32);
   EXPECT_TRUE(all_close(to_doubles(plu[0]), {2, 0, 1}));
-  EXPECT_TRUE(all_close(to_doubles(plu[1]), {1, 0, 0, 0, 1, 0, 1.0 / 3, 2.0 / 3, 1}, 1e-6));
-  EXPECT_TRUE(all_close(to_doubles(plu[2]), {3, 4, 1, 0, 1, 5, 0, 0, -11.0 / 3}, 1e-6, 1e-6));
+  EXPECT_TRUE(
+      all_close(to_doubles(plu[1]), {1, 0, 0, 0, 1, 0, 1.0 / 3, 2.0 / 3, 1}, 1e-6));
+  EXPECT_TRUE(
+      all_close(to_doubles(plu[2]), {3, 4, 1, 0, 1, 5, 0, 0, -11.0 / 3}, 1e-6, 1e-6));
   auto [lu, pivots] = linalg::lu_factor(a, kCpu);
   EXPECT_EQ(pivots.dtype(), uint32);
   EXPECT_TRUE(all_close(to_doubles(pivots), {1, 2, 2}));
-  EXPECT_TRUE(all_close(to_doubles(lu), {3, 4, 1, 0, 1, 5, 1.0 / 3, 2.0 / 3, -11.0 / 3}, 1e-6,
-                        1e-6));
+  EXPECT_TRUE(all_close(to_doubles(lu), {3, 4, 1, 0, 1, 5, 1.0 / 3, 2.0 / 3, -11.0 / 3},
+                        1e-6, 1e-6));
 }
 
 TEST(Linalg, LuReconstructsEveryShape) {
   for (Dtype t : kLapackTypes) {
-    for (const Shape& shape : {Shape{4, 4}, Shape{5, 3}, Shape{3, 5}, Shape{2, 3, 4, 4}}) {
+    for (const Shape& shape :
+         {Shape{4, 4}, Shape{5, 3}, Shape{3, 5}, Shape{2, 3, 4, 4}}) {
       array a = strided(shape, t, 41);
       std::vector<array> plu = linalg::lu(a, kCpu);
       const int m = shape[shape.size() - 2], n = shape.back(), k = std::min(m, n);
@@ -374,7 +395,8 @@ TEST(Linalg, LuReconstructsEveryShape) {
 TEST(Linalg, EighMatchesNumpyAndSolvesTheEigenEquation) {
   array e({4.0, 1.0, 2.0, 1.0, 3.0, 0.0, 2.0, 0.0, 5.0}, {3, 3}, float64);
   EXPECT_TRUE(all_close(to_doubles(linalg::eigvalsh(e, "L", kCpu)),
-                        {1.854897308799576, 3.4760236029181333, 6.669079088282287}, 1e-12));
+                        {1.854897308799576, 3.4760236029181333, 6.669079088282287},
+                        1e-12));
   for (Dtype t : kLapackTypes) {
     array x = random_array({2, 5, 5}, t, 51);
     array sym = add(x, swapaxes(x, -1, -2));
@@ -392,7 +414,8 @@ TEST(Linalg, EighMatchesNumpyAndSolvesTheEigenEquation) {
       }
       EXPECT_TRUE(all_close(product(mats(sym), mv), vw, tol(t), 10 * tol(t)));
       EXPECT_TRUE(all_close(product(transposed(mv), mv), identities(2, 5), 0, tol(t)));
-      EXPECT_TRUE(all_close(to_doubles(linalg::eigvalsh(sym, uplo, kCpu)), wv, tol(t), tol(t)));
+      EXPECT_TRUE(
+          all_close(to_doubles(linalg::eigvalsh(sym, uplo, kCpu)), wv, tol(t), tol(t)));
     }
   }
   // Which triangle is read.
@@ -404,8 +427,9 @@ TEST(Linalg, EighMatchesNumpyAndSolvesTheEigenEquation) {
 // ---------------------------------------------------------------- det
 
 TEST(Linalg, DetAndSlogdetMatchNumpy) {
-  array d({2.0, 1.0, 0.0, 3.0, 1.0, -1.0, 2.0, 0.0, 0.0, 4.0, 1.0, 1.0, 3.0, 0.0, 1.0, -2.0},
-          {4, 4}, float64);
+  array d(
+      {2.0, 1.0, 0.0, 3.0, 1.0, -1.0, 2.0, 0.0, 0.0, 4.0, 1.0, 1.0, 3.0, 0.0, 1.0, -2.0},
+      {4, 4}, float64);
   EXPECT_NEAR(linalg::det(d, kCpu).item<double>(), 104.0, 1e-10);
   auto [sign, logabs] = linalg::slogdet(d, kCpu);
   EXPECT_EQ(sign.item<double>(), 1.0);
@@ -418,8 +442,10 @@ TEST(Linalg, DetAndSlogdetMatchNumpy) {
   array i3({2.0f, 0.0f, 1.0f, 1.0f, 3.0f, 2.0f, 1.0f, 1.0f, 2.0f}, {3, 3});
   EXPECT_NEAR(linalg::det(i3, kCpu).item<float>(), 6.0f, 1e-5);
   // Batched, strided, and a singular matrix among them.
-  array batch = stack({transpose(d), multiply(d, array(-1.0, float64)), zeros({4, 4}, float64)});
-  EXPECT_TRUE(all_close(to_doubles(linalg::det(batch, kCpu)), {104, 104, 0}, 1e-10, 1e-9));
+  array batch =
+      stack({transpose(d), multiply(d, array(-1.0, float64)), zeros({4, 4}, float64)});
+  EXPECT_TRUE(
+      all_close(to_doubles(linalg::det(batch, kCpu)), {104, 104, 0}, 1e-10, 1e-9));
   auto [sg, la] = linalg::slogdet(batch, kCpu);
   EXPECT_TRUE(all_close(to_doubles(sg), {1, 1, 0}));
   std::vector<double> l = to_doubles(la);
@@ -454,13 +480,16 @@ TEST(Linalg, MatrixNormsMatchNumpy) {
   near(linalg::norm(x, 2.0, std::vector<int>{-1, -2}, false, kCpu), 9.508032000695724);
   // keepdims keeps both axes.
   EXPECT_EQ(linalg::norm(x, 1.0, std::vector<int>{0, 1}, true).shape(), Shape({1, 1}));
-  EXPECT_EQ(linalg::norm(x, "nuc", std::vector<int>{0, 1}, true, kCpu).shape(), Shape({1, 1}));
+  EXPECT_EQ(linalg::norm(x, "nuc", std::vector<int>{0, 1}, true, kCpu).shape(),
+            Shape({1, 1}));
   EXPECT_EQ(linalg::norm(x, std::nullopt, true).shape(), Shape({1, 1}));
   // A batch of matrices in axes 1 and 2.
   array b = stack({x, multiply(x, array(2.0f))});
-  EXPECT_TRUE(all_close(to_doubles(linalg::norm(b, -1.0, std::vector<int>{1, 2})), {5, 10}));
-  EXPECT_TRUE(all_close(to_doubles(linalg::norm(b, 2.0, std::vector<int>{1, 2}, false, kCpu)),
-                        {9.508032000695724, 2 * 9.508032000695724}, 1e-5));
+  EXPECT_TRUE(
+      all_close(to_doubles(linalg::norm(b, -1.0, std::vector<int>{1, 2})), {5, 10}));
+  EXPECT_TRUE(
+      all_close(to_doubles(linalg::norm(b, 2.0, std::vector<int>{1, 2}, false, kCpu)),
+                {9.508032000695724, 2 * 9.508032000695724}, 1e-5));
 }
 
 TEST(Linalg, VectorNormsMatchNumpy) {
@@ -470,23 +499,28 @@ TEST(Linalg, VectorNormsMatchNumpy) {
     double ord;
     std::vector<double> axis1, axis0;
   };
-  for (const Case& c : std::vector<Case>{
-           {0, {3, 3}, {2, 2, 2}},
-           {1, {6, 15}, {5, 7, 9}},
-           {2, {3.7416573867739413, 8.774964387392123},
-            {4.123105625617661, 5.385164807134504, 6.708203932499369}},
-           {inf, {3, 6}, {4, 5, 6}},
-           {-inf, {1, 4}, {1, 2, 3}},
-           {0.5, {17.191508225450303, 44.69668203123519}, {9.0, 13.324555320336758, 17.48528137423857}},
-           {3, {3.3019272488946263, 7.398636222991409},
-            {4.020725758589058, 5.104468722001463, 6.240251469155711}}}) {
+  for (const Case& c :
+       std::vector<Case>{{0, {3, 3}, {2, 2, 2}},
+                         {1, {6, 15}, {5, 7, 9}},
+                         {2,
+                          {3.7416573867739413, 8.774964387392123},
+                          {4.123105625617661, 5.385164807134504, 6.708203932499369}},
+                         {inf, {3, 6}, {4, 5, 6}},
+                         {-inf, {1, 4}, {1, 2, 3}},
+                         {0.5,
+                          {17.191508225450303, 44.69668203123519},
+                          {9.0, 13.324555320336758, 17.48528137423857}},
+                         {3,
+                          {3.3019272488946263, 7.398636222991409},
+                          {4.020725758589058, 5.104468722001463, 6.240251469155711}}}) {
     EXPECT_TRUE(all_close(to_doubles(linalg::norm(x, c.ord, 1)), c.axis1, 1e-5)) << c.ord;
-    EXPECT_TRUE(all_close(to_doubles(linalg::norm(x, c.ord, -2)), c.axis0, 1e-5)) << c.ord;
+    EXPECT_TRUE(all_close(to_doubles(linalg::norm(x, c.ord, -2)), c.axis0, 1e-5))
+        << c.ord;
   }
   EXPECT_EQ(linalg::norm(x, 2.0, 1, true).shape(), Shape({2, 1}));
   // Without ord: the 2-norm over the axes given.
-  EXPECT_TRUE(all_close(to_doubles(linalg::norm(x, 1)), {3.7416573867739413, 8.774964387392123},
-                        1e-6));
+  EXPECT_TRUE(all_close(to_doubles(linalg::norm(x, 1)),
+                        {3.7416573867739413, 8.774964387392123}, 1e-6));
   // dtypes: integers give float32, float16 stays.
   array i({3, 4}, int32);
   EXPECT_EQ(linalg::norm(i).dtype(), float32);
@@ -500,14 +534,28 @@ TEST(Linalg, VectorNormsMatchNumpy) {
 TEST(Linalg, NormErrors) {
   array x = ones({2, 2, 2});
   EXPECT_TRUE(throws_invalid([&] { linalg::norm(x, 1.0); }, "[linalg::norm]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::norm(x, std::vector<int>{0, 1, 2}); },
-                             "[linalg::norm]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] {
+        linalg::norm(x, std::vector<int>{0, 1, 2});
+      },
+      "[linalg::norm]"));
   EXPECT_TRUE(throws_invalid([&] { linalg::norm(ones({3}), "fro"); }, "[linalg::norm]"));
   EXPECT_TRUE(throws_invalid([&] { linalg::norm(ones({3, 3}), 3.0); }, "[linalg::norm]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::norm(ones({3, 3}), "foo"); }, "[linalg::norm]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::norm(ones({3, 3}), 1.0, 2); }, "[linalg::norm]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::norm(ones({3, 3}), 1.0, std::vector<int>{0, -2}); },
-                             "[linalg::norm]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] {
+        linalg::norm(ones({3, 3}), "foo");
+      },
+      "[linalg::norm]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] {
+        linalg::norm(ones({3, 3}), 1.0, 2);
+      },
+      "[linalg::norm]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] {
+        linalg::norm(ones({3, 3}), 1.0, std::vector<int>{0, -2});
+      },
+      "[linalg::norm]"));
 }
 
 // ---------------------------------------------------------------- cross (any device)
@@ -519,17 +567,22 @@ TEST(Linalg, CrossMatchesNumpy) {
   array ci = linalg::cross(ai, bi);
   EXPECT_EQ(ci.dtype(), int32);
   EXPECT_TRUE(all_close(to_doubles(ci), {-3, 6, -3}));
-  EXPECT_TRUE(all_close(to_doubles(linalg::cross(array({1, 2}, int32), bi)), {12, -6, -3}));
-  EXPECT_TRUE(all_close(to_doubles(linalg::cross(ai, array({4, 5}, int32))), {-15, 12, -3}));
-  EXPECT_TRUE(all_close(to_doubles(linalg::cross(array({1, 2}, int32), array({4, 5}, int32))),
-                        {0, 0, -3}));
+  EXPECT_TRUE(
+      all_close(to_doubles(linalg::cross(array({1, 2}, int32), bi)), {12, -6, -3}));
+  EXPECT_TRUE(
+      all_close(to_doubles(linalg::cross(ai, array({4, 5}, int32))), {-15, 12, -3}));
+  EXPECT_TRUE(all_close(
+      to_doubles(linalg::cross(array({1, 2}, int32), array({4, 5}, int32))), {0, 0, -3}));
   // Vectors along axis 0 of a [3, 2] array, broadcast against one vector.
   array cols = transpose(array({1.0f, 2.0f, 3.0f, 0.0f, 0.0f, 1.0f}, {2, 3}));
   array c = linalg::cross(cols, reshape(b, {3, 1}), 0);
   EXPECT_EQ(c.shape(), Shape({3, 2}));
   EXPECT_TRUE(all_close(to_doubles(c), {-3, -5, 6, 4, -3, 0}));
-  EXPECT_TRUE(throws_invalid([&] { linalg::cross(array({1.0f, 2.0f, 3.0f, 4.0f}), b); },
-                             "[linalg::cross]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] {
+        linalg::cross(array({1.0f, 2.0f, 3.0f, 4.0f}), b);
+      },
+      "[linalg::cross]"));
   EXPECT_TRUE(throws_invalid([&] { linalg::cross(a, b, 1); }, "[linalg::cross]"));
 }
 
@@ -572,27 +625,40 @@ TEST(Linalg, BadArgumentsThrowAtTheCall) {
   EXPECT_TRUE(throws_invalid([&] { linalg::lu(v, kCpu); }, "[linalg::lu]"));
   EXPECT_TRUE(throws_invalid([&] { linalg::det(v, kCpu); }, "[linalg::det]"));
   EXPECT_TRUE(throws_invalid([&] { linalg::solve(v, v, kCpu); }, "[linalg::solve]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::solve(ones({3, 3}), array(1.0f), kCpu); },
-                             "[linalg::solve]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] {
+        linalg::solve(ones({3, 3}), array(1.0f), kCpu);
+      },
+      "[linalg::solve]"));
   // Not square.
   EXPECT_TRUE(throws_invalid([&] { linalg::inv(rect, kCpu); }, "[linalg::inv]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::tri_inv(rect, false, kCpu); }, "[linalg::tri_inv]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::cholesky(rect, false, kCpu); },
-                             "[linalg::cholesky]"));
+  EXPECT_TRUE(
+      throws_invalid([&] { linalg::tri_inv(rect, false, kCpu); }, "[linalg::tri_inv]"));
+  EXPECT_TRUE(
+      throws_invalid([&] { linalg::cholesky(rect, false, kCpu); }, "[linalg::cholesky]"));
   EXPECT_TRUE(throws_invalid([&] { linalg::cholesky_inv(rect, false, kCpu); },
                              "[linalg::cholesky_inv]"));
   EXPECT_TRUE(throws_invalid([&] { linalg::eigh(rect, "L", kCpu); }, "[linalg::eigh]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::eigvalsh(rect, "L", kCpu); }, "[linalg::eigvalsh]"));
+  EXPECT_TRUE(
+      throws_invalid([&] { linalg::eigvalsh(rect, "L", kCpu); }, "[linalg::eigvalsh]"));
   EXPECT_TRUE(throws_invalid([&] { linalg::det(rect, kCpu); }, "[linalg::det]"));
   EXPECT_TRUE(throws_invalid([&] { linalg::slogdet(rect, kCpu); }, "[linalg::slogdet]"));
   EXPECT_TRUE(throws_invalid([&] { linalg::solve(rect, v, kCpu); }, "[linalg::solve]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::solve(ones({3, 3}), ones({2}), kCpu); },
-                             "[linalg::solve]"));
   EXPECT_TRUE(throws_invalid(
-      [&] { linalg::solve_triangular(ones({3, 3}), ones({2, 1}), false, kCpu); },
+      [&] {
+        linalg::solve(ones({3, 3}), ones({2}), kCpu);
+      },
+      "[linalg::solve]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] {
+        linalg::solve_triangular(ones({3, 3}), ones({2, 1}), false, kCpu);
+      },
       "[linalg::solve_triangular]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::solve(ones({2, 3, 3}), ones({4, 3, 1}), kCpu); },
-                             "[linalg::solve]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] {
+        linalg::solve(ones({2, 3, 3}), ones({4, 3, 1}), kCpu);
+      },
+      "[linalg::solve]"));
   // Wrong dtype: float32 and float64 only.
   for (const array& bad : {ints, halves}) {
     EXPECT_TRUE(throws_invalid([&] { linalg::qr(bad, kCpu); }, "[linalg::qr]"));
@@ -602,14 +668,24 @@ TEST(Linalg, BadArgumentsThrowAtTheCall) {
                                "[linalg::cholesky]"));
     EXPECT_TRUE(throws_invalid([&] { linalg::pinv(bad, kCpu); }, "[linalg::pinv]"));
     EXPECT_TRUE(throws_invalid([&] { linalg::eigh(bad, "L", kCpu); }, "[linalg::eigh]"));
-    EXPECT_TRUE(throws_invalid([&] { linalg::lu_factor(bad, kCpu); }, "[linalg::lu_factor]"));
-    EXPECT_TRUE(throws_invalid([&] { linalg::solve(bad, bad, kCpu); }, "[linalg::solve]"));
+    EXPECT_TRUE(
+        throws_invalid([&] { linalg::lu_factor(bad, kCpu); }, "[linalg::lu_factor]"));
+    EXPECT_TRUE(
+        throws_invalid([&] { linalg::solve(bad, bad, kCpu); }, "[linalg::solve]"));
   }
-  EXPECT_TRUE(throws_invalid([&] { linalg::norm(ints, "nuc", std::nullopt, false, kCpu); },
-                             "[linalg::norm]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] { linalg::norm(ints, "nuc", std::nullopt, false, kCpu); }, "[linalg::norm]"));
   // det of a larger float16 matrix needs the LU factorization: float32 or float64.
-  EXPECT_TRUE(throws_invalid([&] { linalg::det(ones({4, 4}, float16), kCpu); }, "[linalg::det]"));
-  EXPECT_TRUE(throws_invalid([&] { linalg::eigh(ones({2, 2}), "X", kCpu); }, "[linalg::eigh]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] {
+        linalg::det(ones({4, 4}, float16), kCpu);
+      },
+      "[linalg::det]"));
+  EXPECT_TRUE(throws_invalid(
+      [&] {
+        linalg::eigh(ones({2, 2}), "X", kCpu);
+      },
+      "[linalg::eigh]"));
 }
 
 TEST(Linalg, GpuStreamsAreRefusedAtTheCall) {
@@ -639,7 +715,8 @@ TEST(Linalg, GpuStreamsAreRefusedAtTheCall) {
       try {
         call();
       } catch (const std::invalid_argument& e) {
-        EXPECT_NE(std::string(e.what()).find("not supported on the GPU"), std::string::npos)
+        EXPECT_NE(std::string(e.what()).find("not supported on the GPU"),
+                  std::string::npos)
             << e.what();
       }
     }
@@ -650,9 +727,8 @@ TEST(Linalg, GpuStreamsAreRefusedAtTheCall) {
     StreamContext ctx(gpu);
     EXPECT_TRUE(throws_invalid([&] { linalg::inv(a); }, "[linalg::inv]"));
     array on_gpu = add(a, eye(2));
-    EXPECT_TRUE(all_close(to_doubles(linalg::inv(on_gpu, kCpu)), {2.0 / 3, -1.0 / 3, -1.0 / 3,
-                                                                  2.0 / 3},
-                          1e-6, 1e-6));
+    EXPECT_TRUE(all_close(to_doubles(linalg::inv(on_gpu, kCpu)),
+                          {2.0 / 3, -1.0 / 3, -1.0 / 3, 2.0 / 3}, 1e-6, 1e-6));
     EXPECT_TRUE(all_close(to_doubles(linalg::norm(on_gpu)), {std::sqrt(10.0)}, 1e-6));
   }
 }

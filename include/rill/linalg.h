@@ -26,22 +26,23 @@ namespace rill::linalg {
 // Matrix ords: 1, -1, inf, -inf, 2, -2 (singular values: CPU only), "fro"
 // (or "f") and "nuc" (CPU only). Integer inputs give float32.
 array norm(const array& a, const double ord,
-           const std::optional<std::vector<int>>& axis = std::nullopt, bool keepdims = false,
-           StreamOrDevice s = {});
+           const std::optional<std::vector<int>>& axis = std::nullopt,
+           bool keepdims = false, StreamOrDevice s = {});
 inline array norm(const array& a, const double ord, int axis, bool keepdims = false,
                   StreamOrDevice s = {}) {
   return norm(a, ord, std::vector<int>{axis}, keepdims, s);
 }
 array norm(const array& a, const std::string& ord,
-           const std::optional<std::vector<int>>& axis = std::nullopt, bool keepdims = false,
-           StreamOrDevice s = {});
+           const std::optional<std::vector<int>>& axis = std::nullopt,
+           bool keepdims = false, StreamOrDevice s = {});
 inline array norm(const array& a, const std::string& ord, int axis, bool keepdims = false,
                   StreamOrDevice s = {}) {
   return norm(a, ord, std::vector<int>{axis}, keepdims, s);
 }
 array norm(const array& a, const std::optional<std::vector<int>>& axis = std::nullopt,
            bool keepdims = false, StreamOrDevice s = {});
-inline array norm(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {}) {
+inline array norm(const array& a, int axis, bool keepdims = false,
+                  StreamOrDevice s = {}) {
   return norm(a, std::vector<int>{axis}, keepdims, s);
 }
 
@@ -95,7 +96,8 @@ array cross(const array& a, const array& b, int axis = -1, StreamOrDevice s = {}
 // Eigenvalues (ascending) and eigenvectors (columns) of real symmetric
 // matrices, reading the lower ("L") or upper ("U") triangle.
 array eigvalsh(const array& a, std::string UPLO = "L", StreamOrDevice s = {});
-std::pair<array, array> eigh(const array& a, std::string UPLO = "L", StreamOrDevice s = {});
+std::pair<array, array> eigh(const array& a, std::string UPLO = "L",
+                             StreamOrDevice s = {});
 
 // Determinant, and {sign, log |det|} (sign 0 and log -inf when singular).
 // Integer inputs give float32.

@@ -71,16 +71,18 @@ array packed(const array& a, int64_t per, std::shared_ptr<detail::Primitive> p,
 }
 
 // Result `tail` (dtype t) of the packed node p, `byte_offset` into each row.
-array part(const array& p, std::initializer_list<int64_t> tail, Dtype t, int64_t byte_offset,
-           const StreamOrDevice& s, const char* op) {
+array part(const array& p, std::initializer_list<int64_t> tail, Dtype t,
+           int64_t byte_offset, const StreamOrDevice& s, const char* op) {
   Shape shape(p.shape().begin(), p.shape().end() - 1);
   for (int64_t d : tail) shape.push_back(static_cast<int32_t>(d));
   return make_array(std::move(shape), t,
-                    std::make_shared<detail::LinalgPart>(OuterOp::name(op), byte_offset), {p},
-                    s, op);
+                    std::make_shared<detail::LinalgPart>(OuterOp::name(op), byte_offset),
+                    {p}, s, op);
 }
 
-Dtype at_least_float(Dtype t) { return is_floating_point(t) ? t : promote_types(t, float32); }
+Dtype at_least_float(Dtype t) {
+  return is_floating_point(t) ? t : promote_types(t, float32);
+}
 
 }  // namespace
 
@@ -88,7 +90,8 @@ Dtype at_least_float(Dtype t) { return is_floating_point(t) ? t : promote_types(
 
 namespace {
 
-array l2_norm(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+array l2_norm(const array& a, const std::vector<int>& axes, bool keepdims,
+              StreamOrDevice s) {
   return sqrt(sum(square(a, s), axes, keepdims, s), s);
 }
 
@@ -101,8 +104,8 @@ array vector_norm(const array& a, double ord, int axis, bool keepdims, StreamOrD
   if (ord == 2.0) return l2_norm(a, axes, keepdims, s);
   if (ord == inf) return astype(max(abs(a, s), axes, keepdims, s), t, s);
   if (ord == -inf) return astype(min(abs(a, s), axes, keepdims, s), t, s);
-  return power(sum(power(abs(a, s), array(ord, t), s), axes, keepdims, s), array(1.0 / ord, t),
-               s);
+  return power(sum(power(abs(a, s), array(ord, t), s), axes, keepdims, s),
+               array(1.0 / ord, t), s);
 }
 
 // a with the matrix axes (row, col) moved last, in that order.
@@ -126,12 +129,14 @@ array matrix_norm(const array& a, double ord, int row, int col, bool keepdims,
   if (ord == 1.0 || ord == -1.0) {
     col -= (!keepdims && col > row) ? 1 : 0;
     array sums = sum(abs(a, s), row, keepdims, s);
-    return astype(ord > 0 ? max(sums, col, keepdims, s) : min(sums, col, keepdims, s), t, s);
+    return astype(ord > 0 ? max(sums, col, keepdims, s) : min(sums, col, keepdims, s), t,
+                  s);
   }
   if (ord == inf || ord == -inf) {
     row -= (!keepdims && row > col) ? 1 : 0;
     array sums = sum(abs(a, s), col, keepdims, s);
-    return astype(ord > 0 ? max(sums, row, keepdims, s) : min(sums, row, keepdims, s), t, s);
+    return astype(ord > 0 ? max(sums, row, keepdims, s) : min(sums, row, keepdims, s), t,
+                  s);
   }
   if (ord == 2.0 || ord == -2.0) {
     array sv = svd(matrix_last(a, row, col, s), false, s).at(0);
@@ -166,8 +171,8 @@ std::vector<int> norm_axes(const array& a, const std::optional<std::vector<int>>
   }
   for (int& ax : axes) ax = normalize_axis(ax, a.ndim(), "linalg::norm");
   if (axes.size() == 2 && axes[0] == axes[1]) {
-    fail("linalg::norm", cat("the two axes of a matrix norm must differ, got ",
-                             tuple_str(*axis), "."));
+    fail("linalg::norm",
+         cat("the two axes of a matrix norm must differ, got ", tuple_str(*axis), "."));
   }
   return axes;
 }
@@ -195,13 +200,14 @@ array norm(const array& a, const double ord, const std::optional<std::vector<int
   return matrix_norm(a, ord, axes[0], axes[1], keepdims, s);
 }
 
-array norm(const array& a, const std::string& ord, const std::optional<std::vector<int>>& axis,
-           bool keepdims, StreamOrDevice s) {
+array norm(const array& a, const std::string& ord,
+           const std::optional<std::vector<int>>& axis, bool keepdims, StreamOrDevice s) {
   OuterOp outer("linalg::norm");
   const size_t n = axis ? axis->size() : static_cast<size_t>(a.ndim());
   if (n != 2) {
-    fail("linalg::norm", cat("Norm '", ord, "' only supported for matrices, but received ", n,
-                             " axis/axes."));
+    fail("linalg::norm",
+         cat("Norm '", ord, "' only supported for matrices, but received ", n,
+             " axis/axes."));
   }
   std::vector<int> axes = norm_axes(a, axis);
   return matrix_norm(a, ord, axes[0], axes[1], keepdims, s);
@@ -216,7 +222,8 @@ std::pair<array, array> qr(const array& a, StreamOrDevice s) {
   check_float(a.dtype(), op);
   check_matrices(a, op);
   const int64_t m = a.shape(-2), n = a.shape(-1), k = std::min(m, n);
-  array p = packed(a, m * k + k * n, std::make_shared<detail::QRF>(OuterOp::name(op)), s, op);
+  array p =
+      packed(a, m * k + k * n, std::make_shared<detail::QRF>(OuterOp::name(op)), s, op);
   return {part(p, {m, k}, a.dtype(), 0, s, op),
           part(p, {k, n}, a.dtype(), m * k * a.dtype().size, s, op)};
 }
@@ -230,26 +237,30 @@ std::vector<array> svd(const array& a, bool compute_uv, StreamOrDevice s) {
   const int64_t m = a.shape(-2), n = a.shape(-1), k = std::min(m, n);
   if (!compute_uv) {
     return {make_array(batch_and(a, {k}), a.dtype(),
-                       std::make_shared<detail::SVD>(OuterOp::name(op), false), {a}, s, op)};
+                       std::make_shared<detail::SVD>(OuterOp::name(op), false), {a}, s,
+                       op)};
   }
   array p = packed(a, m * m + k + n * n,
                    std::make_shared<detail::SVD>(OuterOp::name(op), true), s, op);
   const int64_t es = a.dtype().size;
-  return {part(p, {m, m}, a.dtype(), 0, s, op), part(p, {k}, a.dtype(), m * m * es, s, op),
+  return {part(p, {m, m}, a.dtype(), 0, s, op),
+          part(p, {k}, a.dtype(), m * m * es, s, op),
           part(p, {n, n}, a.dtype(), (m * m + k) * es, s, op)};
 }
 
 namespace {
 
-array inverse(const array& a, bool triangular, bool upper, StreamOrDevice s, const char* op) {
+array inverse(const array& a, bool triangular, bool upper, StreamOrDevice s,
+              const char* op) {
   OuterOp outer(op);
   check_cpu_stream(s, op);
   check_float(a.dtype(), op);
   check_matrices(a, op);
   check_square(a, op, "Inverses are only defined for square matrices.");
-  return make_array(a.shape(), a.dtype(),
-                    std::make_shared<detail::Inverse>(OuterOp::name(op), triangular, upper),
-                    {a}, s, op);
+  return make_array(
+      a.shape(), a.dtype(),
+      std::make_shared<detail::Inverse>(OuterOp::name(op), triangular, upper), {a}, s,
+      op);
 }
 
 }  // namespace
@@ -270,7 +281,8 @@ array cholesky(const array& a, bool upper, StreamOrDevice s) {
   check_matrices(a, op);
   check_square(a, op, "Cholesky decomposition is only defined for square matrices.");
   return make_array(a.shape(), a.dtype(),
-                    std::make_shared<detail::Cholesky>(OuterOp::name(op), upper), {a}, s, op);
+                    std::make_shared<detail::Cholesky>(OuterOp::name(op), upper), {a}, s,
+                    op);
 }
 
 array pinv(const array& a, StreamOrDevice s) {
@@ -362,8 +374,8 @@ std::pair<array, array> lu_factor(const array& a, StreamOrDevice s) {
 
 namespace {
 
-array solve_impl(const array& a, const array& b, detail::cpu::SolveKind kind, StreamOrDevice s,
-                 const char* op) {
+array solve_impl(const array& a, const array& b, detail::cpu::SolveKind kind,
+                 StreamOrDevice s, const char* op) {
   OuterOp outer(op);
   check_cpu_stream(s, op);
   if (a.ndim() < 2) {
@@ -383,20 +395,24 @@ array solve_impl(const array& a, const array& b, detail::cpu::SolveKind kind, St
   }
   const Dtype t = promote_types(a.dtype(), b.dtype());
   if (t != float32 && t != float64) {
-    fail(op, cat("Input arrays must promote to float32 or float64. Received arrays with type ",
-                 a.dtype(), " and ", b.dtype(), "."));
+    fail(
+        op,
+        cat("Input arrays must promote to float32 or float64. Received arrays with type ",
+            a.dtype(), " and ", b.dtype(), "."));
   }
   const int n = a.shape(-1);
   array bm = vector ? reshape(b, {n, 1}, s) : b;
   const int r = bm.shape(-1);
-  Shape batch = detail::broadcast_or_fail(Shape(a.shape().begin(), a.shape().end() - 2),
-                                          Shape(bm.shape().begin(), bm.shape().end() - 2), op);
+  Shape batch =
+      detail::broadcast_or_fail(Shape(a.shape().begin(), a.shape().end() - 2),
+                                Shape(bm.shape().begin(), bm.shape().end() - 2), op);
   Shape sa = batch, sb = batch;
   sa.insert(sa.end(), {n, n});
   sb.insert(sb.end(), {n, r});
-  array x = make_array(sb, t, std::make_shared<detail::Solve>(OuterOp::name(op), kind),
-                       {broadcast_to(astype(a, t, s), sa, s), broadcast_to(astype(bm, t, s), sb, s)},
-                       s, op);
+  array x = make_array(
+      sb, t, std::make_shared<detail::Solve>(OuterOp::name(op), kind),
+      {broadcast_to(astype(a, t, s), sa, s), broadcast_to(astype(bm, t, s), sb, s)}, s,
+      op);
   if (!vector) return x;
   batch.push_back(n);
   return reshape(x, batch, s);
@@ -409,7 +425,8 @@ array solve(const array& a, const array& b, StreamOrDevice s) {
 }
 
 array solve_triangular(const array& a, const array& b, bool upper, StreamOrDevice s) {
-  return solve_impl(a, b, upper ? detail::cpu::SolveKind::upper : detail::cpu::SolveKind::lower,
+  return solve_impl(a, b,
+                    upper ? detail::cpu::SolveKind::upper : detail::cpu::SolveKind::lower,
                     s, "linalg::solve_triangular");
 }
 
@@ -479,7 +496,8 @@ array eigvalsh(const array& a, std::string UPLO, StreamOrDevice s) {
   OuterOp outer(op);
   const bool upper = check_eigh(a, UPLO, s, op);
   return make_array(batch_and(a, {a.shape(-1)}), a.dtype(),
-                    std::make_shared<detail::Eigh>(OuterOp::name(op), upper, false), {a}, s, op);
+                    std::make_shared<detail::Eigh>(OuterOp::name(op), upper, false), {a},
+                    s, op);
 }
 
 std::pair<array, array> eigh(const array& a, std::string UPLO, StreamOrDevice s) {
@@ -487,8 +505,8 @@ std::pair<array, array> eigh(const array& a, std::string UPLO, StreamOrDevice s)
   OuterOp outer(op);
   const bool upper = check_eigh(a, UPLO, s, op);
   const int64_t n = a.shape(-1);
-  array p = packed(a, n + n * n, std::make_shared<detail::Eigh>(OuterOp::name(op), upper, true),
-                   s, op);
+  array p = packed(a, n + n * n,
+                   std::make_shared<detail::Eigh>(OuterOp::name(op), upper, true), s, op);
   return {part(p, {n}, a.dtype(), 0, s, op),
           part(p, {n, n}, a.dtype(), n * a.dtype().size, s, op)};
 }
@@ -517,8 +535,8 @@ array det_small(const array& a, StreamOrDevice s) {
     return reshape(slice(a, start, stop, s), batch, s);
   };
   auto cofactor = [&](int i0, int j0, int i1, int j1) {
-    return subtract(multiply(at(i0, j0), at(i1, j1), s), multiply(at(i0, j1), at(i1, j0), s),
-                    s);
+    return subtract(multiply(at(i0, j0), at(i1, j1), s),
+                    multiply(at(i0, j1), at(i1, j0), s), s);
   };
   if (n == 1) return at(0, 0);
   if (n == 2) return cofactor(0, 0, 1, 1);
@@ -541,8 +559,8 @@ std::pair<array, array> slogdet_float(const array& a, StreamOrDevice s) {
   array swaps = sum(not_equal(pivots, arange(0.0, n, uint32, s), s), -1, false, s);
   array negatives = sum(less(d, array(0.0, t), s), -1, false, s);
   array flips = add(astype(swaps, int32, s), astype(negatives, int32, s), s);
-  array sgn = astype(subtract(array(1), multiply(array(2), remainder(flips, array(2), s), s), s),
-                     t, s);
+  array sgn = astype(
+      subtract(array(1), multiply(array(2), remainder(flips, array(2), s), s), s), t, s);
   array logabs = sum(log(abs(d, s), s), -1, false, s);
   array singular = any(equal(d, array(0.0, t), s), -1, false, s);
   sgn = where(singular, array(0.0, t), sgn, s);

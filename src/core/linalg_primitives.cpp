@@ -10,7 +10,9 @@ void LinalgPrimitive::eval(const Kernels& k, const std::vector<array>& in, Node&
   eval_cpu(in, out);
 }
 
-void QRF::eval_cpu(const std::vector<array>& in, Node& out) { cpu::qr(node_of(in[0]), out); }
+void QRF::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::qr(node_of(in[0]), out);
+}
 void SVD::eval_cpu(const std::vector<array>& in, Node& out) {
   cpu::svd(node_of(in[0]), compute_uv_, out);
 }
@@ -41,7 +43,8 @@ void LinalgPart::eval(const Kernels&, const std::vector<array>& inputs, Node& ou
     strides[d] = step;
     step *= out.shape[d];
   }
-  set_view(out, in, std::move(strides), in.offset * ratio + byte_offset_ / out.dtype.size);
+  set_view(out, in, std::move(strides),
+           in.offset * ratio + byte_offset_ / out.dtype.size);
 }
 
 }  // namespace rill::detail

@@ -39,7 +39,8 @@ class QRF : public LinalgPrimitive {
 // U [M, M], S [K], Vt [N, N]; S alone without compute_uv.
 class SVD : public LinalgPrimitive {
  public:
-  SVD(const char* name, bool compute_uv) : LinalgPrimitive(name), compute_uv_(compute_uv) {}
+  SVD(const char* name, bool compute_uv)
+      : LinalgPrimitive(name), compute_uv_(compute_uv) {}
 
  protected:
   void eval_cpu(const std::vector<array>& in, Node& out) override;

@@ -23,27 +23,30 @@
 
 // gfortran's calling convention: every argument by address, and the length of
 // each character argument appended at the end.
-#define RILL_LAPACK_DECLARE(T, p)                                                          \
-  void p##geqrf_(const int* m, const int* n, T* a, const int* lda, T* tau, T* work,        \
-                 const int* lwork, int* info);                                             \
-  void p##orgqr_(const int* m, const int* n, const int* k, T* a, const int* lda,           \
-                 const T* tau, T* work, const int* lwork, int* info);                      \
-  void p##gesdd_(const char* jobz, const int* m, const int* n, T* a, const int* lda, T* s, \
-                 T* u, const int* ldu, T* vt, const int* ldvt, T* work, const int* lwork,  \
-                 int* iwork, int* info, size_t);                                           \
-  void p##getrf_(const int* m, const int* n, T* a, const int* lda, int* ipiv, int* info);  \
-  void p##getri_(const int* n, T* a, const int* lda, const int* ipiv, T* work,             \
-                 const int* lwork, int* info);                                             \
-  void p##getrs_(const char* trans, const int* n, const int* nrhs, const T* a,             \
-                 const int* lda, const int* ipiv, T* b, const int* ldb, int* info, size_t); \
-  void p##trtri_(const char* uplo, const char* diag, const int* n, T* a, const int* lda,   \
-                 int* info, size_t, size_t);                                               \
-  void p##trtrs_(const char* uplo, const char* trans, const char* diag, const int* n,      \
-                 const int* nrhs, const T* a, const int* lda, T* b, const int* ldb,        \
-                 int* info, size_t, size_t, size_t);                                       \
-  void p##potrf_(const char* uplo, const int* n, T* a, const int* lda, int* info, size_t); \
-  void p##syevd_(const char* jobz, const char* uplo, const int* n, T* a, const int* lda,   \
-                 T* w, T* work, const int* lwork, int* iwork, const int* liwork,           \
+#define RILL_LAPACK_DECLARE(T, p)                                                        \
+  void p##geqrf_(const int* m, const int* n, T* a, const int* lda, T* tau, T* work,      \
+                 const int* lwork, int* info);                                           \
+  void p##orgqr_(const int* m, const int* n, const int* k, T* a, const int* lda,         \
+                 const T* tau, T* work, const int* lwork, int* info);                    \
+  void p##gesdd_(const char* jobz, const int* m, const int* n, T* a, const int* lda,     \
+                 T* s, T* u, const int* ldu, T* vt, const int* ldvt, T* work,            \
+                 const int* lwork, int* iwork, int* info, size_t);                       \
+  void p##getrf_(const int* m, const int* n, T* a, const int* lda, int* ipiv,            \
+                 int* info);                                                             \
+  void p##getri_(const int* n, T* a, const int* lda, const int* ipiv, T* work,           \
+                 const int* lwork, int* info);                                           \
+  void p##getrs_(const char* trans, const int* n, const int* nrhs, const T* a,           \
+                 const int* lda, const int* ipiv, T* b, const int* ldb, int* info,       \
+                 size_t);                                                                \
+  void p##trtri_(const char* uplo, const char* diag, const int* n, T* a, const int* lda, \
+                 int* info, size_t, size_t);                                             \
+  void p##trtrs_(const char* uplo, const char* trans, const char* diag, const int* n,    \
+                 const int* nrhs, const T* a, const int* lda, T* b, const int* ldb,      \
+                 int* info, size_t, size_t, size_t);                                     \
+  void p##potrf_(const char* uplo, const int* n, T* a, const int* lda, int* info,        \
+                 size_t);                                                                \
+  void p##syevd_(const char* jobz, const char* uplo, const int* n, T* a, const int* lda, \
+                 T* w, T* work, const int* lwork, int* iwork, const int* liwork,         \
                  int* info, size_t, size_t);
 extern "C" {
 RILL_LAPACK_DECLARE(float, s)
@@ -56,19 +59,19 @@ namespace {
 
 template <typename T>
 struct Lapack;
-#define RILL_LAPACK_BIND(T, p)                      \
-  template <>                                       \
-  struct Lapack<T> {                                \
-    static constexpr auto geqrf = &p##geqrf_;       \
-    static constexpr auto orgqr = &p##orgqr_;       \
-    static constexpr auto gesdd = &p##gesdd_;       \
-    static constexpr auto getrf = &p##getrf_;       \
-    static constexpr auto getri = &p##getri_;       \
-    static constexpr auto getrs = &p##getrs_;       \
-    static constexpr auto trtri = &p##trtri_;       \
-    static constexpr auto trtrs = &p##trtrs_;       \
-    static constexpr auto potrf = &p##potrf_;       \
-    static constexpr auto syevd = &p##syevd_;       \
+#define RILL_LAPACK_BIND(T, p)                \
+  template <>                                 \
+  struct Lapack<T> {                          \
+    static constexpr auto geqrf = &p##geqrf_; \
+    static constexpr auto orgqr = &p##orgqr_; \
+    static constexpr auto gesdd = &p##gesdd_; \
+    static constexpr auto getrf = &p##getrf_; \
+    static constexpr auto getri = &p##getri_; \
+    static constexpr auto getrs = &p##getrs_; \
+    static constexpr auto trtri = &p##trtri_; \
+    static constexpr auto trtrs = &p##trtrs_; \
+    static constexpr auto potrf = &p##potrf_; \
+    static constexpr auto syevd = &p##syevd_; \
   };
 RILL_LAPACK_BIND(float, s)
 RILL_LAPACK_BIND(double, d)
@@ -103,7 +106,8 @@ int work_size(T answer) {
 // checked it).
 void check_arguments(int info, const char* routine) {
   if (info < 0) {
-    throw std::logic_error(cat("LAPACK's ", routine, " refused its argument ", -info, "."));
+    throw std::logic_error(
+        cat("LAPACK's ", routine, " refused its argument ", -info, "."));
   }
 }
 
@@ -127,7 +131,8 @@ int64_t batch_count(const Node& x) {
 // the matrix starts in input k, whose batch dims are `batch` with the
 // strides of `inputs[k]`.
 template <size_t N, typename F>
-void for_each_matrix(const Shape& batch, const std::array<const Node*, N>& inputs, F&& f) {
+void for_each_matrix(const Shape& batch, const std::array<const Node*, N>& inputs,
+                     F&& f) {
   std::array<Strides, N> strides;
   for (size_t k = 0; k < N; ++k) {
     strides[k].assign(inputs[k]->strides.begin(), inputs[k]->strides.end() - 2);
@@ -222,7 +227,8 @@ void svd_impl(const Node& an, bool uv, Node& out) {
   const char jobz = uv ? 'A' : 'N';
   const T* a = static_cast<const T*>(an.data());
   T* o = static_cast<T*>(out.mutable_data());
-  std::vector<T> w(size_t(lda) * n), u(uv ? size_t(ldu) * m : 1), vt(uv ? size_t(ldvt) * n : 1);
+  std::vector<T> w(size_t(lda) * n), u(uv ? size_t(ldu) * m : 1),
+      vt(uv ? size_t(ldvt) * n : 1);
   std::vector<int> iwork(8 * size_t(k));
   int info = 0, lwork = 1;
   if (k > 0) {
@@ -283,8 +289,9 @@ void inverse_impl(const Node& an, bool tri, bool upper, Node& out) {
       Lapack<T>::trtri(&uplo, &diag, &n, w.data(), &lda, &info, 1, 1);
       check_arguments(info, "trtri");
       if (info > 0) {
-        fail_matrix(cat("the matrix is singular: its diagonal element ", info - 1, " is zero"),
-                    index, count);
+        fail_matrix(
+            cat("the matrix is singular: its diagonal element ", info - 1, " is zero"),
+            index, count);
       }
     } else {
       Lapack<T>::getrf(&n, &n, w.data(), &lda, ipiv.data(), &info);
@@ -324,8 +331,8 @@ void cholesky_impl(const Node& an, bool upper, Node& out) {
     Lapack<T>::potrf(&uplo, &n, w.data(), &lda, &info, 1);
     check_arguments(info, "potrf");
     if (info > 0) {
-      fail_matrix(cat("the matrix is not positive definite: its leading minor of order ", info,
-                      " is not"),
+      fail_matrix(cat("the matrix is not positive definite: its leading minor of order ",
+                      info, " is not"),
                   index, count);
     }
     T* dst = o + index * int64_t(n) * n;
@@ -349,8 +356,8 @@ void eigh_impl(const Node& an, bool upper, bool vectors, Node& out) {
   const char jobz = vectors ? 'V' : 'N', uplo = upper ? 'U' : 'L';
   int info = 0, query = -1, iquery = 0;
   T size{};
-  Lapack<T>::syevd(&jobz, &uplo, &n, w.data(), &lda, o, &size, &query, &iquery, &query, &info,
-                   1, 1);
+  Lapack<T>::syevd(&jobz, &uplo, &n, w.data(), &lda, o, &size, &query, &iquery, &query,
+                   &info, 1, 1);
   check_arguments(info, "syevd");
   const int lwork = work_size(size), liwork = std::max(1, iquery);
   std::vector<T> work(lwork);
@@ -409,31 +416,34 @@ void solve_impl(const Node& an, const Node& bn, SolveKind kind, Node& out) {
   const char no = 'N', uplo = kind == SolveKind::upper ? 'U' : 'L';
   const int64_t count = batch_count(out);
   const Shape batch(out.shape.begin(), out.shape.end() - 2);
-  for_each_matrix<2>(batch, {&an, &bn}, [&](const std::array<int64_t, 2>& off, int64_t index) {
-    load(a + off[0], ga, wa.data(), lda);
-    load(b + off[1], gb, wb.data(), lda);
-    int info = 0;
-    if (kind == SolveKind::general) {
-      Lapack<T>::getrf(&n, &n, wa.data(), &lda, ipiv.data(), &info);
-      check_arguments(info, "getrf");
-      if (info > 0) {
-        fail_matrix(cat("the matrix is singular: U[", info - 1, ", ", info - 1,
-                        "] of its LU factorization is zero"),
-                    index, count);
-      }
-      Lapack<T>::getrs(&no, &n, &r, wa.data(), &lda, ipiv.data(), wb.data(), &lda, &info, 1);
-      check_arguments(info, "getrs");
-    } else {
-      Lapack<T>::trtrs(&uplo, &no, &no, &n, &r, wa.data(), &lda, wb.data(), &lda, &info, 1, 1,
-                       1);
-      check_arguments(info, "trtrs");
-      if (info > 0) {
-        fail_matrix(cat("the matrix is singular: its diagonal element ", info - 1, " is zero"),
-                    index, count);
-      }
-    }
-    store(wb.data(), lda, n, r, o + index * int64_t(n) * r);
-  });
+  for_each_matrix<2>(
+      batch, {&an, &bn}, [&](const std::array<int64_t, 2>& off, int64_t index) {
+        load(a + off[0], ga, wa.data(), lda);
+        load(b + off[1], gb, wb.data(), lda);
+        int info = 0;
+        if (kind == SolveKind::general) {
+          Lapack<T>::getrf(&n, &n, wa.data(), &lda, ipiv.data(), &info);
+          check_arguments(info, "getrf");
+          if (info > 0) {
+            fail_matrix(cat("the matrix is singular: U[", info - 1, ", ", info - 1,
+                            "] of its LU factorization is zero"),
+                        index, count);
+          }
+          Lapack<T>::getrs(&no, &n, &r, wa.data(), &lda, ipiv.data(), wb.data(), &lda,
+                           &info, 1);
+          check_arguments(info, "getrs");
+        } else {
+          Lapack<T>::trtrs(&uplo, &no, &no, &n, &r, wa.data(), &lda, wb.data(), &lda,
+                           &info, 1, 1, 1);
+          check_arguments(info, "trtrs");
+          if (info > 0) {
+            fail_matrix(cat("the matrix is singular: its diagonal element ", info - 1,
+                            " is zero"),
+                        index, count);
+          }
+        }
+        store(wb.data(), lda, n, r, o + index * int64_t(n) * r);
+      });
 }
 
 }  // namespace
@@ -476,7 +486,8 @@ void eigh(const Node& a, bool upper, bool vectors, Node& out) {
   single_threaded_lapack();
   allocate(out);
   if (out.size == 0) return;
-  with_float_type(a.dtype, [&](auto t) { eigh_impl<decltype(t)>(a, upper, vectors, out); });
+  with_float_type(a.dtype,
+                  [&](auto t) { eigh_impl<decltype(t)>(a, upper, vectors, out); });
 }
 
 void lu_factor(const Node& a, Node& out) {
