@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <thread>
 
 #include "ops_helpers.h"
 #include "rill/rill.h"
@@ -587,6 +588,33 @@ TEST(Linalg, CrossMatchesNumpy) {
 }
 
 // ---------------------------------------------------------------- empty inputs
+
+// ---------------------------------------------------------------- threads
+
+TEST(Linalg, ManyThreadsFactorAtOnce) {
+  // LAPACK runs on the workers of many streams at once, each call on its own
+  // scratch.
+  constexpr int kThreads = 8;
+  std::vector<std::thread> threads;
+  std::vector<int> ok(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t, &ok] {
+      const Stream s = new_stream(kCpu);
+      bool good = true;
+      for (int round = 0; round < 5; ++round) {
+        array x = spd({4, 6, 6}, float64, 100 + t * 10 + round);
+        array xi = linalg::inv(x, s);
+        Mats l = mats(linalg::cholesky(x, false, s));
+        good = good &&
+               all_close(product(mats(x), mats(xi)), identities(4, 6), 0, 1e-10) &&
+               all_close(product(l, transposed(l)), to_doubles(x), 1e-10, 1e-10);
+      }
+      ok[t] = good;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_TRUE(ok[t]) << "thread " << t;
+}
 
 TEST(Linalg, EmptyMatrices) {
   auto [q, r] = linalg::qr(zeros({0, 3}, float32), kCpu);
