@@ -6,6 +6,7 @@
 #include "rill/dtype.h"
 #include "rill/fast.h"
 #include "rill/io.h"
+#include "rill/linalg.h"
 #include "rill/memory.h"
 #include "rill/nn.h"
 #include "rill/ops.h"
