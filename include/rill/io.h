@@ -1,4 +1,4 @@
-// Loading and saving arrays: NumPy's .npy and safetensors, with MLX's
+// Loading and saving arrays: NumPy's .npy, safetensors and GGUF, with MLX's
 // functions. Errors: a file that cannot be opened, read or written, or whose
 // contents are malformed or unsupported, raises std::runtime_error naming the
 // function, the file and the problem; bad arguments raise
@@ -21,6 +21,8 @@ namespace rill {
 
 using GGUFMetaData =
     std::variant<std::monostate, array, std::string, std::vector<std::string>>;
+using GGUFLoad = std::pair<std::unordered_map<std::string, array>,
+                           std::unordered_map<std::string, GGUFMetaData>>;
 using SafetensorsLoad = std::pair<std::unordered_map<std::string, array>,
                                   std::unordered_map<std::string, std::string>>;
 
@@ -47,5 +49,22 @@ void save_safetensors(std::shared_ptr<io::Writer> out_stream,
 void save_safetensors(const std::string& file,
                       std::unordered_map<std::string, array> arrays,
                       std::unordered_map<std::string, std::string> metadata = {});
+
+// Arrays and metadata of a GGUF file (versions 2 and 3). Shapes are GGUF's
+// dimensions reversed. F32, F16 and I32 tensors load as they are; BF16 ones
+// as float16; Q4_0, Q4_1 and Q8_0 tensors "x.weight" become MLX's affine
+// quantized triple (group size 32): "x.weight" (uint32, 8 or 4 values a word),
+// "x.scales" and "x.biases" (float16). Metadata values: numbers and bools as
+// 0-d arrays, arrays of them as 1-d arrays (float64 as float32), strings, and
+// lists of strings. Types rill has no dtype for (int8, int16, uint16, uint64)
+// and the other quantized types raise std::runtime_error naming the tensor or
+// key and the type.
+GGUFLoad load_gguf(const std::string& file, StreamOrDevice s = {});
+
+// Saves float32, float16 and int32 arrays, and metadata of strings, string
+// lists and arrays of at most one dimension (0-d: a single value). Appends
+// ".gguf" to a name without it.
+void save_gguf(std::string file, std::unordered_map<std::string, array> array_map,
+               std::unordered_map<std::string, GGUFMetaData> meta_data = {});
 
 }  // namespace rill
