@@ -101,6 +101,27 @@ struct MemoryReader : io::Reader {
   std::string label() const override { return "memory buffer"; }
 };
 
+// Each case's file must raise std::runtime_error starting "[op]", naming the
+// file and containing the expected words.
+struct BadFile {
+  std::string name, bytes, expect;
+};
+void expect_clear_errors(const std::vector<BadFile>& cases, const std::string& op,
+                         const std::string& ext,
+                         const std::function<void(const std::string&)>& loader) {
+  for (const BadFile& c : cases) {
+    std::string path = write_file(c.name + ext, c.bytes);
+    std::string msg = runtime_error_of([&] { loader(path); });
+    EXPECT_NE(msg.find(c.expect), std::string::npos) << c.name << ": " << msg;
+    EXPECT_NE(msg.find(path), std::string::npos)
+        << c.name << " does not name the file: " << msg;
+    EXPECT_EQ(msg.rfind("[" + op + "]", 0), 0u) << msg;
+    std::remove(path.c_str());
+  }
+  std::string missing = "/nonexistent/dir/x" + ext;
+  EXPECT_NE(runtime_error_of([&] { loader(missing); }).find(missing), std::string::npos);
+}
+
 std::vector<array> arrays_of_every_dtype_and_shape() {
   std::vector<array> out;
   for (Dtype t :
@@ -212,10 +233,7 @@ TEST(Npy, MalformedFilesRaiseClearErrors) {
     return "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape +
            ", }\n";
   };
-  struct Case {
-    std::string name, bytes, expect;
-  };
-  std::vector<Case> cases = {
+  std::vector<BadFile> cases = {
       {"empty", "", "too short"},
       {"magic", "\x93NUMPZ\x01\x00\x10\x00" + std::string(16, ' '), "bad magic"},
       {"version", npy(4, dict("<f4", "(1,)"), "abcd"), "version 4.0"},
@@ -244,17 +262,7 @@ TEST(Npy, MalformedFilesRaiseClearErrors) {
        "bool element 1 is 2"},
       {"object", npy(1, dict("|O", "(1,)"), "12345678"), "unsupported descr '|O'"},
   };
-  for (const Case& c : cases) {
-    std::string path = write_file(c.name + ".npy", c.bytes);
-    std::string msg = runtime_error_of([&] { load(path); });
-    EXPECT_NE(msg.find(c.expect), std::string::npos) << c.name << ": " << msg;
-    EXPECT_NE(msg.find(path), std::string::npos)
-        << c.name << " does not name the file: " << msg;
-    EXPECT_EQ(msg.rfind("[load]", 0), 0u) << msg;
-    std::remove(path.c_str());
-  }
-  std::string missing = "/nonexistent/dir/x.npy";
-  EXPECT_NE(runtime_error_of([&] { load(missing); }).find(missing), std::string::npos);
+  expect_clear_errors(cases, "load", ".npy", [](const std::string& f) { load(f); });
   EXPECT_NE(runtime_error_of([] {
               save("/nonexistent/dir/x", array(1.0f));
             }).find("/nonexistent/dir/x.npy"),
@@ -513,10 +521,7 @@ TEST(Gguf, TensorsOfTypesRillLacksNameTheTensorAndType) {
 
 TEST(Gguf, MalformedFilesRaiseClearErrors) {
   uint64_t huge = 1ull << 62;
-  struct Case {
-    std::string name, bytes, expect;
-  };
-  std::vector<Case> cases = {
+  std::vector<BadFile> cases = {
       {"empty", "", "magic"},
       {"magic", "GGUX" + std::string(20, '\0'), "bad magic"},
       {"short", "GGUF\x03\x00", "version"},
@@ -558,18 +563,8 @@ TEST(Gguf, MalformedFilesRaiseClearErrors) {
     q.pad().b.append(128, '\0');
     cases.push_back({"quantparts", q.b, "two tensors are named \"a.scales\""});
   }
-  for (const Case& c : cases) {
-    std::string path = write_file(c.name + ".gguf", c.bytes);
-    std::string msg = runtime_error_of([&] { load_gguf(path); });
-    EXPECT_NE(msg.find(c.expect), std::string::npos) << c.name << ": " << msg;
-    EXPECT_NE(msg.find(path), std::string::npos)
-        << c.name << " does not name the file: " << msg;
-    EXPECT_EQ(msg.rfind("[load_gguf]", 0), 0u) << msg;
-    std::remove(path.c_str());
-  }
-  std::string missing = "/nonexistent/dir/x.gguf";
-  EXPECT_NE(runtime_error_of([&] { load_gguf(missing); }).find(missing),
-            std::string::npos);
+  expect_clear_errors(cases, "load_gguf", ".gguf",
+                      [](const std::string& f) { load_gguf(f); });
 }
 
 TEST(Gguf, EveryTruncationOfAFileRaises) {

@@ -19,10 +19,19 @@ using detail::cat;
 
 namespace {
 
-int whence(std::ios_base::seekdir way) {
-  if (way == std::ios_base::beg) return SEEK_SET;
-  if (way == std::ios_base::end) return SEEK_END;
-  return SEEK_CUR;
+size_t tell_fd(int fd) {
+  off_t at = ::lseek(fd, 0, SEEK_CUR);
+  return at < 0 ? 0 : static_cast<size_t>(at);
+}
+
+void seek_fd(int fd, int64_t off, std::ios_base::seekdir way, const std::string& label) {
+  int whence = way == std::ios_base::beg   ? SEEK_SET
+               : way == std::ios_base::end ? SEEK_END
+                                           : SEEK_CUR;
+  if (::lseek(fd, static_cast<off_t>(off), whence) < 0) {
+    throw std::runtime_error(
+        cat("[seek] ", label, ": cannot seek to ", off, " (", std::strerror(errno), ")"));
+  }
 }
 
 // At most this much per system call (Linux transfers at most ~2 GiB at once).
@@ -43,15 +52,11 @@ FileReader::~FileReader() {
 }
 
 size_t FileReader::tell() {
-  off_t at = ::lseek(fd_, 0, SEEK_CUR);
-  return at < 0 ? 0 : static_cast<size_t>(at);
+  return tell_fd(fd_);
 }
 
 void FileReader::seek(int64_t off, std::ios_base::seekdir way) {
-  if (::lseek(fd_, static_cast<off_t>(off), whence(way)) < 0) {
-    throw std::runtime_error(cat("[seek] ", label(), ": cannot seek to ", off, " (",
-                                 std::strerror(errno), ")"));
-  }
+  seek_fd(fd_, off, way, label());
 }
 
 void FileReader::read(char* data, size_t n) {
@@ -84,15 +89,11 @@ FileWriter::~FileWriter() {
 }
 
 size_t FileWriter::tell() {
-  off_t at = ::lseek(fd_, 0, SEEK_CUR);
-  return at < 0 ? 0 : static_cast<size_t>(at);
+  return tell_fd(fd_);
 }
 
 void FileWriter::seek(int64_t off, std::ios_base::seekdir way) {
-  if (::lseek(fd_, static_cast<off_t>(off), whence(way)) < 0) {
-    throw std::runtime_error(cat("[seek] ", label(), ": cannot seek to ", off, " (",
-                                 std::strerror(errno), ")"));
-  }
+  seek_fd(fd_, off, way, label());
 }
 
 void FileWriter::write(const char* data, size_t n) {
