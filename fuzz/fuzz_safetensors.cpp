@@ -2,48 +2,18 @@
 // raise std::runtime_error; whatever loads must have readable data that saves
 // and loads back byte for byte. Anything else (a crash, a sanitizer report,
 // another exception) is a bug.
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <stdexcept>
-#include <string>
 
-#include "core/node.h"
+#include "fuzz_util.h"
 #include "rill/io.h"
 #include "rill/rill.h"
 
-namespace {
-
-// An in-memory file the loader can open by name.
-struct MemFile {
-  explicit MemFile(const char* name) : fd(memfd_create(name, 0)) {
-    if (fd < 0) std::abort();
-    path = "/proc/self/fd/" + std::to_string(fd);
-  }
-  void write(const uint8_t* data, size_t size) {
-    if (ftruncate(fd, 0) != 0) std::abort();
-    if (size && pwrite(fd, data, size, 0) != static_cast<ssize_t>(size)) std::abort();
-  }
-  int fd;
-  std::string path;
-};
-
-// Reads every byte of a computed array (so a bad offset shows up under ASan).
-uint64_t checksum(const rill::array& a) {
-  const auto* p = static_cast<const unsigned char*>(a.node()->data());
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < a.nbytes(); ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
-}  // namespace
+using fuzz::checksum;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static MemFile in("fuzz_in"), out("fuzz_out");
+  static fuzz::MemFile in("fuzz_in"), out("fuzz_out");
   in.write(data, size);
   rill::SafetensorsLoad loaded;
   try {
