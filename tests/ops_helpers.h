@@ -15,10 +15,12 @@
 
 namespace rill::test {
 
-inline const std::vector<Dtype> kAllTypes = {bool_,   uint8,    uint32,  int32,  int64,
-                                             float16, bfloat16, float32, float64};
-inline const std::vector<Dtype> kNumericTypes = {uint8,   uint32,   int32,   int64,
-                                                 float16, bfloat16, float32, float64};
+inline const std::vector<Dtype> kAllTypes = {bool_, uint8,   uint16,   uint32,  uint64,
+                                             int8,  int16,   int32,    int64,   float16,
+                                             bfloat16, float32, float64};
+inline const std::vector<Dtype> kNumericTypes = {uint8, uint16,  uint32,   uint64,  int8,
+                                                 int16, int32,   int64,    float16, bfloat16,
+                                                 float32, float64};
 inline const std::vector<Dtype> kFloatTypes = {float16, bfloat16, float32, float64};
 
 // Calls f(T{}) with T the C++ type of `t`.
@@ -29,6 +31,10 @@ void with_type(Dtype t, F&& f) {
   if (t == uint32) return f(uint32_t{});
   if (t == int32) return f(int32_t{});
   if (t == int64) return f(int64_t{});
+  if (t == int8) return f(int8_t{});
+  if (t == int16) return f(int16_t{});
+  if (t == uint16) return f(uint16_t{});
+  if (t == uint64) return f(uint64_t{});
   if (t == float16) return f(float16_t{});
   if (t == bfloat16) return f(bfloat16_t{});
   if (t == float32) return f(float{});

@@ -44,7 +44,8 @@ std::string load_error(const std::string& path) {
 
 TEST(Safetensors, RoundTripEveryDtype) {
   std::unordered_map<std::string, array> arrays;
-  for (Dtype t : {bool_, uint8, uint32, int32, int64, float16, bfloat16, float32, float64}) {
+  for (Dtype t : {bool_, uint8, uint16, uint32, uint64, int8, int16, int32, int64, float16,
+                  bfloat16, float32, float64}) {
     arrays.emplace("x_" + dtype_name(t), astype(reshape(arange(0.0, 6.0), {2, 3}), t));
   }
   arrays.emplace("scalar", array(3.5f));

@@ -125,7 +125,8 @@ void expect_clear_errors(const std::vector<BadFile>& cases, const std::string& o
 std::vector<array> arrays_of_every_dtype_and_shape() {
   std::vector<array> out;
   for (Dtype t :
-       {bool_, uint8, uint32, int32, int64, float16, bfloat16, float32, float64}) {
+       {bool_, uint8, uint16, uint32, uint64, int8, int16, int32, int64, float16, bfloat16,
+        float32, float64}) {
     for (Shape shape :
          {Shape{}, Shape{0}, Shape{0, 4}, Shape{5}, Shape{2, 3}, Shape{2, 3, 4}}) {
       int n = 1;
@@ -208,8 +209,9 @@ TEST(Npy, ReadsFilesNumPyWrote) {
 }
 
 TEST(Npy, UnsupportedDescrsNameTheFileAndTheDescr) {
-  for (auto [name, descr] :
-       {std::pair{"int8", "'|i1'"}, {"complex64", "'<c8'"}, {"uint16", "'<u2'"}}) {
+  EXPECT_TRUE(same(load(kData + "/npy/int8.npy"), array({1, -1}, int8)));
+  EXPECT_TRUE(same(load(kData + "/npy/uint16.npy"), array({1, 2}, uint16)));
+  for (auto [name, descr] : {std::pair{"complex64", "'<c8'"}}) {
     std::string path = kData + "/npy/" + name + ".npy";
     std::string msg = runtime_error_of([&] { load(path); });
     EXPECT_NE(msg.find("unsupported descr " + std::string(descr)), std::string::npos)
@@ -508,8 +510,16 @@ std::string one_tensor(std::vector<uint64_t> dims, uint32_t type, uint64_t offse
 }  // namespace
 
 TEST(Gguf, TensorsOfTypesRillLacksNameTheTensorAndType) {
-  for (auto [type, name] :
-       {std::pair{24u, "I8"}, {25u, "I16"}, {12u, "Q4_K"}, {28u, "F64"}}) {
+  // I8 and I16 load as int8 and int16.
+  for (auto [type, dtype] : {std::pair{24u, int8}, {25u, int16}}) {
+    std::string path = write_file("type.gguf", one_tensor({4}, type, 0, 64));
+    auto [arrays, meta] = load_gguf(path);
+    ASSERT_EQ(arrays.count("t"), 1u);
+    EXPECT_EQ(arrays.at("t").dtype(), dtype);
+    EXPECT_TRUE(same(arrays.at("t"), zeros({4}, dtype)));
+    std::remove(path.c_str());
+  }
+  for (auto [type, name] : {std::pair{12u, "Q4_K"}, {28u, "F64"}}) {
     std::string path = write_file("type.gguf", one_tensor({4}, type, 0, 64));
     std::string msg = runtime_error_of([&] { load_gguf(path); });
     EXPECT_NE(msg.find("tensor \"t\" has type " + std::string(name)), std::string::npos)
@@ -517,6 +527,17 @@ TEST(Gguf, TensorsOfTypesRillLacksNameTheTensorAndType) {
     EXPECT_NE(msg.find(path), std::string::npos) << msg;
     std::remove(path.c_str());
   }
+}
+
+TEST(Gguf, SmallIntegerMetadataKeepsItsDtype) {
+  // A uint16 value (type 2) of 7: rill has the dtype now.
+  std::string path = write_file("u16.gguf", header(0, 1).str("k").u32(2).raw("\x07\x00", 2).b);
+  auto [arrays, meta] = load_gguf(path);
+  ASSERT_EQ(meta.count("k"), 1u);
+  array v = std::get<array>(meta.at("k"));
+  EXPECT_EQ(v.dtype(), uint16);
+  EXPECT_EQ(v.item<uint16_t>(), 7);
+  std::remove(path.c_str());
 }
 
 TEST(Gguf, MalformedFilesRaiseClearErrors) {
@@ -536,7 +557,6 @@ TEST(Gguf, MalformedFilesRaiseClearErrors) {
       {"strings", header(0, 1).str("k").u32(9).u32(8).u64(huge).b, "past the end"},
       {"nested", header(0, 1).str("k").u32(9).u32(9).u64(1).b, "nested arrays"},
       {"valuetype", header(0, 1).str("k").u32(13).u32(0).b, "unknown type 13"},
-      {"u16", header(0, 1).str("k").u32(2).u32(0).b, "metadata \"k\" has type uint16"},
       {"bool", header(0, 1).str("k").u32(7).raw("\x05", 1).b, "bool value 0 is 5"},
       {"dupkey", header(0, 2).str("k").u32(4).u32(1).str("k").u32(4).u32(1).b, "twice"},
       {"alignment", header(0, 1).str("general.alignment").u32(4).u32(3).b,

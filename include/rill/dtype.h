@@ -59,6 +59,10 @@ struct Dtype {
     bfloat16,
     float32,
     float64,
+    int8,
+    int16,
+    uint16,
+    uint64,
   };
   Val val;
   uint8_t size;
@@ -77,15 +81,22 @@ inline constexpr Dtype float16{Dtype::Val::float16, 2};
 inline constexpr Dtype bfloat16{Dtype::Val::bfloat16, 2};
 inline constexpr Dtype float32{Dtype::Val::float32, 4};
 inline constexpr Dtype float64{Dtype::Val::float64, 8};
+inline constexpr Dtype int8{Dtype::Val::int8, 1};
+inline constexpr Dtype int16{Dtype::Val::int16, 2};
+inline constexpr Dtype uint16{Dtype::Val::uint16, 2};
+inline constexpr Dtype uint64{Dtype::Val::uint64, 8};
 
 inline constexpr int size_of(Dtype t) { return t.size; }
 inline constexpr bool is_floating_point(Dtype t) {
   return t == float16 || t == bfloat16 || t == float32 || t == float64;
 }
 inline constexpr bool is_integral(Dtype t) {
-  return t == uint8 || t == uint32 || t == int32 || t == int64;
+  return t == uint8 || t == uint16 || t == uint32 || t == uint64 || t == int8 || t == int16 ||
+         t == int32 || t == int64;
 }
-inline constexpr bool is_unsigned(Dtype t) { return t == uint8 || t == uint32 || t == bool_; }
+inline constexpr bool is_unsigned(Dtype t) {
+  return t == uint8 || t == uint16 || t == uint32 || t == uint64 || t == bool_;
+}
 
 // NumPy-style promotion: the smallest type that represents both (floats win
 // over integers, float16 with bfloat16 gives float32, uint32 with int32 int64).
@@ -105,6 +116,11 @@ template <> struct TypeToDtype<float16_t> { static constexpr Dtype value = float
 template <> struct TypeToDtype<bfloat16_t> { static constexpr Dtype value = bfloat16; };
 template <> struct TypeToDtype<float> { static constexpr Dtype value = float32; };
 template <> struct TypeToDtype<double> { static constexpr Dtype value = float64; };
+template <> struct TypeToDtype<int8_t> { static constexpr Dtype value = int8; };
+template <> struct TypeToDtype<int16_t> { static constexpr Dtype value = int16; };
+template <> struct TypeToDtype<uint16_t> { static constexpr Dtype value = uint16; };
+template <> struct TypeToDtype<uint64_t> { static constexpr Dtype value = uint64; };
+template <> struct TypeToDtype<unsigned long long> { static constexpr Dtype value = uint64; };
 
 template <> struct TypeToDtype<long long> { static constexpr Dtype value = int64; };
 

@@ -108,7 +108,7 @@ template <typename T>
 void print_value(std::ostream& os, T v) {
   if constexpr (std::is_same_v<T, bool>) {
     os << (v ? "true" : "false");
-  } else if constexpr (std::is_same_v<T, uint8_t>) {
+  } else if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>) {
     os << static_cast<int>(v);
   } else if constexpr (detail::is_half_v<T>) {
     os << static_cast<float>(v);

@@ -31,6 +31,10 @@ decltype(auto) dispatch(Dtype t, F&& f) {
     case Dtype::Val::bfloat16: return f(TypeTag<bfloat16_t>{});
     case Dtype::Val::float32: return f(TypeTag<float>{});
     case Dtype::Val::float64: return f(TypeTag<double>{});
+    case Dtype::Val::int8: return f(TypeTag<int8_t>{});
+    case Dtype::Val::int16: return f(TypeTag<int16_t>{});
+    case Dtype::Val::uint16: return f(TypeTag<uint16_t>{});
+    case Dtype::Val::uint64: return f(TypeTag<uint64_t>{});
   }
   throw std::logic_error("unknown dtype");
 }

@@ -53,21 +53,28 @@ float float16_t::to_float(uint16_t h) {
 }
 
 namespace {
-// Promotion lattice index: bool, uint8, uint32, int32, int64, f16, bf16, f32, f64.
-constexpr Dtype kTypes[] = {bool_, uint8, uint32, int32, int64, float16, bfloat16, float32, float64};
+// Promotion lattice, indexed by Dtype::Val: MLX's table (NumPy's, but for
+// 64-bit integers of either sign together, which give float32 as in MLX).
+constexpr Dtype kTypes[] = {bool_,   uint8,   uint32,  int32, int64, float16, bfloat16,
+                            float32, float64, int8,    int16, uint16, uint64};
 // Result of promote(row, col), by index into kTypes.
-constexpr int kPromote[9][9] = {
-    //        b  u8 u32 i32 i64 f16 bf16 f32 f64
-    /*b   */ {0, 1, 2, 3, 4, 5, 6, 7, 8},
-    /*u8  */ {1, 1, 2, 3, 4, 5, 6, 7, 8},
-    /*u32 */ {2, 2, 2, 4, 4, 5, 6, 7, 8},
-    /*i32 */ {3, 3, 4, 3, 4, 5, 6, 7, 8},
-    /*i64 */ {4, 4, 4, 4, 4, 5, 6, 7, 8},
-    /*f16 */ {5, 5, 5, 5, 5, 5, 7, 7, 8},
-    /*bf16*/ {6, 6, 6, 6, 6, 7, 6, 7, 8},
-    /*f32 */ {7, 7, 7, 7, 7, 7, 7, 7, 8},
-    /*f64 */ {8, 8, 8, 8, 8, 8, 8, 8, 8},
+constexpr int kPromote[13][13] = {
+    //        b  u8 u32 i32 i64 f16 bf16 f32 f64 i8 i16 u16 u64
+    /*b   */ {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+    /*u8  */ {1, 1, 2, 3, 4, 5, 6, 7, 8, 10, 10, 11, 12},
+    /*u32 */ {2, 2, 2, 4, 4, 5, 6, 7, 8, 4, 4, 2, 12},
+    /*i32 */ {3, 3, 4, 3, 4, 5, 6, 7, 8, 3, 3, 3, 7},
+    /*i64 */ {4, 4, 4, 4, 4, 5, 6, 7, 8, 4, 4, 4, 7},
+    /*f16 */ {5, 5, 5, 5, 5, 5, 7, 7, 8, 5, 5, 5, 5},
+    /*bf16*/ {6, 6, 6, 6, 6, 7, 6, 7, 8, 6, 6, 6, 6},
+    /*f32 */ {7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 7, 7, 7},
+    /*f64 */ {8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8},
+    /*i8  */ {9, 10, 4, 3, 4, 5, 6, 7, 8, 9, 10, 3, 7},
+    /*i16 */ {10, 10, 4, 3, 4, 5, 6, 7, 8, 10, 10, 3, 7},
+    /*u16 */ {11, 11, 2, 3, 4, 5, 6, 7, 8, 3, 3, 11, 12},
+    /*u64 */ {12, 12, 12, 7, 7, 5, 6, 7, 8, 7, 7, 12, 12},
 };
+static_assert(sizeof(kTypes) / sizeof(kTypes[0]) == static_cast<int>(Dtype::Val::uint64) + 1);
 }  // namespace
 
 Dtype promote_types(Dtype a, Dtype b) {
@@ -85,6 +92,10 @@ std::string dtype_name(Dtype t) {
     case Dtype::Val::bfloat16: return "bfloat16";
     case Dtype::Val::float32: return "float32";
     case Dtype::Val::float64: return "float64";
+    case Dtype::Val::int8: return "int8";
+    case Dtype::Val::int16: return "int16";
+    case Dtype::Val::uint16: return "uint16";
+    case Dtype::Val::uint64: return "uint64";
   }
   return "unknown";
 }

@@ -65,6 +65,14 @@ std::optional<Dtype> value_dtype(uint32_t t) {
   switch (t) {
     case kU8:
       return uint8;
+    case kI8:
+      return int8;
+    case kU16:
+      return uint16;
+    case kI16:
+      return int16;
+    case kU64:
+      return uint64;
     case kU32:
       return uint32;
     case kI32:
@@ -232,6 +240,10 @@ uint64_t tensor_bytes(const Cursor& c, const TensorInfo& t) {
     case kF32Tensor:
     case kI32Tensor:
       return t.count * 4;  // count * 8 fits: checked_shape
+    case kI8Tensor:
+      return t.count;
+    case kI16Tensor:
+      return t.count * 2;
     case kF16Tensor:
     case kBF16Tensor:
       return t.count * 2;
@@ -248,14 +260,10 @@ uint64_t tensor_bytes(const Cursor& c, const TensorInfo& t) {
                                           : gq::BlockType::q8_0;
       return t.count / gq::kBlockItems * gq::block_bytes(b);
     }
-    case kI8Tensor:
-    case kI16Tensor:
-      c.fail(cat("tensor \"", t.name, "\" has type ", tensor_type_name(t.type),
-                 ", which rill has no dtype for yet"));
     default:
       c.fail(
           cat("tensor \"", t.name, "\" has type ", tensor_type_name(t.type),
-              ", which is not supported (F32, F16, BF16, I32, Q4_0, Q4_1 and Q8_0 are)"));
+              ", which is not supported (F32, F16, BF16, I8, I16, I32, Q4_0, Q4_1 and Q8_0 are)"));
   }
 }
 
@@ -299,8 +307,13 @@ void load_tensor(Cursor& c, const TensorInfo& t, const char* p,
                  name == t.name ? "" : " (one from a quantized tensor's parts)"));
     }
   };
-  if (t.type == kF32Tensor || t.type == kF16Tensor || t.type == kI32Tensor) {
-    Dtype dtype = t.type == kF32Tensor ? float32 : t.type == kF16Tensor ? float16 : int32;
+  if (t.type == kF32Tensor || t.type == kF16Tensor || t.type == kI32Tensor ||
+      t.type == kI8Tensor || t.type == kI16Tensor) {
+    Dtype dtype = t.type == kF32Tensor   ? float32
+                  : t.type == kF16Tensor ? float16
+                  : t.type == kI8Tensor  ? int8
+                  : t.type == kI16Tensor ? int16
+                                         : int32;
     std::shared_ptr<detail::Buffer> buf;
     if (reinterpret_cast<uintptr_t>(p) % dtype.size == 0 && t.nbytes > 0) {
       buf = std::make_shared<detail::Buffer>(const_cast<char*>(p), t.nbytes, map);
@@ -442,6 +455,10 @@ uint32_t metadata_type(Dtype t) {
   if (t == int32) return kI32;
   if (t == uint32) return kU32;
   if (t == uint8) return kU8;
+  if (t == int8) return kI8;
+  if (t == uint16) return kU16;
+  if (t == int16) return kI16;
+  if (t == uint64) return kU64;
   if (t == bool_) return kBool;
   throw std::invalid_argument(
       cat("[save_gguf] array type ", dtype_name(t), " is not supported for metadata"));
@@ -451,8 +468,10 @@ uint32_t tensor_type(Dtype t) {
   if (t == float32) return kF32Tensor;
   if (t == float16) return kF16Tensor;
   if (t == int32) return kI32Tensor;
+  if (t == int16) return kI16Tensor;
+  if (t == int8) return kI8Tensor;
   throw std::runtime_error(cat("[save_gguf] dtype ", dtype_name(t),
-                               " is not supported (float32, float16 and int32 are)"));
+                               " is not supported (float32, float16, int32, int16 and int8 are)"));
 }
 
 }  // namespace

@@ -47,6 +47,8 @@ constexpr Descr kDescrs[] = {
     {'b', 1, bool_},    {'u', 1, uint8},   {'u', 4, uint32},
     {'i', 4, int32},    {'i', 8, int64},   {'f', 2, float16},
     {'V', 2, bfloat16}, {'f', 4, float32}, {'f', 8, float64},
+    {'i', 1, int8},     {'i', 2, int16},   {'u', 2, uint16},
+    {'u', 8, uint64},
 };
 
 std::string descr_of(Dtype t) {
@@ -178,7 +180,7 @@ class HeaderParser {
   void set_dtype(NpyHeader& h, const std::string& descr) {
     auto unsupported = [&] {
       bad(label_, cat("unsupported descr '", descr,
-                      "' (rill reads b1, u1, u4, i4, i8, f2, f4, "
+                      "' (rill reads b1, u1, u2, u4, u8, i1, i2, i4, i8, f2, f4, "
                       "f8 and V2 as bfloat16)"));
     };
     if (descr.size() < 3) unsupported();

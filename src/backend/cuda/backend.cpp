@@ -18,6 +18,10 @@ RILL_SAME_DTYPE(f16, float16)
 RILL_SAME_DTYPE(bf16, bfloat16)
 RILL_SAME_DTYPE(f32, float32)
 RILL_SAME_DTYPE(f64, float64)
+RILL_SAME_DTYPE(i8, int8)
+RILL_SAME_DTYPE(i16, int16)
+RILL_SAME_DTYPE(u16, uint16)
+RILL_SAME_DTYPE(u64, uint64)
 #undef RILL_SAME_DTYPE
 
 const Kernels gpu_backend = {

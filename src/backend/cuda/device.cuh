@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -72,13 +73,7 @@ constexpr bool is_float_v = std::is_floating_point_v<acc_t<T>>;
 
 template <typename To>
 __device__ __forceinline__ To int_limit(bool high) {
-  if constexpr (std::is_same_v<To, uint8_t>) return high ? 255 : 0;
-  if constexpr (std::is_same_v<To, uint32_t>) return high ? 0xffffffffu : 0u;
-  if constexpr (std::is_same_v<To, int32_t>) return high ? 2147483647 : (-2147483647 - 1);
-  if constexpr (std::is_same_v<To, int64_t>) {
-    return high ? 9223372036854775807LL : (-9223372036854775807LL - 1);
-  }
-  return To(0);
+  return high ? std::numeric_limits<To>::max() : std::numeric_limits<To>::min();
 }
 
 // Every pair of element types: floats to integers truncate toward zero and
@@ -124,6 +119,10 @@ void dispatch(DT t, F&& f) {
     case DT::bf16: return f(Tag<__nv_bfloat16>{});
     case DT::f32: return f(Tag<float>{});
     case DT::f64: return f(Tag<double>{});
+    case DT::i8: return f(Tag<int8_t>{});
+    case DT::i16: return f(Tag<int16_t>{});
+    case DT::u16: return f(Tag<uint16_t>{});
+    case DT::u64: return f(Tag<uint64_t>{});
   }
   throw std::logic_error("unknown dtype in a GPU kernel");
 }

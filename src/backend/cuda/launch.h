@@ -13,7 +13,7 @@
 namespace rill::detail::cu {
 
 // Element types, in rill's Dtype::Val order (checked in ops.cpp).
-enum class DT : int { bool_, u8, u32, i32, i64, f16, bf16, f32, f64 };
+enum class DT : int { bool_, u8, u32, i32, i64, f16, bf16, f32, f64, i8, i16, u16, u64 };
 
 using detail::Dims;
 using detail::kMaxDims;
