@@ -963,7 +963,7 @@ TEST(Errors, BadInputThrowsAtTheCallNamingTheOp) {
       },
       "[pad]"));
   EXPECT_TRUE(throws_invalid([&] { pad(a, std::vector<int>{2}, {1}, {1}); }, "[pad]"));
-  EXPECT_TRUE(throws_invalid([&] { pad(a, 1, array(0), "reflect"); }, "[pad]"));
+  EXPECT_TRUE(throws_invalid([&] { pad(a, 1, array(0), "wrap"); }, "[pad]"));
   EXPECT_TRUE(throws_invalid([&] { pad(a, 1, zeros({2})); }, "[pad]"));
   EXPECT_TRUE(throws_invalid(
       [&] {

@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <cstring>
 #include <ostream>
+#include <complex>
 #include <string>
+#include <type_traits>
 
 namespace rill {
 
@@ -48,6 +50,18 @@ struct bfloat16_t {
   }
 };
 
+// complex64: two float32s (real, imaginary), with std::complex<float>'s
+// arithmetic; converts implicitly from any real value.
+struct complex64_t : std::complex<float> {
+  complex64_t() = default;
+  complex64_t(float re, float im) : std::complex<float>(re, im) {}
+  complex64_t(std::complex<float> v) : std::complex<float>(v) {}  // NOLINT
+  template <typename T, typename = std::enable_if_t<!std::is_same_v<T, complex64_t> &&
+                                                    std::is_convertible_v<T, float>>>
+  complex64_t(T x) : std::complex<float>(static_cast<float>(x)) {}  // NOLINT
+};
+static_assert(sizeof(complex64_t) == 8);
+
 struct Dtype {
   enum class Val : uint8_t {
     bool_,
@@ -63,6 +77,18 @@ struct Dtype {
     int16,
     uint16,
     uint64,
+    complex64,
+  };
+  // MLX's kinds of dtypes, for issubdtype.
+  enum class Category {
+    complexfloating,
+    floating,
+    inexact,
+    signedinteger,
+    unsignedinteger,
+    integer,
+    number,
+    generic,
   };
   Val val;
   uint8_t size;
@@ -85,6 +111,16 @@ inline constexpr Dtype int8{Dtype::Val::int8, 1};
 inline constexpr Dtype int16{Dtype::Val::int16, 2};
 inline constexpr Dtype uint16{Dtype::Val::uint16, 2};
 inline constexpr Dtype uint64{Dtype::Val::uint64, 8};
+inline constexpr Dtype complex64{Dtype::Val::complex64, 8};
+
+inline constexpr Dtype::Category complexfloating = Dtype::Category::complexfloating;
+inline constexpr Dtype::Category floating = Dtype::Category::floating;
+inline constexpr Dtype::Category inexact = Dtype::Category::inexact;
+inline constexpr Dtype::Category signedinteger = Dtype::Category::signedinteger;
+inline constexpr Dtype::Category unsignedinteger = Dtype::Category::unsignedinteger;
+inline constexpr Dtype::Category integer = Dtype::Category::integer;
+inline constexpr Dtype::Category number = Dtype::Category::number;
+inline constexpr Dtype::Category generic = Dtype::Category::generic;
 
 inline constexpr int size_of(Dtype t) { return t.size; }
 inline constexpr bool is_floating_point(Dtype t) {
@@ -94,6 +130,7 @@ inline constexpr bool is_integral(Dtype t) {
   return t == uint8 || t == uint16 || t == uint32 || t == uint64 || t == int8 || t == int16 ||
          t == int32 || t == int64;
 }
+inline constexpr bool is_complex(Dtype t) { return t == complex64; }
 inline constexpr bool is_unsigned(Dtype t) {
   return t == uint8 || t == uint16 || t == uint32 || t == uint64 || t == bool_;
 }
@@ -101,6 +138,13 @@ inline constexpr bool is_unsigned(Dtype t) {
 // NumPy-style promotion: the smallest type that represents both (floats win
 // over integers, float16 with bfloat16 gives float32, uint32 with int32 int64).
 Dtype promote_types(Dtype a, Dtype b);
+
+// MLX's subtype tests: a dtype is a subtype of itself and of its categories
+// (float32 of floating, inexact, number, generic), a category of its parents.
+bool issubdtype(Dtype a, Dtype b);
+bool issubdtype(Dtype::Category a, Dtype b);
+bool issubdtype(Dtype a, Dtype::Category b);
+bool issubdtype(Dtype::Category a, Dtype::Category b);
 
 std::string dtype_name(Dtype t);  // "float32", "bool", ...
 std::ostream& operator<<(std::ostream& os, Dtype t);
@@ -120,6 +164,8 @@ template <> struct TypeToDtype<int8_t> { static constexpr Dtype value = int8; };
 template <> struct TypeToDtype<int16_t> { static constexpr Dtype value = int16; };
 template <> struct TypeToDtype<uint16_t> { static constexpr Dtype value = uint16; };
 template <> struct TypeToDtype<uint64_t> { static constexpr Dtype value = uint64; };
+template <> struct TypeToDtype<complex64_t> { static constexpr Dtype value = complex64; };
+template <> struct TypeToDtype<std::complex<float>> { static constexpr Dtype value = complex64; };
 template <> struct TypeToDtype<unsigned long long> { static constexpr Dtype value = uint64; };
 
 template <> struct TypeToDtype<long long> { static constexpr Dtype value = int64; };

@@ -96,6 +96,10 @@ array cross(const array& a, const array& b, int axis = -1, StreamOrDevice s = {}
 // Eigenvalues (ascending) and eigenvectors (columns) of real symmetric
 // matrices, reading the lower ("L") or upper ("U") triangle.
 array eigvalsh(const array& a, std::string UPLO = "L", StreamOrDevice s = {});
+// A general square matrix's eigenvalues (complex64, in LAPACK's order) and
+// unit eigenvectors (the columns, complex64). CPU only.
+array eigvals(const array& a, StreamOrDevice s = {});
+std::pair<array, array> eig(const array& a, StreamOrDevice s = {});
 std::pair<array, array> eigh(const array& a, std::string UPLO = "L",
                              StreamOrDevice s = {});
 

@@ -17,7 +17,8 @@
 //   bitwise   integers and bool only (others are an error), the input's dtype
 #define RILL_UNARY_OPS(X)   \
   X(negative, custom)       \
-  X(abs, same)              \
+  /* complex64: |z| as float32 */ \
+  X(abs, custom)            \
   X(sign, same)             \
   X(exp, floating)          \
   X(log, floating)          \
@@ -56,6 +57,12 @@
   X(erfinv, floating)       \
   /* ~x on integers, logical not on bool (operator~) */ \
   X(bitwise_invert, bitwise) \
+  /* complex64: the conjugate; other dtypes unchanged */ \
+  X(conjugate, custom)      \
+  /* complex64: the real or imaginary part (float32); other dtypes: the */ \
+  /* array, or zeros */ \
+  X(real, custom)           \
+  X(imag, custom)           \
   /* x (1 + erf(x / sqrt 2)) / 2, each step rounded: nn::gelu */ \
   X(gelu, internal)
 

@@ -5,6 +5,7 @@
 #include "rill/device.h"
 #include "rill/dtype.h"
 #include "rill/fast.h"
+#include "rill/fft.h"
 #include "rill/io.h"
 #include "rill/linalg.h"
 #include "rill/memory.h"

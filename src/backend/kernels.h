@@ -116,6 +116,13 @@ struct RopeParams {
   /* random::normal (loc + scale z) in out's floating dtype. */                           \
   X(random_floats, (const Node& key, const Node* lo, const Node* hi, bool normal,        \
                     double scale, double loc, Node& out))                                 \
+  /* complex64 from float32 parts, each broadcast to out's shape. */                    \
+  X(make_complex, (const Node& re, const Node& im, Node& out))                           \
+  /* Unnormalised discrete Fourier transforms over the last `axes` dims (at */          \
+  /* most 3) of in, sign -1 (forward) or +1 (inverse). Complex to complex, */            \
+  /* or with `real`: forward float32 in (n) to complex out (n / 2 + 1 on the */          \
+  /* last axis), inverse complex in (n / 2 + 1) to float32 out (n). */                   \
+  X(fft, (const Node& in, int axes, bool inverse, bool real, Node& out))                 \
   /* testing::device_fault: copies `in` to `out`, then writes through a wild */           \
   /* address. A GPU reports it asynchronously; the CPU refuses it. */                     \
   X(wild_write, (const Node& in, Node& out))

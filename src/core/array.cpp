@@ -41,9 +41,9 @@ array::array(const void* data, Dtype src, Shape shape, Dtype dtype, size_t count
     throw std::invalid_argument(msg.str());
   }
   auto buf = std::make_shared<detail::Buffer>(n * dtype.size);
-  detail::dispatch(src, [&](auto st) {
+  detail::dispatch_any(src, [&](auto st) {
     using S = typename decltype(st)::type;
-    detail::dispatch(dtype, [&](auto dt) {
+    detail::dispatch_any(dtype, [&](auto dt) {
       using D = typename decltype(dt)::type;
       const S* in = static_cast<const S*>(data);
       D* out = static_cast<D*>(buf->ptr);
@@ -112,6 +112,8 @@ void print_value(std::ostream& os, T v) {
     os << static_cast<int>(v);
   } else if constexpr (detail::is_half_v<T>) {
     os << static_cast<float>(v);
+  } else if constexpr (std::is_same_v<T, complex64_t>) {
+    os << v.real() << (std::signbit(v.imag()) ? "-" : "+") << std::fabs(v.imag()) << "j";
   } else {
     os << v;
   }
@@ -145,7 +147,7 @@ std::ostream& operator<<(std::ostream& os, array a) {
                                               0, a.node()->buffer);
   n.strides = a.strides();
   os << "array(";
-  detail::dispatch(n.dtype, [&](auto t) {
+  detail::dispatch_any(n.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     if (n.shape.empty()) {
       print_value(os, static_cast<const T*>(n.buffer->ptr)[n.offset]);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "rill/dtype.h"
 
@@ -18,7 +19,9 @@ struct TypeTag {
   using type = T;
 };
 
-// Calls f(TypeTag<T>{}) with T the element type of `t`.
+// Calls f(TypeTag<T>{}) with T the element type of `t`, a real type:
+// complex64 reaches only the kernels of primitives that accept it
+// (Primitive::accepts_complex), which handle it before dispatching.
 template <typename F>
 decltype(auto) dispatch(Dtype t, F&& f) {
   switch (t.val) {
@@ -35,9 +38,21 @@ decltype(auto) dispatch(Dtype t, F&& f) {
     case Dtype::Val::int16: return f(TypeTag<int16_t>{});
     case Dtype::Val::uint16: return f(TypeTag<uint16_t>{});
     case Dtype::Val::uint64: return f(TypeTag<uint64_t>{});
+    case Dtype::Val::complex64: break;
   }
-  throw std::logic_error("unknown dtype");
+  throw std::logic_error(std::string("a real-valued kernel was given ") + dtype_name(t));
 }
+
+// dispatch, and complex64_t for complex64.
+template <typename F>
+decltype(auto) dispatch_any(Dtype t, F&& f) {
+  if (t == complex64) return f(TypeTag<complex64_t>{});
+  return dispatch(t, std::forward<F>(f));
+}
+
+// The type of `t`'s bits, for kernels that only move elements (complex64 is
+// moved as a uint64).
+inline Dtype storage_dtype(Dtype t) { return t == complex64 ? uint64 : t; }
 
 template <typename T>
 inline constexpr bool is_half_v =
@@ -54,6 +69,12 @@ template <typename To, typename From>
 inline To convert(From v) {
   if constexpr (std::is_same_v<To, From>) {
     return v;
+  } else if constexpr (std::is_same_v<From, complex64_t>) {
+    // complex64 to a real type: the real part (bool: either part non-zero).
+    if constexpr (std::is_same_v<To, bool>) return v.real() != 0.0f || v.imag() != 0.0f;
+    else return convert<To>(v.real());
+  } else if constexpr (std::is_same_v<To, complex64_t>) {
+    return complex64_t(static_cast<float>(static_cast<compute_t<From>>(v)), 0.0f);
   } else if constexpr (std::is_same_v<To, bool>) {
     return static_cast<compute_t<From>>(v) != compute_t<From>(0);
   } else if constexpr (is_half_v<To>) {

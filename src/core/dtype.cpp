@@ -56,25 +56,26 @@ namespace {
 // Promotion lattice, indexed by Dtype::Val: MLX's table (NumPy's, but for
 // 64-bit integers of either sign together, which give float32 as in MLX).
 constexpr Dtype kTypes[] = {bool_,   uint8,   uint32,  int32, int64, float16, bfloat16,
-                            float32, float64, int8,    int16, uint16, uint64};
+                            float32, float64, int8,    int16, uint16, uint64, complex64};
 // Result of promote(row, col), by index into kTypes.
-constexpr int kPromote[13][13] = {
-    //        b  u8 u32 i32 i64 f16 bf16 f32 f64 i8 i16 u16 u64
-    /*b   */ {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
-    /*u8  */ {1, 1, 2, 3, 4, 5, 6, 7, 8, 10, 10, 11, 12},
-    /*u32 */ {2, 2, 2, 4, 4, 5, 6, 7, 8, 4, 4, 2, 12},
-    /*i32 */ {3, 3, 4, 3, 4, 5, 6, 7, 8, 3, 3, 3, 7},
-    /*i64 */ {4, 4, 4, 4, 4, 5, 6, 7, 8, 4, 4, 4, 7},
-    /*f16 */ {5, 5, 5, 5, 5, 5, 7, 7, 8, 5, 5, 5, 5},
-    /*bf16*/ {6, 6, 6, 6, 6, 7, 6, 7, 8, 6, 6, 6, 6},
-    /*f32 */ {7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 7, 7, 7},
-    /*f64 */ {8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8},
-    /*i8  */ {9, 10, 4, 3, 4, 5, 6, 7, 8, 9, 10, 3, 7},
-    /*i16 */ {10, 10, 4, 3, 4, 5, 6, 7, 8, 10, 10, 3, 7},
-    /*u16 */ {11, 11, 2, 3, 4, 5, 6, 7, 8, 3, 3, 11, 12},
-    /*u64 */ {12, 12, 12, 7, 7, 5, 6, 7, 8, 7, 7, 12, 12},
+constexpr int kPromote[14][14] = {
+    //        b  u8 u32 i32 i64 f16 bf16 f32 f64 i8 i16 u16 u64 c64
+    /*b   */ {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13},
+    /*u8  */ {1, 1, 2, 3, 4, 5, 6, 7, 8, 10, 10, 11, 12, 13},
+    /*u32 */ {2, 2, 2, 4, 4, 5, 6, 7, 8, 4, 4, 2, 12, 13},
+    /*i32 */ {3, 3, 4, 3, 4, 5, 6, 7, 8, 3, 3, 3, 7, 13},
+    /*i64 */ {4, 4, 4, 4, 4, 5, 6, 7, 8, 4, 4, 4, 7, 13},
+    /*f16 */ {5, 5, 5, 5, 5, 5, 7, 7, 8, 5, 5, 5, 5, 13},
+    /*bf16*/ {6, 6, 6, 6, 6, 7, 6, 7, 8, 6, 6, 6, 6, 13},
+    /*f32 */ {7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 7, 7, 7, 13},
+    /*f64 */ {8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 13},
+    /*i8  */ {9, 10, 4, 3, 4, 5, 6, 7, 8, 9, 10, 3, 7, 13},
+    /*i16 */ {10, 10, 4, 3, 4, 5, 6, 7, 8, 10, 10, 3, 7, 13},
+    /*u16 */ {11, 11, 2, 3, 4, 5, 6, 7, 8, 3, 3, 11, 12, 13},
+    /*u64 */ {12, 12, 12, 7, 7, 5, 6, 7, 8, 7, 7, 12, 12, 13},
+    /*c64 */ {13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13},
 };
-static_assert(sizeof(kTypes) / sizeof(kTypes[0]) == static_cast<int>(Dtype::Val::uint64) + 1);
+static_assert(sizeof(kTypes) / sizeof(kTypes[0]) == static_cast<int>(Dtype::Val::complex64) + 1);
 }  // namespace
 
 Dtype promote_types(Dtype a, Dtype b) {
@@ -96,9 +97,43 @@ std::string dtype_name(Dtype t) {
     case Dtype::Val::int16: return "int16";
     case Dtype::Val::uint16: return "uint16";
     case Dtype::Val::uint64: return "uint64";
+    case Dtype::Val::complex64: return "complex64";
   }
   return "unknown";
 }
+
+namespace {
+Dtype::Category category_of(Dtype t) {
+  if (t == complex64) return complexfloating;
+  if (is_floating_point(t)) return floating;
+  if (t == bool_) return generic;
+  return is_unsigned(t) ? unsignedinteger : signedinteger;
+}
+// Whether category a lies under category b.
+bool category_under(Dtype::Category a, Dtype::Category b) {
+  if (a == b || b == generic) return true;
+  switch (b) {
+    case inexact: return a == floating || a == complexfloating;
+    case integer: return a == signedinteger || a == unsignedinteger;
+    case number:
+      return a != generic;
+    default: return false;
+  }
+}
+}  // namespace
+
+bool issubdtype(Dtype a, Dtype b) { return a == b; }
+bool issubdtype(Dtype::Category a, Dtype b) {
+  (void)a;
+  (void)b;
+  return false;
+}
+bool issubdtype(Dtype a, Dtype::Category b) {
+  // bool is only a generic.
+  if (a == bool_) return b == generic;
+  return category_under(category_of(a), b);
+}
+bool issubdtype(Dtype::Category a, Dtype::Category b) { return category_under(a, b); }
 
 std::ostream& operator<<(std::ostream& os, Dtype t) { return os << dtype_name(t); }
 

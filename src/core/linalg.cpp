@@ -511,6 +511,36 @@ std::pair<array, array> eigh(const array& a, std::string UPLO, StreamOrDevice s)
           part(p, {n, n}, a.dtype(), n * a.dtype().size, s, op)};
 }
 
+namespace {
+void check_eig(const array& a, const StreamOrDevice& s, const char* op) {
+  check_cpu_stream(s, op);
+  check_float(a.dtype(), op);
+  check_matrices(a, op);
+  check_square(a, op, "Only defined for square matrices.");
+}
+}  // namespace
+
+array eigvals(const array& a, StreamOrDevice s) {
+  const char* op = "linalg::eigvals";
+  OuterOp outer(op);
+  check_eig(a, s, op);
+  return make_array(batch_and(a, {a.shape(-1)}), complex64,
+                    std::make_shared<detail::Eig>(OuterOp::name(op), false), {a}, s, op);
+}
+
+std::pair<array, array> eig(const array& a, StreamOrDevice s) {
+  const char* op = "linalg::eig";
+  OuterOp outer(op);
+  check_eig(a, s, op);
+  const int64_t n = a.shape(-1);
+  if (n + n * n > std::numeric_limits<int32_t>::max()) {
+    fail(op, cat("matrices of shape ", tuple_str(a.shape()), " are too large."));
+  }
+  array p = make_array(batch_and(a, {n + n * n}), complex64,
+                       std::make_shared<detail::Eig>(OuterOp::name(op), true), {a}, s, op);
+  return {part(p, {n}, complex64, 0, s, op), part(p, {n, n}, complex64, n * 8, s, op)};
+}
+
 // ---------------------------------------------------------------- determinants
 
 namespace {

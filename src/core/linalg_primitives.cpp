@@ -25,6 +25,9 @@ void Cholesky::eval_cpu(const std::vector<array>& in, Node& out) {
 void Eigh::eval_cpu(const std::vector<array>& in, Node& out) {
   cpu::eigh(node_of(in[0]), upper_, vectors_, out);
 }
+void Eig::eval_cpu(const std::vector<array>& in, Node& out) {
+  cpu::eig(node_of(in[0]), vectors_, out);
+}
 void LUF::eval_cpu(const std::vector<array>& in, Node& out) {
   cpu::lu_factor(node_of(in[0]), out);
 }

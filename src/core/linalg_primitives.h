@@ -86,6 +86,19 @@ class Eigh : public LinalgPrimitive {
   bool upper_, vectors_;
 };
 
+// Eigenvalues [N], then with `vectors` the eigenvectors [N, N], complex64.
+class Eig : public LinalgPrimitive {
+ public:
+  Eig(const char* name, bool vectors) : LinalgPrimitive(name), vectors_(vectors) {}
+  bool accepts_complex() const override { return true; }
+
+ protected:
+  void eval_cpu(const std::vector<array>& in, Node& out) override;
+
+ private:
+  bool vectors_;
+};
+
 // LU [M, N], then the pivots and row indices (uint32): cpu::lu_factor.
 class LUF : public LinalgPrimitive {
  public:
@@ -114,6 +127,7 @@ class LinalgPart : public Primitive {
  public:
   LinalgPart(const char* name, int64_t byte_offset)
       : name_(name), byte_offset_(byte_offset) {}
+  bool accepts_complex() const override { return true; }
   const char* name() const override { return name_; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 

@@ -264,6 +264,13 @@ void check_extent(const Shape& shape, Dtype dtype, const char* op) {
 array make_array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive,
                  std::vector<array> inputs, const StreamOrDevice& s, const char* op) {
   check_extent(shape, dtype, op);
+  // complex64 reaches only the kernels whose primitive handles it.
+  bool complex = is_complex(dtype);
+  for (const array& in : inputs) complex |= is_complex(in.dtype());
+  if (complex && !primitive->accepts_complex()) {
+    throw std::invalid_argument(cat("[", OuterOp::name(op ? op : primitive->name()),
+                                    "] complex64 is not supported."));
+  }
   const StreamRef& st = resolve_stream(s, OuterOp::name(op));
   return array(std::make_shared<Node>(std::move(shape), dtype, std::move(primitive),
                                       std::move(inputs), st));

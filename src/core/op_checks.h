@@ -14,6 +14,8 @@
 namespace rill::detail {
 
 [[noreturn]] void fail(const char* op, const std::string& what);
+// complex64 from real and imaginary parts (converted to float32; broadcast).
+array make_complex(const array& re, const array& im, const StreamOrDevice& s);
 // `axis` counted from the end when negative; throws unless it is in [-ndim, ndim).
 int normalize_axis(int axis, int ndim, const char* op);
 // Each axis normalised, sorted; throws on a repeated one.

@@ -55,7 +55,7 @@ array unary_same(const array& a, UnaryOp op, const StreamOrDevice& s) {
 }
 // floating: integer and bool inputs compute in float32.
 array unary_floating(const array& a, UnaryOp op, const StreamOrDevice& s) {
-  Dtype t = is_floating_point(a.dtype()) ? a.dtype() : float32;
+  Dtype t = is_floating_point(a.dtype()) || is_complex(a.dtype()) ? a.dtype() : float32;
   return unary_op(a, op, t, s);
 }
 
@@ -84,7 +84,7 @@ array binary_compare(const array& a, const array& b, BinaryOp op, const StreamOr
 // floating: the common dtype in and out, float32 if it is not floating.
 array binary_floating(const array& a, const array& b, BinaryOp op, const StreamOrDevice& s) {
   Dtype t = promote_types(a.dtype(), b.dtype());
-  if (!is_floating_point(t)) t = float32;
+  if (!is_floating_point(t) && !is_complex(t)) t = float32;
   return binary_op(a, b, op, s, t, t);
 }
 // bitwise, shift: integers and bool only; two bools shift as uint8.
@@ -144,6 +144,37 @@ array negative(const array& a, StreamOrDevice s) {
   if (a.dtype() == bool_) fail("negative", "not supported for bool; use logical_not.");
   return unary_same(a, UnaryOp::negative, s);
 }
+array abs(const array& a, StreamOrDevice s) {
+  if (!is_complex(a.dtype())) return unary_same(a, UnaryOp::abs, s);
+  OuterOp outer("abs");
+  return astype(unary_same(a, UnaryOp::abs, s), float32, s);
+}
+array conjugate(const array& a, StreamOrDevice s) {
+  if (!is_complex(a.dtype())) return a;
+  return unary_same(a, UnaryOp::conjugate, s);
+}
+// real and imag: complex64 in, float32 out (the unary kernels' one exception
+// to "out has in's dtype" besides logical_not).
+array real(const array& a, StreamOrDevice s) {
+  if (!is_complex(a.dtype())) return a;
+  return make_array(a.shape(), float32, std::make_shared<detail::Unary>(UnaryOp::real), {a},
+                    s, "real");
+}
+array imag(const array& a, StreamOrDevice s) {
+  if (!is_complex(a.dtype())) return zeros_like(a, s);
+  return make_array(a.shape(), float32, std::make_shared<detail::Unary>(UnaryOp::imag), {a},
+                    s, "imag");
+}
+namespace detail {
+array make_complex(const array& re, const array& im, const StreamOrDevice& s) {
+  Shape shape = broadcast_or_fail(re.shape(), im.shape(), "complex");
+  array r = re.dtype() == float32 ? re : astype(re, float32, s);
+  array i = im.dtype() == float32 ? im : astype(im, float32, s);
+  return make_array(std::move(shape), complex64, std::make_shared<MakeComplex>(), {r, i}, s,
+                    "complex");
+}
+}  // namespace detail
+
 array round(const array& a, int decimals, StreamOrDevice s) {
   if (!is_floating_point(a.dtype()) && decimals < 0) {
     fail("round", cat("negative decimals (", decimals, ") need a floating point array, got ",
@@ -193,7 +224,7 @@ array subtract(const array& a, const array& b, StreamOrDevice s) {
 }
 array divide(const array& a, const array& b, StreamOrDevice s) {
   Dtype t = promote_types(a.dtype(), b.dtype());
-  if (!is_floating_point(t)) t = float32;  // true division
+  if (!is_floating_point(t) && !is_complex(t)) t = float32;  // true division
   return binary_op(a, b, BinaryOp::divide, s, t, t);
 }
 

@@ -69,6 +69,14 @@ array matmul(const array& a_in, const array& b_in, StreamOrDevice s) {
   OuterOp outer("matmul");
   check_matmul_ranks(a_in, b_in, "matmul");
   Dtype t = promote_types(a_in.dtype(), b_in.dtype());
+  if (t == complex64) {
+    // Four real products: (ar + i ai)(br + i bi) = (ar br - ai bi) + i (ar bi + ai br).
+    array ar = real(a_in, s), ai = imag(a_in, s), br = real(b_in, s), bi = imag(b_in, s);
+    if (!is_complex(a_in.dtype())) ar = astype(ar, float32, s), ai = astype(ai, float32, s);
+    if (!is_complex(b_in.dtype())) br = astype(br, float32, s), bi = astype(bi, float32, s);
+    return detail::make_complex(subtract(matmul(ar, br, s), matmul(ai, bi, s), s),
+                                add(matmul(ar, bi, s), matmul(ai, br, s), s), s);
+  }
   if (!is_floating_point(t)) {
     fail("matmul", cat("only floating point types are supported, got ", a_in.dtype(),
                        " and ", b_in.dtype(), "."));

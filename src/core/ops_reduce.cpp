@@ -53,6 +53,11 @@ array reduce_op(const array& a, const std::vector<int>& axes_in, bool keepdims,
       }
     }
   }
+  if (is_complex(a.dtype()) && op == detail::ReduceOp::sum) {
+    // The parts' sums.
+    return detail::make_complex(reduce_op(real(a, s), axes, keepdims, op, name, s),
+                                reduce_op(imag(a, s), axes, keepdims, op, name, s), s);
+  }
   Dtype t = a.dtype();
   array in = a;
   switch (op) {
@@ -116,7 +121,7 @@ array mean(const array& a, const std::vector<int>& axes, bool keepdims, StreamOr
   std::vector<int> norm = normalize_axes(axes, a.ndim(), "mean");
   double count = 1;
   for (int ax : norm) count *= a.shape()[ax];
-  Dtype t = is_floating_point(a.dtype()) ? a.dtype() : float32;
+  Dtype t = is_floating_point(a.dtype()) || is_complex(a.dtype()) ? a.dtype() : float32;
   // Half types sum and divide in float32: rounding the sum first loses bits.
   Dtype acc = t.size < 4 ? float32 : t;
   array in = a.dtype() == acc ? a : astype(a, acc, s);

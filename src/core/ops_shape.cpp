@@ -304,6 +304,50 @@ std::vector<array> split(const array& a, int num_splits, StreamOrDevice s) {
 
 // ---------------------------------------------------------------- pad
 
+namespace {
+// reflect (the edge element not repeated: 2 1 | 0 1 2 3 | 2 1) and symmetric
+// (repeated: 1 0 | 0 1 2 3 | 3 2), continuing periodically past the array's
+// length, as MLX and NumPy do: a gather of each padded axis by positions
+// computed here.
+array pad_mirrored(const array& a, const std::vector<int>& axes, const Shape& low,
+                   const Shape& high, bool reflect, const StreamOrDevice& s) {
+  const char* op = "pad";
+  array out = a;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int ax = normalize_axis(axes[i], a.ndim(), op);
+    const int64_t n = a.shape(ax);
+    if (low[i] < 0 || high[i] < 0) {
+      fail(op, cat("pad sizes must be non-negative, got low ", low[i], " and high ", high[i],
+                   " for axis ", axes[i], "."));
+    }
+    if (low[i] == 0 && high[i] == 0) continue;
+    if (n == 0) {
+      fail(op, cat("cannot ", reflect ? "reflect" : "symmetric", "-pad axis ", ax,
+                   " of size 0 (shape ", tuple_str(a.shape()), ")."));
+    }
+    const int64_t total = n + low[i] + high[i];
+    if (total > std::numeric_limits<int32_t>::max()) {
+      fail(op, cat("axis ", ax, " would have ", total, " elements."));
+    }
+    const int64_t period = reflect ? 2 * (n - 1) : 2 * n;
+    std::vector<int32_t> pos(static_cast<size_t>(total));
+    for (int64_t j = 0; j < total; ++j) {
+      int64_t k = j - low[i];
+      if (period == 0) {
+        k = 0;  // reflecting one element repeats it
+      } else {
+        k %= period;
+        if (k < 0) k += period;
+        if (k >= n) k = reflect ? period - k : period - 1 - k;
+      }
+      pos[static_cast<size_t>(j)] = static_cast<int32_t>(k);
+    }
+    out = take(out, array(pos, Shape{static_cast<int32_t>(total)}), ax, s);
+  }
+  return out;
+}
+}  // namespace
+
 array pad(const array& a, const std::vector<int>& axes, const Shape& low_pad_size,
           const Shape& high_pad_size, const array& pad_value, const std::string& mode,
           StreamOrDevice s) {
@@ -314,14 +358,18 @@ array pad(const array& a, const std::vector<int>& axes, const Shape& low_pad_siz
                  " and high pad sizes ", tuple_str(high_pad_size),
                  " must have the same length."));
   }
-  if (mode != "constant" && mode != "edge") {
-    fail(op, cat("mode must be \"constant\" or \"edge\", got \"", mode, "\"."));
+  if (mode != "constant" && mode != "edge" && mode != "reflect" && mode != "symmetric") {
+    fail(op, cat("mode must be \"constant\", \"edge\", \"reflect\" or \"symmetric\", got \"",
+                 mode, "\"."));
   }
   if (pad_value.size() != 1) {
     fail(op, cat("pad_value must be a single value, got shape ",
                  tuple_str(pad_value.shape()), "."));
   }
   const bool edge = mode == "edge";
+  if (mode == "reflect" || mode == "symmetric") {
+    return pad_mirrored(a, axes, low_pad_size, high_pad_size, mode == "reflect", s);
+  }
   std::vector<int> low(a.ndim(), 0);
   std::vector<bool> seen(a.ndim(), false);
   Shape shape = a.shape();

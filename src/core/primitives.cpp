@@ -65,6 +65,12 @@ void Unary::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
 void Binary::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.binary(op_, node_of(in[0]), node_of(in[1]), out);
 }
+void MakeComplex::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.make_complex(node_of(in[0]), node_of(in[1]), out);
+}
+void FFT::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.fft(node_of(in[0]), axes_, inverse_, real_, out);
+}
 void Where::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.where(node_of(in[0]), node_of(in[1]), node_of(in[2]), out);
 }

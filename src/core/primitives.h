@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "backend/kernels.h"
+#include "common/complex_math.h"
 #include "core/node.h"
 
 namespace rill::detail {
@@ -23,12 +24,16 @@ class Primitive {
   // (gather indices, checked there before they are copied) instead of a
   // device copy.
   virtual bool host_input(size_t /*k*/) const { return false; }
+  // Whether its kernels take complex64 inputs or outputs; make_array refuses
+  // complex64 for every other primitive, naming the op.
+  virtual bool accepts_complex() const { return false; }
 };
 
 
 // Creation.
 class Full : public Primitive {  // broadcasts its one input to the output shape
  public:
+  bool accepts_complex() const override { return true; }
   const char* name() const override { return "full"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 };
@@ -53,6 +58,7 @@ class Eye : public Primitive {
 // astype, copy, contiguous: a row-major copy converted to out's dtype.
 class Copy : public Primitive {
  public:
+  bool accepts_complex() const override { return true; }
   explicit Copy(const char* name) : name_(name) {}
   const char* name() const override { return name_; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -63,6 +69,7 @@ class Copy : public Primitive {
 
 class Unary : public Primitive {
  public:
+  bool accepts_complex() const override { return complex_ok(op_); }
   explicit Unary(UnaryOp op, int decimals = 0) : op_(op), decimals_(decimals) {}
   const char* name() const override { return op_name(op_); }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -74,6 +81,7 @@ class Unary : public Primitive {
 
 class Binary : public Primitive {
  public:
+  bool accepts_complex() const override { return complex_ok(op_); }
   explicit Binary(BinaryOp op) : op_(op) {}
   const char* name() const override { return op_name(op_); }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -84,6 +92,7 @@ class Binary : public Primitive {
 
 class Where : public Primitive {
  public:
+  bool accepts_complex() const override { return true; }
   const char* name() const override { return "where"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 };
@@ -137,6 +146,7 @@ class AddMM : public Primitive {
 // one inside the other, as after a transpose).
 class View : public Primitive {
  public:
+  bool accepts_complex() const override { return true; }
   // diagonal: axes_ = {axis1, axis2}, start_ = their first indices; the
   // output's last axis walks both. strided: as_strided's element strides and
   // offset over a row-contiguous input.
@@ -163,6 +173,7 @@ class View : public Primitive {
 // depends: a view of input 0 that is computed only after inputs 1.. are.
 class Depends : public Primitive {
  public:
+  bool accepts_complex() const override { return true; }
   const char* name() const override { return "depends"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 };
@@ -171,6 +182,7 @@ class Depends : public Primitive {
 // it already is one, else a copy.
 class Contiguous : public Primitive {
  public:
+  bool accepts_complex() const override { return true; }
   explicit Contiguous(bool allow_col_major) : allow_col_major_(allow_col_major) {}
   const char* name() const override { return "contiguous"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -203,6 +215,7 @@ class LogSumExp : public Primitive {
 // Inputs: the array, then one index array per axis.
 class Gather : public Primitive {
  public:
+  bool accepts_complex() const override { return true; }
   explicit Gather(std::vector<int> axes) : axes_(std::move(axes)) {}
   const char* name() const override { return "gather"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -215,6 +228,7 @@ class Gather : public Primitive {
 // Inputs: the array, the updates, then one index array per axis.
 class Scatter : public Primitive {
  public:
+  bool accepts_complex() const override { return op_ == ScatterOp::scatter; }
   Scatter(ScatterOp op, std::vector<int> axes) : op_(op), axes_(std::move(axes)) {}
   const char* name() const override { return op_name(op_); }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -228,6 +242,7 @@ class Scatter : public Primitive {
 // Inputs: the array and the update (of the region's shape).
 class SliceUpdate : public Primitive {
  public:
+  bool accepts_complex() const override { return op_ == ScatterOp::scatter; }
   SliceUpdate(ScatterOp op, Shape start, Shape step)
       : op_(op), start_(std::move(start)), step_(std::move(step)) {}
   const char* name() const override;
@@ -241,6 +256,7 @@ class SliceUpdate : public Primitive {
 // Inputs: the array, then the indices.
 class Take : public Primitive {
  public:
+  bool accepts_complex() const override { return true; }
   Take(int axis, bool along_axis) : axis_(axis), along_axis_(along_axis) {}
   const char* name() const override { return along_axis_ ? "take_along_axis" : "take"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -254,6 +270,7 @@ class Take : public Primitive {
 // concatenate and stack: each input copied into its slot along `axis`.
 class Concatenate : public Primitive {
  public:
+  bool accepts_complex() const override { return true; }
   Concatenate(int axis, const char* name) : axis_(axis), name_(name) {}
   const char* name() const override { return name_; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -266,6 +283,7 @@ class Concatenate : public Primitive {
 // Inputs: the array, then the pad value (a scalar of its dtype).
 class Pad : public Primitive {
  public:
+  bool accepts_complex() const override { return true; }
   Pad(std::vector<int> low, bool edge) : low_(std::move(low)), edge_(edge) {}
   const char* name() const override { return "pad"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -300,6 +318,29 @@ class Sort : public Primitive {
   SortOp op_;
   int axis_;
   int kth_;
+};
+
+// complex64 from two float32 inputs (real, imaginary parts).
+class MakeComplex : public Primitive {
+ public:
+  bool accepts_complex() const override { return true; }
+  const char* name() const override { return "complex"; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+};
+
+// Unnormalised transforms over the input's last `axes` dims (kernels.h).
+class FFT : public Primitive {
+ public:
+  FFT(int axes, bool inverse, bool real, const char* name)
+      : axes_(axes), inverse_(inverse), real_(real), name_(name) {}
+  bool accepts_complex() const override { return true; }
+  const char* name() const override { return name_; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+
+ private:
+  int axes_;
+  bool inverse_, real_;
+  const char* name_;
 };
 
 }  // namespace rill::detail

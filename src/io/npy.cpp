@@ -48,7 +48,7 @@ constexpr Descr kDescrs[] = {
     {'i', 4, int32},    {'i', 8, int64},   {'f', 2, float16},
     {'V', 2, bfloat16}, {'f', 4, float32}, {'f', 8, float64},
     {'i', 1, int8},     {'i', 2, int16},   {'u', 2, uint16},
-    {'u', 8, uint64},
+    {'u', 8, uint64},   {'c', 8, complex64},
 };
 
 std::string descr_of(Dtype t) {
@@ -181,7 +181,7 @@ class HeaderParser {
     auto unsupported = [&] {
       bad(label_, cat("unsupported descr '", descr,
                       "' (rill reads b1, u1, u2, u4, u8, i1, i2, i4, i8, f2, f4, "
-                      "f8 and V2 as bfloat16)"));
+                      "f8, c8 and V2 as bfloat16)"));
     };
     if (descr.size() < 3) unsupported();
     char order = descr[0];
@@ -258,7 +258,12 @@ array load(std::shared_ptr<io::Reader> in, StreamOrDevice s) {
                      static_cast<int>(static_cast<unsigned char>(p[i])), ", not 0 or 1"));
     }
   }
-  if (h.big_endian) swap_bytes(p, count, h.dtype.size);
+  // complex64: two big-endian float32s each.
+  if (h.big_endian && h.dtype == complex64) {
+    swap_bytes(p, 2 * count, 4);
+  } else if (h.big_endian) {
+    swap_bytes(p, count, h.dtype.size);
+  }
   if (!h.fortran_order)
     return detail::host_array(std::move(shape), h.dtype, std::move(buf), stream);
   // Column-major data is the row-major data of the reversed shape.

@@ -43,7 +43,7 @@ constexpr DtypeName kDtypes[] = {
     {"I32", int32},     {"I64", int64},   {"F16", float16},
     {"BF16", bfloat16}, {"F32", float32}, {"F64", float64},
     {"I8", int8},       {"I16", int16},   {"U16", uint16},
-    {"U64", uint64},
+    {"U64", uint64},    {"C64", complex64},
 };
 
 [[noreturn]] void bad(const std::string& label, const std::string& what) {

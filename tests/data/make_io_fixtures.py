@@ -39,6 +39,8 @@ save("v2", six.astype("<i4"), version=(2, 0))
 save("v3", six.astype("<f4"), version=(3, 0))
 save("int8", np.array([1, -1], dtype="i1"))
 save("complex64", np.array([1 + 2j], dtype="<c8"))
+save("big_complex64", np.array([1 + 2j, -3.5 - 0.25j], dtype=">c8"))
+save("complex128", np.array([1 + 2j], dtype="<c16"))
 save("uint16", np.array([1, 2], dtype="<u2"))
 
 import gguf  # noqa: E402

@@ -7,6 +7,7 @@
 #include "backend/cpu/kernels.h"
 #include "common/strided_walk.h"
 #include "backend/cpu/vmath.h"
+#include "common/complex_math.h"
 #include "common/elementwise_math.h"
 #include "core/dispatch.h"
 
@@ -191,6 +192,51 @@ void unary_loops(const Node& in, Node& out, int decimals) {
                   });
 }
 
+// complex64: unary ops (real and imag write float32) and binary ops (the
+// predicates write bool), elementwise through the strides.
+void complex_unary_loops(UnaryOp op, const Node& in, Node& out) {
+  const cfloat* pi = in_ptr<cfloat>(in);
+  const bool part = op == UnaryOp::real || op == UnaryOp::imag;
+  for_each_row<2>(in.shape, {in.strides, out.strides},
+                  [&](const std::array<int64_t, 2>& off, int64_t n,
+                      const std::array<int64_t, 2>& s) {
+                    const cfloat* x = pi + off[0];
+                    if (part) {
+                      float* y = out_ptr<float>(out) + off[1];
+                      for (int64_t j = 0; j < n; ++j) {
+                        y[j * s[1]] = complex_unary(op, x[j * s[0]]).re;
+                      }
+                    } else {
+                      cfloat* y = out_ptr<cfloat>(out) + off[1];
+                      for (int64_t j = 0; j < n; ++j) y[j * s[1]] = complex_unary(op, x[j * s[0]]);
+                    }
+                  });
+}
+
+void complex_binary_loops(BinaryOp op, const Node& a, const Node& b, Node& out) {
+  const cfloat* pa = in_ptr<cfloat>(a);
+  const cfloat* pb = in_ptr<cfloat>(b);
+  const bool predicate = is_predicate(op);
+  for_each_row<3>(
+      out.shape,
+      {broadcast_strides(a, out.shape), broadcast_strides(b, out.shape), out.strides},
+      [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& s) {
+        const cfloat* x = pa + off[0];
+        const cfloat* y = pb + off[1];
+        if (predicate) {
+          bool* z = out_ptr<bool>(out) + off[2];
+          for (int64_t j = 0; j < n; ++j) {
+            z[j * s[2]] = complex_compare(op, x[j * s[0]], y[j * s[1]]);
+          }
+        } else {
+          cfloat* z = out_ptr<cfloat>(out) + off[2];
+          for (int64_t j = 0; j < n; ++j) {
+            z[j * s[2]] = complex_binary(op, x[j * s[0]], y[j * s[1]]);
+          }
+        }
+      });
+}
+
 }  // namespace
 
 void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
@@ -206,6 +252,7 @@ void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
 
 void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
   allocate_or_donate(out, {&in});
+  if (in.dtype == complex64) return complex_unary_loops(op, in, out);
   dispatch(in.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     using C = compute_t<T>;
@@ -232,12 +279,13 @@ void unary(UnaryOp op, const Node& in, Node& out, int decimals) {
 
 void binary(BinaryOp op, const Node& a, const Node& b, Node& out) {
   allocate_or_donate(out, {&a, &b});
+  if (a.dtype == complex64) return complex_binary_loops(op, a, b, out);
   dispatch(a.dtype, [&](auto t) { binary_typed<typename decltype(t)::type>(op, a, b, out); });
 }
 
 void where(const Node& cond, const Node& x, const Node& y, Node& out) {
   allocate_or_donate(out, {&x, &y, &cond});
-  dispatch(out.dtype, [&](auto t) {
+  dispatch(storage_dtype(out.dtype), [&](auto t) {
     using T = typename decltype(t)::type;
     const bool* pc = in_ptr<bool>(cond);
     const T* px = in_ptr<T>(x);
@@ -265,9 +313,9 @@ void copy(const Node& in, Node& out) {
 }
 
 void copy_into(const Node& in, Node& out) {
-  dispatch(in.dtype, [&](auto ti) {
+  dispatch_any(in.dtype, [&](auto ti) {
     using I = typename decltype(ti)::type;
-    dispatch(out.dtype, [&](auto to) {
+    dispatch_any(out.dtype, [&](auto to) {
       using O = typename decltype(to)::type;
       const I* pi = in_ptr<I>(in);
       O* po = out_ptr<O>(out);

@@ -47,7 +47,10 @@
                  size_t);                                                                \
   void p##syevd_(const char* jobz, const char* uplo, const int* n, T* a, const int* lda, \
                  T* w, T* work, const int* lwork, int* iwork, const int* liwork,         \
-                 int* info, size_t, size_t);
+                 int* info, size_t, size_t);                                               \
+  void p##geev_(const char* jobvl, const char* jobvr, const int* n, T* a, const int* lda,   \
+                T* wr, T* wi, T* vl, const int* ldvl, T* vr, const int* ldvr, T* work,       \
+                const int* lwork, int* info, size_t, size_t);
 extern "C" {
 RILL_LAPACK_DECLARE(float, s)
 RILL_LAPACK_DECLARE(double, d)
@@ -72,6 +75,7 @@ struct Lapack;
     static constexpr auto trtrs = &p##trtrs_; \
     static constexpr auto potrf = &p##potrf_; \
     static constexpr auto syevd = &p##syevd_; \
+    static constexpr auto geev = &p##geev_;   \
   };
 RILL_LAPACK_BIND(float, s)
 RILL_LAPACK_BIND(double, d)
@@ -375,6 +379,54 @@ void eigh_impl(const Node& an, bool upper, bool vectors, Node& out) {
 }
 
 template <typename T>
+void eig_impl(const Node& an, bool vectors, Node& out) {
+  const Matrix g = matrix_of(an);
+  const int n = g.n, lda = std::max(1, n);
+  if (n == 0) return;
+  const int64_t per = n + (vectors ? int64_t(n) * n : 0);
+  const T* a = static_cast<const T*>(an.data());
+  complex64_t* o = static_cast<complex64_t*>(out.mutable_data());
+  std::vector<T> w(size_t(lda) * n), wr(n), wi(n), vr(vectors ? size_t(lda) * n : 1);
+  const char no = 'N', jobvr = vectors ? 'V' : 'N';
+  const int one = 1, ldvr = vectors ? lda : 1;
+  int info = 0, query = -1;
+  T size{};
+  Lapack<T>::geev(&no, &jobvr, &n, w.data(), &lda, wr.data(), wi.data(), nullptr, &one,
+                  vr.data(), &ldvr, &size, &query, &info, 1, 1);
+  check_arguments(info, "geev");
+  const int lwork = work_size(size);
+  std::vector<T> work(lwork);
+  const int64_t count = batch_count(an);
+  for_each_matrix(an, [&](int64_t off, int64_t index) {
+    complex64_t* values = o + index * per;
+    load(a + off, g, w.data(), lda);
+    Lapack<T>::geev(&no, &jobvr, &n, w.data(), &lda, wr.data(), wi.data(), nullptr, &one,
+                    vr.data(), &ldvr, work.data(), &lwork, &info, 1, 1);
+    check_arguments(info, "geev");
+    if (info > 0) fail_matrix("the eigensolver did not converge", index, count);
+    for (int j = 0; j < n; ++j) {
+      values[j] = complex64_t(static_cast<float>(wr[j]), static_cast<float>(wi[j]));
+    }
+    if (!vectors) return;
+    // Column j of vr is a real eigenvector; a conjugate pair (wi[j] > 0) has
+    // its real part in column j and its imaginary part in column j + 1.
+    complex64_t* v = values + n;
+    for (int j = 0; j < n; ++j) {
+      const bool pair = wi[j] != T(0) && j + 1 < n;
+      for (int i = 0; i < n; ++i) {
+        const T re = vr[size_t(j) * ldvr + i];
+        const T im = pair ? vr[size_t(j + 1) * ldvr + i] : T(0);
+        v[int64_t(i) * n + j] = complex64_t(static_cast<float>(re), static_cast<float>(im));
+        if (pair) {
+          v[int64_t(i) * n + j + 1] = complex64_t(static_cast<float>(re), static_cast<float>(-im));
+        }
+      }
+      if (pair) ++j;
+    }
+  });
+}
+
+template <typename T>
 void lu_factor_impl(const Node& an, Node& out) {
   const Matrix g = matrix_of(an);
   const int m = g.m, n = g.n, k = std::min(m, n), lda = std::max(1, m);
@@ -488,6 +540,13 @@ void eigh(const Node& a, bool upper, bool vectors, Node& out) {
   if (out.size == 0) return;
   with_float_type(a.dtype,
                   [&](auto t) { eigh_impl<decltype(t)>(a, upper, vectors, out); });
+}
+
+void eig(const Node& a, bool vectors, Node& out) {
+  single_threaded_lapack();
+  allocate(out);
+  if (out.size == 0) return;
+  with_float_type(a.dtype, [&](auto t) { eig_impl<decltype(t)>(a, vectors, out); });
 }
 
 void lu_factor(const Node& a, Node& out) {

@@ -29,6 +29,10 @@ void cholesky(const Node& a, bool upper, Node& out);
 // Symmetric a (its upper or lower triangle) -> eigenvalues [N], ascending,
 // then with `vectors` the eigenvectors as the columns of [N, N].
 void eigh(const Node& a, bool upper, bool vectors, Node& out);
+// General square a -> eigenvalues [N] (complex64, LAPACK's order), then with
+// `vectors` the unit eigenvectors (complex64) as the columns of [N, N]; out is
+// complex64.
+void eig(const Node& a, bool vectors, Node& out);
 // a [..., M, N] -> LU [M, N] (L's unit diagonal left out), then K pivots and
 // M row indices as uint32 (their bytes), padded to a whole element of a's
 // dtype: lu_factor_size elements of a's dtype in all.

@@ -140,7 +140,7 @@ void scatter(ScatterOp op, const Node& a, const std::vector<const Node*>& indice
   const Strides upd_lead(updates.strides.begin(), updates.strides.begin() + ni);
   const Strides upd_slice = trailing(updates.strides, nd);
   const Strides out_slice = trailing(out.strides, nd);
-  dispatch(out.dtype, [&](auto tag) {
+  dispatch(storage_dtype(out.dtype), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* pu = static_cast<const T*>(updates.data());
     T* po = static_cast<T*>(out.mutable_data());
@@ -176,7 +176,7 @@ void slice_update(ScatterOp op, const Node& a, const Node& update, const Shape& 
     base += int64_t(start[d]) * out.strides[d];
     region[d] = out.strides[d] * step[d];
   }
-  dispatch(out.dtype, [&](auto tag) {
+  dispatch(storage_dtype(out.dtype), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* pu = static_cast<const T*>(update.data());
     T* po = static_cast<T*>(out.mutable_data()) + base;

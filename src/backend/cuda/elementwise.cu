@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "backend/cuda/device.cuh"
+#include "common/complex_math.h"
 #include "common/elementwise_math.h"
 
 namespace rill::detail::cu {
@@ -255,10 +256,84 @@ unsigned grid(int64_t n, const Dims& dims) {
   return blocks_for(n, kThreads, dims.ndim <= 1 ? kUnroll : 1);
 }
 
+// ---- complex64 (common/complex_math.h) ----
+// A real value to complex (imaginary 0) and back (the real part; bool: either
+// part non-zero), as the CPU's convert does.
+template <typename I>
+__global__ void to_complex_kernel(const I* in, cfloat* out, Walk<1> w, int64_t n) {
+  walk(w, n, [&](int64_t i, const int64_t* off) {
+    out[i] = {static_cast<float>(widen(in[off[0]])), 0.0f};
+  });
+}
+template <typename O>
+__global__ void from_complex_kernel(const cfloat* in, O* out, Walk<1> w, int64_t n) {
+  walk(w, n, [&](int64_t i, const int64_t* off) {
+    const cfloat z = in[off[0]];
+    if constexpr (std::is_same_v<O, bool>) {
+      out[i] = z.re != 0.0f || z.im != 0.0f;
+    } else {
+      out[i] = convert<O>(z.re);
+    }
+  });
+}
+__global__ void complex_unary_kernel(UnaryOp op, const cfloat* in, void* out, Walk<1> w,
+                                     int64_t n) {
+  const bool part = op == UnaryOp::real || op == UnaryOp::imag;
+  walk(w, n, [&](int64_t i, const int64_t* off) {
+    const cfloat r = complex_unary(op, in[off[0]]);
+    if (part) {
+      static_cast<float*>(out)[i] = r.re;
+    } else {
+      static_cast<cfloat*>(out)[i] = r;
+    }
+  });
+}
+__global__ void complex_binary_kernel(BinaryOp op, const cfloat* a, const cfloat* b, void* out,
+                                      Walk<2> w, int64_t n) {
+  const bool predicate = is_predicate(op);
+  walk(w, n, [&](int64_t i, const int64_t* off) {
+    const cfloat x = a[off[0]], y = b[off[1]];
+    if (predicate) {
+      static_cast<bool*>(out)[i] = complex_compare(op, x, y);
+    } else {
+      static_cast<cfloat*>(out)[i] = complex_binary(op, x, y);
+    }
+  });
+}
+
+__global__ void make_complex_kernel(const float* re, const float* im, cfloat* out, Walk<2> w,
+                                    int64_t n) {
+  walk(w, n, [&](int64_t i, const int64_t* off) { out[i] = {re[off[0]], im[off[1]]}; });
+}
+
+// copy with complex64 on one side or both.
+void copy_complex(DT in_t, const void* in, Steps ist, DT out_t, void* out, Dims dims, int64_t n,
+                  cudaStream_t s) {
+  auto w = make_walk<1>(dims, {ist});
+  if (in_t == DT::c64 && out_t == DT::c64) {
+    copy_kernel<uint64_t, uint64_t><<<grid(n, dims), kThreads, 0, s>>>(
+        static_cast<const uint64_t*>(in), static_cast<uint64_t*>(out), w, n);
+  } else if (out_t == DT::c64) {
+    dispatch(in_t, [&](auto it) {
+      using I = typename decltype(it)::type;
+      to_complex_kernel<I><<<grid(n, dims), kThreads, 0, s>>>(static_cast<const I*>(in),
+                                                               static_cast<cfloat*>(out), w, n);
+    });
+  } else {
+    dispatch(out_t, [&](auto ot) {
+      using O = typename decltype(ot)::type;
+      from_complex_kernel<O><<<grid(n, dims), kThreads, 0, s>>>(
+          static_cast<const cfloat*>(in), static_cast<O*>(out), w, n);
+    });
+  }
+  check_launch("copy");
+}
+
 }  // namespace
 
 void copy(DT in_t, const void* in, Steps ist, DT out_t, void* out, Dims dims, int64_t n,
           cudaStream_t s) {
+  if (in_t == DT::c64 || out_t == DT::c64) return copy_complex(in_t, in, ist, out_t, out, dims, n, s);
   dispatch(in_t, [&](auto it) {
     using I = typename decltype(it)::type;
     dispatch(out_t, [&](auto ot) {
@@ -279,7 +354,13 @@ void copy(DT in_t, const void* in, Steps ist, DT out_t, void* out, Dims dims, in
 
 void unary(UnaryOp op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims dims, int64_t n,
            int decimals, cudaStream_t s) {
-  (void)out_t;  // t, or bool for logical_not
+  (void)out_t;  // t, or bool for logical_not, or f32 for real and imag
+  if (t == DT::c64) {
+    complex_unary_kernel<<<grid(n, dims), kThreads, 0, s>>>(
+        op, static_cast<const cfloat*>(in), out, make_walk<1>(dims, {ist}), n);
+    check_launch("unary");
+    return;
+  }
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto w = make_walk<1>(dims, {ist});
@@ -309,6 +390,13 @@ void unary(UnaryOp op, DT t, const void* in, Steps ist, DT out_t, void* out, Dim
 
 void binary(BinaryOp op, DT t, const void* a, Steps as, const void* b, Steps bs, DT out_t,
             void* out, Dims dims, int64_t n, cudaStream_t s) {
+  if (t == DT::c64) {
+    complex_binary_kernel<<<grid(n, dims), kThreads, 0, s>>>(
+        op, static_cast<const cfloat*>(a), static_cast<const cfloat*>(b), out,
+        make_walk<2>(dims, {as, bs}), n);
+    check_launch("binary");
+    return;
+  }
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
     auto w = make_walk<2>(dims, {as, bs});
@@ -348,6 +436,14 @@ void where(const void* cond, Steps cs, DT t, const void* x, Steps xs, const void
         static_cast<T*>(out), make_walk<3>(dims, {cs, xs, ys}), n);
   });
   check_launch("where");
+}
+
+void make_complex(const void* re, Steps rs, const void* im, Steps is, void* out, Dims dims,
+                  int64_t n, cudaStream_t s) {
+  make_complex_kernel<<<grid(n, dims), kThreads, 0, s>>>(
+      static_cast<const float*>(re), static_cast<const float*>(im), static_cast<cfloat*>(out),
+      make_walk<2>(dims, {rs, is}), n);
+  check_launch("complex");
 }
 
 void arange(DT t, double start, double step, void* out, int64_t n, cudaStream_t s) {

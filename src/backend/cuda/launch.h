@@ -13,7 +13,7 @@
 namespace rill::detail::cu {
 
 // Element types, in rill's Dtype::Val order (checked in ops.cpp).
-enum class DT : int { bool_, u8, u32, i32, i64, f16, bf16, f32, f64, i8, i16, u16, u64 };
+enum class DT : int { bool_, u8, u32, i32, i64, f16, bf16, f32, f64, i8, i16, u16, u64, c64 };
 
 using detail::Dims;
 using detail::kMaxDims;
@@ -23,7 +23,7 @@ using detail::Steps;
 // out (row-major, `n` elements of out_t) = in converted, walking `dims`.
 void copy(DT in_t, const void* in, Steps ist, DT out_t, void* out, Dims dims, int64_t n,
           cudaStream_t s);
-// out_t is t, or bool for logical_not.
+// out_t is t, or bool for logical_not, or f32 for real and imag of c64.
 void unary(UnaryOp op, DT t, const void* in, Steps ist, DT out_t, void* out, Dims dims,
            int64_t n, int decimals, cudaStream_t s);
 // Operands of type t; out_t is t or bool.
@@ -31,6 +31,9 @@ void binary(BinaryOp op, DT t, const void* a, Steps as, const void* b, Steps bs,
             void* out, Dims dims, int64_t n, cudaStream_t s);
 void where(const void* cond, Steps cs, DT t, const void* x, Steps xs, const void* y,
            Steps ys, void* out, Dims dims, int64_t n, cudaStream_t s);
+// complex64 out (row-major) from float32 parts.
+void make_complex(const void* re, Steps rs, const void* im, Steps is, void* out, Dims dims,
+                  int64_t n, cudaStream_t s);
 void arange(DT t, double start, double step, void* out, int64_t n, cudaStream_t s);
 void eye(DT t, int k, void* out, int64_t rows, int64_t cols, cudaStream_t s);
 

@@ -53,7 +53,7 @@ void where(const Node& cond, const Node& x, const Node& y, Node& out) {
   if (out.size == 0) return;
   Iter it = iterate(out.shape, {broadcast_strides(cond, out.shape),
                                 broadcast_strides(x, out.shape), broadcast_strides(y, out.shape)});
-  cu::where(cond.data(), it.st[0], dt(out.dtype), x.data(), it.st[1], y.data(), it.st[2],
+  cu::where(cond.data(), it.st[0], dt(storage_dtype(out.dtype)), x.data(), it.st[1], y.data(), it.st[2],
             out.mutable_data(), it.dims, n_of(out), stream());
 }
 

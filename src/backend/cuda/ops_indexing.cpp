@@ -260,7 +260,7 @@ void scatter(ScatterOp op, const Node& a, const std::vector<const Node*>& indice
   gpu::copy(a, out);
   if (updates.size == 0) return;
   Iter u = iterate(updates.shape, {updates.strides});
-  cu::scatter(op, dt(out.dtype), out.mutable_data(), updates.data(), u.dims, u.st[0], r.type,
+  cu::scatter(op, dt(storage_dtype(out.dtype)), out.mutable_data(), updates.data(), u.dims, u.st[0], r.type,
               r.ptrs, r.g, n_of(updates), stream());
   check_all(r, axes, a.shape);
 }
@@ -276,7 +276,7 @@ void slice_update(ScatterOp op, const Node& a, const Node& update, const Shape& 
     region[d] = out.strides[d] * step[d];
   }
   Iter it = iterate(update.shape, {region, update.strides});
-  cu::slice_update(op, dt(out.dtype), out.mutable_data(), base, it.st[0], update.data(),
+  cu::slice_update(op, dt(storage_dtype(out.dtype)), out.mutable_data(), base, it.st[0], update.data(),
                    it.st[1], it.dims, n_of(update), stream());
 }
 
