@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "rill/array.h"
 #include "rill/stream.h"
@@ -38,5 +39,23 @@ array scaled_dot_product_attention(const array& queries, const array& keys,
                                    const std::string& mask_mode = "",
                                    const std::optional<array>& mask = std::nullopt,
                                    StreamOrDevice s = {});
+
+// Cross entropy with class indices: logsumexp(logits, -1) - logits[...,
+// target], float32 (half types computed in float32); targets are integers
+// of logits' shape without its last axis.
+array cross_entropy(const array& logits, const array& targets, StreamOrDevice s = {});
+
+// The gated delta rule, step by step over T: with q, k [B, T, Hk, Dk], v
+// [B, T, Hv, Dv], gates and beta_ [B, T, Hv] and the state S [B, Hv, Dv, Dk]
+// (zeros without initial_state), each step sets S = g S, then adds
+// beta (v - S k) k^T, and outputs S q (value head h reads key head
+// h * Hk / Hv). Where mask [B, T] is false the step leaves S alone and
+// outputs zeros. Returns {output [B, T, Hv, Dv], final state}.
+std::vector<array> gated_delta_update(const array& queries, const array& keys,
+                                      const array& values, const array& gates,
+                                      const array& beta_,
+                                      const std::optional<array>& initial_state = std::nullopt,
+                                      const std::optional<array>& mask = std::nullopt,
+                                      StreamOrDevice s = {});
 
 }  // namespace rill::fast

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
+#include "rill/array.h"
 #include "rill/device.h"
 
 namespace rill {
@@ -19,6 +21,10 @@ size_t get_active_memory();
 // The most get_active_memory() has been since the start or the last
 // reset_peak_memory().
 size_t get_peak_memory();
+// Bytes of the buffers behind `arrays`, each buffer counted once, at the size
+// it was allocated with. The arrays must have been evaluated
+// (std::invalid_argument otherwise).
+size_t get_array_buffer_size(const std::vector<array>& arrays);
 void reset_peak_memory();
 
 // Bytes of freed buffers kept for reuse (not counted as active).
@@ -47,5 +53,9 @@ size_t set_memory_limit(size_t limit);
 size_t get_memory_limit();
 size_t set_memory_limit(size_t limit, Device d);
 size_t get_memory_limit(Device d);
+
+// Wiring memory (keeping it resident) is a Metal notion: as MLX does on its
+// other backends, this does nothing and returns 0.
+size_t set_wired_limit(size_t limit);
 
 }  // namespace rill

@@ -502,4 +502,52 @@ array argpartition(const array& a, int kth, StreamOrDevice s = {});
 array topk(const array& a, int k, int axis, StreamOrDevice s = {});
 array topk(const array& a, int k, StreamOrDevice s = {});
 
+// ---- Bit-level views and float8 ----
+// The same bytes read as `dtype`: the last axis scales by the ratio of the
+// sizes (a scalar only between dtypes of one size). A view when the layout
+// allows, else a copy first.
+array view(const array& a, const Dtype& dtype, StreamOrDevice s = {});
+// float8 e4m3fn codes (uint8) of a floating array: round to nearest even,
+// saturating at +-448 (NaN gives the saturated code too), as MLX does.
+array to_fp8(array x, StreamOrDevice s = {});
+// The values of e4m3fn codes (uint8) in a floating dtype (0x7f, 0xff: NaN).
+array from_fp8(array x, Dtype dtype, StreamOrDevice s = {});
+
+// ---- Searching ----
+// For each value, the index (uint32) where it would go in the 1-D sorted
+// sequence: before equal elements ("left") or after them ("right"); NaN
+// sorts last.
+array searchsorted(const array& sorted_sequence, const array& values,
+                   const std::string& side = "left", StreamOrDevice s = {});
+// The sorted unique elements of the flattened array, `size` of them
+// (truncated, or padded with fill_value, else the smallest unique value),
+// then as asked: the index (uint32) of each one's first occurrence, the
+// inverse indices (uint32, a's shape; clamped to size - 1) and the counts
+// (int32, 0 for padding). NaNs are each their own value.
+std::vector<array> unique(const array& a, int size, bool return_index = false,
+                          bool return_inverse = false, bool return_counts = false,
+                          const std::optional<array>& fill_value = std::nullopt,
+                          StreamOrDevice s = {});
+
+// ---- Structured products ----
+// The last axis times the Hadamard matrix of its size n (n = m 2^k, m in
+// {1, 12, 20, 28}), times scale (default 1 / sqrt(n)). Half types compute in
+// float32; integers give float32.
+array hadamard_transform(const array& a, std::optional<float> scale = std::nullopt,
+                         StreamOrDevice s = {});
+// matmul with block_size x block_size blocks (32 or 64) of the operands and
+// the output masked: bool masks keep or zero a block, others scale it.
+array block_masked_mm(array a, array b, int block_size,
+                      std::optional<array> mask_out = std::nullopt,
+                      std::optional<array> mask_lhs = std::nullopt,
+                      std::optional<array> mask_rhs = std::nullopt, StreamOrDevice s = {});
+// out[i] = a[lhs_indices[i]] @ b[rhs_indices[i]], the indices (broadcast
+// together) numbering the matrices of a's and b's flattened batch.
+array gather_mm(array a, array b, std::optional<array> lhs_indices = std::nullopt,
+                std::optional<array> rhs_indices = std::nullopt, bool sorted_indices = false,
+                StreamOrDevice s = {});
+// For each (start, end) pair in segments [..., 2]: a[:, start:end] @
+// b[start:end, :] (zeros for an empty segment).
+array segmented_mm(array a, array b, array segments, StreamOrDevice s = {});
+
 }  // namespace rill

@@ -53,6 +53,14 @@ array normal(const Shape& shape, Dtype dtype, const std::optional<array>& loc,
              const std::optional<array>& scale, const std::optional<array>& key,
              StreamOrDevice s = {});
 
+// Samples of N(mean, cov) (float32 only): mean [..., n] and cov [..., n, n]
+// broadcast with `shape` to the batch, the result [batch..., n]. The
+// covariance's square root comes from linalg::svd, so, as in MLX, the
+// stream must be a CPU one.
+array multivariate_normal(const array& mean, const array& cov, const Shape& shape, Dtype dtype,
+                          const std::optional<array>& key = std::nullopt,
+                          StreamOrDevice s = {});
+
 // Integers drawn uniformly from [low, high) (broadcast to shape).
 array randint(const array& low, const array& high, const Shape& shape, Dtype dtype = int32,
               const std::optional<array>& key = std::nullopt, StreamOrDevice s = {});

@@ -4,6 +4,7 @@
 #include "rill/array.h"
 #include "rill/device.h"
 #include "rill/dtype.h"
+#include "rill/einsum.h"
 #include "rill/fast.h"
 #include "rill/fft.h"
 #include "rill/io.h"

@@ -262,4 +262,79 @@ array scaled_dot_product_attention(const array& queries, const array& keys,
       std::move(inputs), s, op);
 }
 
+array cross_entropy(const array& logits, const array& targets, StreamOrDevice s) {
+  auto bad = [](const std::string& what) {
+    throw std::invalid_argument("[cross_entropy] " + what);
+  };
+  if (logits.ndim() < 1) {
+    bad("logits must have at least 1 dimension but got input with 0 dimensions.");
+  }
+  if (!is_floating_point(logits.dtype())) {
+    bad(detail::cat("Received unsupported logits type ", logits.dtype(), "."));
+  }
+  if (!is_integral(targets.dtype())) {
+    bad(detail::cat("targets must be integer class indices but got ", targets.dtype(), "."));
+  }
+  Shape rows(logits.shape().begin(), logits.shape().end() - 1);
+  if (targets.shape() != rows) {
+    bad(detail::cat("targets shape ", detail::tuple_str(targets.shape()),
+                    " does not match logits shape ", detail::tuple_str(logits.shape()),
+                    " with the last axis removed."));
+  }
+  Dtype ct = logits.dtype() == float64 ? float64 : float32;
+  array x = astype(logits, ct, s);
+  array picked = squeeze(take_along_axis(x, expand_dims(targets, -1, s), -1, s), -1, s);
+  return astype(subtract(logsumexp(x, -1, false, s), picked, s), float32, s);
+}
+
+std::vector<array> gated_delta_update(const array& q, const array& k, const array& v,
+                                      const array& g, const array& beta,
+                                      const std::optional<array>& initial_state,
+                                      const std::optional<array>& mask, StreamOrDevice s) {
+  auto bad = [](const std::string& what) {
+    throw std::invalid_argument("[gated_delta_update] " + what);
+  };
+  if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4 || g.ndim() != 3 || beta.ndim() != 3) {
+    bad("expected q, k, v of rank 4 and gates, beta of rank 3.");
+  }
+  if (q.shape() != k.shape()) bad("queries and keys must have the same shape.");
+  const int B = q.shape(0), T = q.shape(1), Hk = q.shape(2), Dk = q.shape(3);
+  const int Hv = v.shape(2), Dv = v.shape(3);
+  if (v.shape(0) != B || v.shape(1) != T || Hk == 0 || Hv % Hk != 0) {
+    bad("values must be [B, T, Hv, Dv] with Hv a multiple of the key heads.");
+  }
+  if (g.shape() != Shape({B, T, Hv}) || beta.shape() != Shape({B, T, Hv})) {
+    bad("gates and beta must be [B, T, Hv].");
+  }
+  const Dtype ct = float32;
+  array S = initial_state ? astype(*initial_state, ct, s) : zeros({B, Hv, Dv, Dk}, ct, s);
+  if (S.shape() != Shape({B, Hv, Dv, Dk})) bad("initial_state must be [B, Hv, Dv, Dk].");
+  array qq = astype(repeat(q, Hv / Hk, 2, s), ct, s), kk = astype(repeat(k, Hv / Hk, 2, s), ct, s);
+  array vv = astype(v, ct, s), gg = astype(g, ct, s), bb = astype(beta, ct, s);
+  auto at = [&](const array& x, int t) {  // step t of [B, T, ...] without the T axis
+    Shape start(x.ndim(), 0), stop = x.shape();
+    start[1] = t;
+    stop[1] = t + 1;
+    return squeeze(slice(x, start, stop, s), 1, s);
+  };
+  std::vector<array> outs;
+  for (int t = 0; t < T; ++t) {
+    array kt = at(kk, t), qt = at(qq, t);                           // [B, Hv, Dk]
+    array St = multiply(S, expand_dims(at(gg, t), {-1, -2}, s), s);  // [B, Hv, Dv, Dk]
+    array mem = squeeze(matmul(St, expand_dims(kt, -1, s), s), -1, s);  // [B, Hv, Dv]
+    array d = multiply(subtract(at(vv, t), mem, s), expand_dims(at(bb, t), -1, s), s);
+    St = add(St, multiply(expand_dims(d, -1, s), expand_dims(kt, -2, s), s), s);
+    array o = squeeze(matmul(St, expand_dims(qt, -1, s), s), -1, s);  // [B, Hv, Dv]
+    if (mask) {
+      array m = reshape(at(astype(*mask, bool_, s), t), {B, 1, 1}, s);
+      o = where(m, o, zeros({}, ct, s), s);
+      St = where(expand_dims(m, -1, s), St, S, s);
+    }
+    S = St;
+    outs.push_back(o);
+  }
+  array out = T == 0 ? zeros({B, 0, Hv, Dv}, ct, s) : stack(outs, 1, s);
+  return {astype(out, v.dtype(), s), S};
+}
+
 }  // namespace rill::fast

@@ -2,7 +2,11 @@
 // then every GPU's).
 #include "rill/memory.h"
 
+#include <stdexcept>
+#include <unordered_set>
+
 #include "backend/cpu/allocator.h"
+#include "core/node.h"
 #include "rill/device.h"
 #include "backend/gpu.h"
 #include "runtime/stream_state.h"
@@ -28,6 +32,20 @@ void reset_peak_memory() {
   detail::cpu::reset_peak_memory();
   for (int d = 0; d < device_count(Device::gpu); ++d) detail::gpu_reset_peak_memory(d);
 }
+size_t get_array_buffer_size(const std::vector<array>& arrays) {
+  std::unordered_set<const detail::Buffer*> seen;
+  size_t total = 0;
+  for (const array& a : arrays) {
+    if (!a.is_available()) {
+      throw std::invalid_argument(
+          "[get_array_buffer_size] Arrays must be evaluated before querying buffer size.");
+    }
+    const detail::Buffer* b = a.node()->buffer.get();
+    if (b && seen.insert(b).second) total += b->nbytes;
+  }
+  return total;
+}
+size_t set_wired_limit(size_t) { return 0; }
 size_t get_cache_memory() {
   return detail::cpu::cache_memory() + sum_gpus([](auto m) { return m.cache; });
 }

@@ -143,6 +143,22 @@ void View::eval(const Kernels& k, const std::vector<array>& inputs, Node& out) {
   }
 }
 
+void Bitcast::eval(const Kernels& k, const std::vector<array>& inputs, Node& out) {
+  const Node& in = node_of(inputs[0]);
+  const int64_t ib = in.dtype.size, ob = out.dtype.size;
+  if (ib == ob) {
+    set_view(out, in, in.strides, in.offset);
+    return;
+  }
+  if ((in.row_contiguous || in.size == 0) && (in.offset * ib) % ob == 0) {
+    set_view(out, in, row_major_strides(out.shape), in.offset * ib / ob);
+    return;
+  }
+  Node tmp(in.shape, in.dtype, nullptr, in.stream_id);
+  k.copy(in, tmp);
+  set_view(out, tmp, row_major_strides(out.shape), 0);
+}
+
 void Depends::eval(const Kernels&, const std::vector<array>& inputs, Node& out) {
   const Node& in = node_of(inputs[0]);
   set_view(out, in, in.strides, in.offset);

@@ -170,6 +170,16 @@ class View : public Primitive {
   int64_t offset_ = 0;
 };
 
+// view(a, dtype): a's bytes read as out's dtype. A view of the input when its
+// layout allows (same element size, or row-major at an offset that is a whole
+// number of output elements), else a view of a row-major copy.
+class Bitcast : public Primitive {
+ public:
+  bool accepts_complex() const override { return true; }
+  const char* name() const override { return "view"; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+};
+
 // depends: a view of input 0 that is computed only after inputs 1.. are.
 class Depends : public Primitive {
  public:

@@ -4,9 +4,12 @@
 // key (or the thread's next one) and splits it where it needs several draws.
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "core/format.h"
 #include "core/node.h"
+#include "rill/linalg.h"
 #include "rill/ops.h"
 #include "rill/random.h"
 
@@ -182,6 +185,30 @@ array permutation(int x, const std::optional<array>& key, StreamOrDevice s) {
   detail::OuterOp outer("permutation");
   if (x < 0) fail("permutation", cat("size must be non-negative, got ", x, "."));
   return permutation(arange(0, x, s), 0, key, s);
+}
+
+
+array multivariate_normal(const array& mean, const array& cov, const Shape& shape, Dtype dtype,
+                          const std::optional<array>& key, StreamOrDevice s) {
+  auto bad = [](const std::string& what) {
+    throw std::invalid_argument("[multivariate_normal] " + what);
+  };
+  if (dtype != float32) bad("dtype must be float32.");
+  if (mean.ndim() < 1) bad("mean must have at least one dimension.");
+  if (cov.ndim() < 2) bad("cov must have at least two dimensions.");
+  const int n = mean.shape(-1);
+  if (cov.shape(-1) != cov.shape(-2)) bad("last two dimensions of cov must be equal.");
+  if (n != cov.shape(-1)) bad("mean and cov must have compatible shapes.");
+  Shape out = broadcast_shapes(Shape(cov.shape().begin(), cov.shape().end() - 2),
+                               Shape(mean.shape().begin(), mean.shape().end() - 1));
+  out = broadcast_shapes(out, shape);
+  out.push_back(n);
+  // cov = U diag(S) V^T; U diag(sqrt S) V^T is its square root for a
+  // symmetric positive semi-definite cov.
+  auto usv = linalg::svd(astype(cov, float32, s), true, s);
+  array root = matmul(multiply(usv[0], expand_dims(sqrt(usv[1], s), -2, s), s), usv[2], s);
+  array z = normal(out, dtype, key, s);
+  return add(mean, squeeze(matmul(expand_dims(z, -2, s), root, s), -2, s), s);
 }
 
 }  // namespace rill::random
