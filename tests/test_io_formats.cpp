@@ -196,13 +196,13 @@ TEST(Npy, ReadsFilesNumPyWrote) {
   EXPECT_TRUE(same(npy("int64"), array({int64_t{-(1ll << 40)}, int64_t{5}})));
   EXPECT_TRUE(same(npy("float16"), astype(array({1.5f, -0.25f, 65504.0f}), float16)));
   EXPECT_TRUE(same(npy("float32"), divide(astype(six, float32), array(4.0f))));
-  EXPECT_TRUE(same(npy("float64"), array({3.25, -1e300}, {2, 1})));
+  EXPECT_TRUE(same(npy("float64"), array({3.25, -1e300}, {2, 1}, float64)));
   EXPECT_TRUE(same(npy("bfloat16_void"), astype(array({1.0f, -2.0f}), bfloat16)));
   EXPECT_TRUE(same(npy("big_int32"), subtract(six, array(3))));
-  EXPECT_TRUE(same(npy("big_float64"), array({1.5, -2.0, 1e-300})));
+  EXPECT_TRUE(same(npy("big_float64"), array({1.5, -2.0, 1e-300}, float64)));
   EXPECT_TRUE(same(npy("fortran"), multiply(astype(six, float32), array(1.5f))));
   EXPECT_TRUE(same(npy("fortran_3d"), reshape(arange(0, 24, int64), {2, 3, 4})));
-  EXPECT_TRUE(same(npy("scalar"), array(2.5)));
+  EXPECT_TRUE(same(npy("scalar"), array(2.5, float64)));
   EXPECT_TRUE(same(npy("empty"), zeros({0, 3})));
   EXPECT_TRUE(same(npy("v2"), six));
   EXPECT_TRUE(same(npy("v3"), astype(six, float32)));

@@ -131,7 +131,8 @@ TEST(Creation, FromHostData) {
   array h({1, 2, 3, 4}, {2, 2}, float16);
   EXPECT_EQ(h.shape(), (Shape{2, 2}));
   EXPECT_TRUE(all_close(to_doubles(h), {1, 2, 3, 4}));
-  EXPECT_EQ(array({1.0, 2.0}).dtype(), float64);
+  EXPECT_EQ(array({1.0, 2.0}).dtype(), float32);  // double literals: float32, as in MLX
+  EXPECT_EQ(array({1.0, 2.0}, float64).dtype(), float64);
   EXPECT_EQ(array({1.0f, 2.0f}).dtype(), float32);
   EXPECT_EQ(array({1, 2}).dtype(), int32);
 }
@@ -1038,9 +1039,9 @@ TEST(Reduce, MaxMinPropagateNaN) {
     EXPECT_FALSE(std::isnan(to_doubles(sum(slice(x, {0}, {50})))[0]));
     EXPECT_TRUE(std::isnan(to_doubles(sum(x))[0]));
   }
-  array inf = array({-kInf, -kInf});
+  array inf = array({-kInf, -kInf}, float64);
   EXPECT_EQ(max(inf).item<double>(), -kInf);
-  EXPECT_EQ(min(array({kInf})).item<double>(), kInf);
+  EXPECT_EQ(min(array({kInf}, float64)).item<double>(), kInf);
 }
 
 TEST(Reduce, MeanAndScalarOverloads) {

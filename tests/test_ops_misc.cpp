@@ -705,3 +705,39 @@ TEST(Memory, ArrayBufferSizeCountsEachBufferOnce) {
 
 }  // namespace
 }  // namespace rill::test
+
+namespace rill::test {
+namespace {
+
+// Behaviours MLX's own tests pin down and rill once did differently.
+TEST(MlxSemantics, DoubleLiteralsMakeFloat32) {
+  EXPECT_EQ(array(1.0).dtype(), float32);
+  EXPECT_EQ(array({1.0, 2.0}).dtype(), float32);
+  EXPECT_EQ(array(std::vector<double>{1.0, 2.0}, Shape{2}).dtype(), float32);
+  // Asked for, float64 keeps every bit and reads back as double.
+  array d(0.1, float64);
+  EXPECT_EQ(d.dtype(), float64);
+  EXPECT_EQ(d.item<double>(), 0.1);
+  EXPECT_EQ(array(0.1).item<float>(), 0.1f);
+}
+
+TEST(MlxSemantics, IscloseKeepsInfinitiesApart) {
+  const float inf = std::numeric_limits<float>::infinity();
+  array a = array({inf, inf, -inf, 1.0f, inf});
+  array b = array({-inf, inf, -inf, inf, 1e30f});
+  EXPECT_EQ(to_vector<bool>(isclose(a, b)), std::vector<bool>({false, true, true, false, false}));
+  EXPECT_FALSE(allclose(array(inf), array(-inf)).item<bool>());
+}
+
+TEST(MlxSemantics, FlattenClampsItsAxes) {
+  array a = zeros({2, 3, 4});
+  EXPECT_EQ(flatten(a, 1, 10).shape(), Shape({2, 12}));
+  EXPECT_EQ(flatten(a, -10, 1).shape(), Shape({6, 4}));
+  EXPECT_EQ(flatten(a, 2, 2).shape(), Shape({2, 3, 4}));
+  EXPECT_TRUE(throws_with([&] { flatten(a, 3); }, "[flatten] start_axis 3 is out of range"));
+  EXPECT_TRUE(throws_with([&] { flatten(a, 0, -4); }, "[flatten] end_axis -4 is out of range"));
+  EXPECT_TRUE(throws_with([&] { flatten(a, 2, 1); }, "[flatten] start_axis 2 is after end_axis 1"));
+}
+
+}  // namespace
+}  // namespace rill::test

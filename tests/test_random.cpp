@@ -49,7 +49,10 @@ TEST(Random, SplitGivesDistinctKeys) {
   std::set<std::pair<uint32_t, uint32_t>> keys;
   for (int i = 0; i < 5; ++i) keys.insert({v[2 * i], v[2 * i + 1]});
   EXPECT_EQ(keys.size(), 5u);
-  EXPECT_EQ(values(a), std::vector<uint32_t>(v.begin(), v.begin() + 2));
+  // The pair is split(k, 2)'s rows (split(k, 5) starts elsewhere, as in MLX).
+  auto two = values(random::split(k, 2));
+  EXPECT_EQ(values(a), std::vector<uint32_t>(two.begin(), two.begin() + 2));
+  EXPECT_EQ(values(b), std::vector<uint32_t>(two.begin() + 2, two.end()));
   EXPECT_THROW(random::split(array({1.0f, 2.0f})), std::invalid_argument);
   EXPECT_THROW(random::bits({2}, 3), std::invalid_argument);
 }
@@ -107,3 +110,39 @@ TEST(Random, UniformAndNormalMoments) {
   EXPECT_EQ(random::normal({3}, bfloat16, random::key(1)).dtype(), bfloat16);
   EXPECT_THROW(random::uniform({2}, int32), std::invalid_argument);
 }
+
+namespace rill::test {
+namespace {
+
+// MLX's values for the same keys (mlx.core.random in MLX 0.32): split and
+// bits are bit for bit MLX's, on every device.
+TEST(Random, SplitAndBitsMatchMlx) {
+  auto words = [](const array& a) {
+    array c = astype(a, uint32);
+    c.eval();
+    return std::vector<uint32_t>(c.data<uint32_t>(), c.data<uint32_t>() + c.size());
+  };
+  array k = random::key(0);
+  EXPECT_EQ(words(k), (std::vector<uint32_t>{0, 0}));
+  EXPECT_EQ(words(random::split(k, 2)),
+            (std::vector<uint32_t>{4146024105u, 967050713u, 2718843009u, 1272950319u}));
+  EXPECT_EQ(words(random::split(k, 3)),
+            (std::vector<uint32_t>{2467461003u, 428148500u, 3186719485u, 3840466878u,
+                                   2562233961u, 1946702221u}));
+  auto [a, b] = random::split(k);
+  EXPECT_EQ(words(a), (std::vector<uint32_t>{4146024105u, 967050713u}));
+  EXPECT_EQ(words(b), (std::vector<uint32_t>{2718843009u, 1272950319u}));
+  EXPECT_EQ(words(random::bits({5}, 4, random::key(7))), (std::vector<uint32_t>{276534068u, 861967409u, 2793701230u, 1641862660u, 2900896126u}));
+  EXPECT_EQ(words(random::bits({5}, 1, random::key(7))), (std::vector<uint32_t>{191u, 40u, 160u, 11u, 191u}));
+  EXPECT_EQ(words(random::bits({3}, 2, random::key(7))), (std::vector<uint32_t>{10431u, 2976u, 22207u}));
+  EXPECT_EQ(random::bits({3}, 2).dtype(), uint16);
+  // A seed past 32 bits: its high word first.
+  array big = random::key(1099511627781ull);
+  EXPECT_EQ(words(big), (std::vector<uint32_t>{256u, 5u}));
+  EXPECT_EQ(words(random::split(big, 3)),
+            (std::vector<uint32_t>{1070028816u, 3116542653u, 3600761423u, 1908725145u,
+                                   1447120341u, 1212153964u}));
+}
+
+}  // namespace
+}  // namespace rill::test

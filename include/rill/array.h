@@ -30,28 +30,28 @@ class array {
  public:
   // A scalar.
   template <ElementType T>
-  explicit array(T val, Dtype dtype = dtype_of<T>) : array(&val, dtype_of<T>, Shape{}, dtype) {}
+  explicit array(T val, Dtype dtype = default_dtype_of<T>) : array(&val, dtype_of<T>, Shape{}, dtype) {}
 
   // From a range of values, in row-major order.
   template <std::input_iterator It>
   array(It first, Shape shape,
-        Dtype dtype = dtype_of<typename std::iterator_traits<It>::value_type>)
+        Dtype dtype = default_dtype_of<typename std::iterator_traits<It>::value_type>)
       : array(std::vector<typename std::iterator_traits<It>::value_type>(
                   first, std::next(first, count_of(shape, "array"))),
               shape, dtype) {}  // not moved: count_of may run after the move
 
   template <typename T>
-  array(std::initializer_list<T> data, Dtype dtype = dtype_of<T>)
+  array(std::initializer_list<T> data, Dtype dtype = default_dtype_of<T>)
       : array(std::vector<T>(data), Shape{static_cast<int32_t>(data.size())}, dtype) {}
   array(std::initializer_list<float> data)
       : array(std::vector<float>(data), Shape{static_cast<int32_t>(data.size())}, float32) {}
   array(std::initializer_list<int> data, Dtype dtype)
       : array(std::vector<int>(data), Shape{static_cast<int32_t>(data.size())}, dtype) {}
   template <typename T>
-  array(std::initializer_list<T> data, Shape shape, Dtype dtype = dtype_of<T>)
+  array(std::initializer_list<T> data, Shape shape, Dtype dtype = default_dtype_of<T>)
       : array(std::vector<T>(data), std::move(shape), dtype) {}
   template <typename T>
-  array(const std::vector<T>& data, Shape shape, Dtype dtype = dtype_of<T>)
+  array(const std::vector<T>& data, Shape shape, Dtype dtype = default_dtype_of<T>)
       : array(static_cast<const void*>(data.data()), dtype_of<T>, std::move(shape), dtype,
               data.size()) {}
 

@@ -173,6 +173,13 @@ template <> struct TypeToDtype<long long> { static constexpr Dtype value = int64
 template <typename T>
 inline constexpr Dtype dtype_of = TypeToDtype<T>::value;
 
+// The dtype an array made from C++ values of type T gets unless one is given:
+// T's own, but float32 for double, as in MLX (array(1.0) and {1.0, 2.0} are
+// float32; pass float64 to keep doubles). Reading values back (data<T>,
+// item<T>) uses dtype_of: a float64 array is read as double.
+template <typename T>
+inline constexpr Dtype default_dtype_of = std::is_same_v<T, double> ? float32 : dtype_of<T>;
+
 // A C++ type that has a rill element type.
 template <typename T>
 concept ElementType = requires { TypeToDtype<T>::value; };

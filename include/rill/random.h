@@ -19,8 +19,9 @@ array key(uint64_t seed);
 // Seeds the calling thread's implicit key sequence.
 void seed(uint64_t seed);
 
-// Random bits: uint32 for width 4, uint8 for 1 (and raw uint32 words for 2,
-// stored as the low 16 bits). Throws std::invalid_argument for other widths.
+// Random bits: uint8, uint16 or uint32 for width 1, 2 or 4, MLX's bits for
+// the same key (so split and key derivation match MLX's). Throws
+// std::invalid_argument for other widths.
 array bits(const Shape& shape, int width = 4, const std::optional<array>& key = std::nullopt,
            StreamOrDevice s = {});
 

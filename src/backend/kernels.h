@@ -110,7 +110,7 @@ struct RopeParams {
                                    const Node* mask, float scale, bool causal,           \
                                    Node& out))                                            \
   /* random::bits: Threefry-2x32 (common/threefry.h) under the uint32 key */              \
-  /* pair `key`; width 1 fills uint8, 2 and 4 fill uint32 (2: low half). */               \
+  /* pair `key`, in MLX's word order: width 1, 2, 4 fill uint8, uint16, uint32. */ \
   X(random_bits, (const Node& key, int width, Node& out))                                 \
   /* random::uniform (lo, hi: float32 scalars, or null for [0, 1)) and */                 \
   /* random::normal (loc + scale z) in out's floating dtype. */                           \

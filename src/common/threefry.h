@@ -43,6 +43,22 @@ RILL_HD void threefry_at(uint32_t k0, uint32_t k1, uint64_t c, uint32_t& o0, uin
 
 // A uniform float in [0, 1) from a 32-bit word: its top 23 bits over 2^23,
 // exact.
+// random::bits' words in MLX's order: a key's `words` words are hashed in
+// pairs, counter (i, half + odd + i) giving word i and word half + odd + i
+// (half = words / 2, odd = words % 2), and an odd middle word half is the
+// first word of counter (half, 0). Word j of the output, for any j < words.
+RILL_HD uint32_t mlx_bits_word(uint32_t k0, uint32_t k1, uint64_t words, uint64_t j) {
+  const uint64_t half = words / 2, odd = words % 2;
+  uint32_t a, b;
+  if (odd && j == half) {
+    threefry(k0, k1, static_cast<uint32_t>(half), 0u, a, b);
+    return a;
+  }
+  const uint64_t i = j < half ? j : j - half - odd;
+  threefry(k0, k1, static_cast<uint32_t>(i), static_cast<uint32_t>(half + odd + i), a, b);
+  return j < half ? a : b;
+}
+
 RILL_HD float unit_float(uint32_t w) { return static_cast<float>(w >> 9) * 0x1p-23f; }
 
 // The two numbers of counter words (a, b), before conversion to the output

@@ -318,7 +318,11 @@ array isclose(const array& a, const array& b, double rtol, double atol, bool equ
   Dtype t = promote_types(promote_types(a.dtype(), b.dtype()), float32);
   array x = astype(a, t, s), y = astype(b, t, s);
   array tol = add(array(atol, t), multiply(array(rtol, t), abs(y, s), s), s);
-  array close = logical_or(less_equal(abs(subtract(x, y, s), s), tol, s), equal(x, y, s), s);
+  // Within the tolerance where both are finite (an infinity's tolerance is
+  // infinite too), or equal: infinities are close only to themselves, as in MLX.
+  array finite = logical_not(logical_or(isinf(x, s), isinf(y, s), s), s);
+  array close = logical_or(logical_and(less_equal(abs(subtract(x, y, s), s), tol, s), finite, s),
+                           equal(x, y, s), s);
   if (equal_nan) {
     array both_nan = logical_and(not_equal(x, x, s), not_equal(y, y, s), s);
     close = logical_or(close, both_nan, s);

@@ -67,11 +67,22 @@ array reshape(const array& a, Shape shape, StreamOrDevice s) {
 array flatten(const array& a, int start_axis, int end_axis, StreamOrDevice s) {
   OuterOp outer("flatten");
   if (a.ndim() == 0) return reshape(a, {1}, s);
-  int start = normalize_axis(start_axis, a.ndim(), "flatten");
-  int end = normalize_axis(end_axis, a.ndim(), "flatten");
+  const int ndim = a.ndim();
+  // MLX's rule: negative axes count from the end, then start is clamped at 0
+  // and end at the last axis; what stays outside the array is an error.
+  int start = std::max(0, start_axis < 0 ? start_axis + ndim : start_axis);
+  int end = std::min(ndim - 1, end_axis < 0 ? end_axis + ndim : end_axis);
+  if (start >= ndim) {
+    fail("flatten", cat("start_axis ", start_axis, " is out of range for an array of ", ndim,
+                        " dimensions."));
+  }
+  if (end < 0) {
+    fail("flatten", cat("end_axis ", end_axis, " is out of range for an array of ", ndim,
+                        " dimensions."));
+  }
   if (start > end) {
     fail("flatten", cat("start_axis ", start_axis, " is after end_axis ", end_axis,
-                        " for an array of ", a.ndim(), " dimensions."));
+                        " for an array of ", ndim, " dimensions."));
   }
   Shape shape(a.shape().begin(), a.shape().begin() + start);
   int32_t n = 1;

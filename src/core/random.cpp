@@ -23,8 +23,8 @@ using detail::tuple_str;
 
 namespace {
 
-// Fills out (uint32 for widths 4 and 2, which keeps the low 16 bits; uint8
-// for 1) with the bits of counters 0, 1, ... under the key in input 0.
+// Fills out (uint8, uint16 or uint32 for widths 1, 2, 4) with MLX's bits
+// under the key in input 0 (common/threefry.h).
 class RandomBits : public detail::Primitive {
  public:
   explicit RandomBits(int width) : width_(width) {}
@@ -126,7 +126,7 @@ array bits(const Shape& shape, int width, const std::optional<array>& key, Strea
     throw std::invalid_argument(cat("[bits] width must be 1, 2 or 4 bytes, got ", width, "."));
   }
   array k = check_key(key, "bits");
-  return detail::make_array(shape, width == 1 ? uint8 : uint32,
+  return detail::make_array(shape, width == 1 ? uint8 : (width == 2 ? uint16 : uint32),
                             std::make_shared<RandomBits>(width), {k}, s, "bits");
 }
 

@@ -1,5 +1,7 @@
-// random::bits, uniform and normal on the CPU: counter c of the key's
-// Threefry stream gives output words 2c and 2c + 1 (common/threefry.h).
+// random::bits (MLX's words, bit for bit: common/threefry.h), uniform and
+// normal on the CPU: counter c of the key's Threefry stream gives values 2c
+// and 2c + 1.
+#include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
@@ -23,25 +25,21 @@ void random_bits(const Node& key, int width, Node& out) {
   uint32_t k0, k1;
   key_words(key, k0, k1);
   allocate(out);
-  const size_t n = out.size;
+  // The output's bytes are those of MLX's words (threefry.h), the last one cut.
+  const uint64_t bytes = uint64_t(out.size) * width, words = (bytes + 3) / 4;
+  const uint64_t half = words / 2, odd = words % 2;
+  uint8_t* o = static_cast<uint8_t*>(out.mutable_data());
+  auto put = [&](uint64_t j, uint32_t w) {
+    const uint64_t at = 4 * j, n = bytes - at < 4 ? bytes - at : 4;
+    std::memcpy(o + at, &w, static_cast<size_t>(n));
+  };
   uint32_t a, b;
-  if (width == 1) {
-    uint8_t* o = static_cast<uint8_t*>(out.mutable_data());
-    for (size_t c = 0; 8 * c < n; ++c) {
-      threefry_at(k0, k1, c, a, b);
-      for (size_t u = 0; u < 8 && 8 * c + u < n; ++u) {
-        o[8 * c + u] = static_cast<uint8_t>((u < 4 ? a : b) >> (8 * (u % 4)));
-      }
-    }
-    return;
+  for (uint64_t i = 0; i < half; ++i) {
+    threefry(k0, k1, static_cast<uint32_t>(i), static_cast<uint32_t>(half + odd + i), a, b);
+    put(i, a);
+    put(half + odd + i, b);
   }
-  uint32_t* o = static_cast<uint32_t*>(out.mutable_data());
-  const uint32_t mask = width == 2 ? 0xffffu : 0xffffffffu;
-  for (size_t c = 0; 2 * c < n; ++c) {
-    threefry_at(k0, k1, c, a, b);
-    o[2 * c] = a & mask;
-    if (2 * c + 1 < n) o[2 * c + 1] = b & mask;
-  }
+  if (odd) put(half, mlx_bits_word(k0, k1, words, half));
 }
 
 void random_floats(const Node& key, const Node* lo_p, const Node* hi_p, bool normal,

@@ -144,7 +144,8 @@ struct PadArgs {
 void pad(size_t es, const void* in, const void* value, void* out, const PadArgs& a, int64_t n,
          cudaStream_t s);
 // random::bits: Threefry-2x32 under key (key[0], key[key_step]), the CPU's
-// bits exactly; width 1 fills bytes, 2 and 4 fill uint32 (2: low half).
+// (and MLX's) bits exactly: n elements of `width` bytes (uint8, uint16,
+// uint32).
 void random_bits(const uint32_t* key, int64_t key_step, int width, void* out, int64_t n,
                  cudaStream_t s);
 // random::uniform / normal into `out` of floating type t: the CPU's values

@@ -8,27 +8,20 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Counter c gives words 2c and 2c + 1: two uint32 outputs, or eight bytes.
-__global__ void bits_kernel(const uint32_t* key, int64_t key_step, int width, void* out,
-                            int64_t n) {
+// One thread per output word in MLX's order (common/threefry.h); the last
+// word may be cut to the output's bytes.
+__global__ void bits_kernel(const uint32_t* key, int64_t key_step, uint8_t* out, int64_t bytes) {
   const uint32_t k0 = key[0], k1 = key[key_step];
-  const int64_t per = width == 1 ? 8 : 2;
-  const int64_t counters = (n + per - 1) / per;
+  const int64_t words = (bytes + 3) / 4;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < counters; c += stride) {
-    uint32_t a, b;
-    threefry_at(k0, k1, static_cast<uint64_t>(c), a, b);
-    if (width == 1) {
-      uint8_t* o = static_cast<uint8_t*>(out);
-      for (int u = 0; u < 8; ++u) {
-        const int64_t i = c * 8 + u;
-        if (i < n) o[i] = static_cast<uint8_t>((u < 4 ? a : b) >> (8 * (u % 4)));
-      }
+  for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < words; j += stride) {
+    const uint32_t w = mlx_bits_word(k0, k1, static_cast<uint64_t>(words), static_cast<uint64_t>(j));
+    const int64_t at = 4 * j;
+    if (at + 4 <= bytes) {
+      // Outputs are at least 4-byte aligned: whole words store as words.
+      *reinterpret_cast<uint32_t*>(out + at) = w;
     } else {
-      uint32_t* o = static_cast<uint32_t*>(out);
-      const uint32_t mask = width == 2 ? 0xffffu : 0xffffffffu;
-      o[2 * c] = a & mask;
-      if (2 * c + 1 < n) o[2 * c + 1] = b & mask;
+      for (int64_t u = 0; at + u < bytes; ++u) out[at + u] = static_cast<uint8_t>(w >> (8 * u));
     }
   }
 }
@@ -57,8 +50,9 @@ __global__ void floats_kernel(const uint32_t* key, int64_t key_step, bool normal
 
 void random_bits(const uint32_t* key, int64_t key_step, int width, void* out, int64_t n,
                  cudaStream_t s) {
-  const int64_t counters = (n + (width == 1 ? 7 : 1)) / (width == 1 ? 8 : 2);
-  bits_kernel<<<blocks_for(counters, kThreads), kThreads, 0, s>>>(key, key_step, width, out, n);
+  const int64_t bytes = n * width;
+  bits_kernel<<<blocks_for((bytes + 3) / 4, kThreads), kThreads, 0, s>>>(
+      key, key_step, static_cast<uint8_t*>(out), bytes);
   check_launch("bits");
 }
 
