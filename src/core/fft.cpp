@@ -16,6 +16,15 @@
 namespace rill::fft {
 namespace {
 
+// `ax` counted from the end when negative, checked against ndim.
+int axis_of(int ax, int ndim, const char* name) {
+  int v = ax < 0 ? ax + ndim : ax;
+  if (v < 0 || v >= ndim) {
+    fail(name, cat("axis ", ax, " is out of range for an array of ", ndim, " dimensions."));
+  }
+  return v;
+}
+
 double scale_of(const Shape& n, FFTNorm norm, bool inverse) {
   double count = 1;
   for (int v : n) count *= v;
@@ -67,11 +76,7 @@ array fft_impl(const array& a, Shape n, const std::vector<int>& axes, bool real,
   std::vector<int> valid;
   std::set<int> seen;
   for (int ax : axes) {
-    int v = ax < 0 ? ax + a.ndim() : ax;
-    if (v < 0 || v >= a.ndim()) {
-      fail(name, cat("axis ", ax, " is out of range for an array of ", a.ndim(),
-                     " dimensions."));
-    }
+    int v = axis_of(ax, a.ndim(), name);
     if (!seen.insert(v).second) fail(name, cat("repeated axis in ", tuple_str(axes), "."));
     valid.push_back(v);
   }
@@ -129,11 +134,7 @@ Shape sizes_of(const array& a, const std::vector<int>& axes, bool real, bool inv
   if (a.ndim() < 1) fail(name, "needs an array with at least one dimension.");
   Shape n;
   for (int ax : axes) {
-    int v = ax < 0 ? ax + a.ndim() : ax;
-    if (v < 0 || v >= a.ndim()) {
-      fail(name, cat("axis ", ax, " is out of range for an array of ", a.ndim(),
-                     " dimensions."));
-    }
+    int v = axis_of(ax, a.ndim(), name);
     n.push_back(a.shape(v));
   }
   if (real && inverse && !n.empty()) n.back() = (n.back() - 1) * 2;
@@ -188,11 +189,7 @@ array shift_impl(const array& a, const std::vector<int>& axes, bool inverse, con
   if (axes.empty()) return a;
   Shape shifts;
   for (int ax : axes) {
-    int v = ax < 0 ? ax + a.ndim() : ax;
-    if (v < 0 || v >= a.ndim()) {
-      fail(name, cat("axis ", ax, " is out of range for an array of ", a.ndim(),
-                     " dimensions."));
-    }
+    int v = axis_of(ax, a.ndim(), name);
     int shift = a.shape(v) / 2;
     shifts.push_back(inverse ? -shift : shift);
   }

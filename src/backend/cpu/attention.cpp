@@ -37,13 +37,6 @@ namespace {
 constexpr int64_t kBlockQ = 128;
 constexpr int64_t kBlockK = 128;
 
-// rill's workers already run one task per core; BLAS threads on top of them
-// would oversubscribe the machine (SPEC X1).
-void single_threaded_blas() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-}
-
 // ---- float32 block products with AVX-512 ----
 // The attention's products are small (W1: 128 x 128 over 64, then 128 x 64
 // over 128) and many threads run them at once; a BLAS call per block costs

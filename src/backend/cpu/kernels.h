@@ -15,6 +15,11 @@ namespace rill::detail::cpu {
 void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
                         bool elementwise = true);
 
+// rill's workers already run one task per core: BLAS (and LAPACK's BLAS)
+// threads on top of them would oversubscribe the machine (SPEC X1). Every
+// kernel that calls OpenBLAS calls this first; it sets one thread, once.
+void single_threaded_blas();
+
 // copy() into out's existing buffer and strides (out is not allocated).
 void copy_into(const Node& in, Node& out);
 

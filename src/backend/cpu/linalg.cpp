@@ -4,6 +4,7 @@
 // (which also lets the input have any strides), factorized there, and its
 // results written row-major into the output.
 #include "backend/cpu/linalg.h"
+#include "backend/cpu/kernels.h"
 
 #include <cblas.h>
 
@@ -80,13 +81,6 @@ struct Lapack;
 RILL_LAPACK_BIND(float, s)
 RILL_LAPACK_BIND(double, d)
 #undef RILL_LAPACK_BIND
-
-// rill's workers already run one task per core; LAPACK's BLAS calls must not
-// add threads of their own on top (SPEC X1).
-void single_threaded_lapack() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-}
 
 template <typename F>
 void with_float_type(Dtype t, F&& f) {
@@ -506,21 +500,21 @@ int64_t lu_factor_size(int64_t m, int64_t n, int elem_size) {
 }
 
 void qr(const Node& a, Node& out) {
-  single_threaded_lapack();
+  single_threaded_blas();
   allocate(out);
   if (out.size == 0) return;
   with_float_type(a.dtype, [&](auto t) { qr_impl<decltype(t)>(a, out); });
 }
 
 void svd(const Node& a, bool compute_uv, Node& out) {
-  single_threaded_lapack();
+  single_threaded_blas();
   allocate(out);
   if (out.size == 0) return;
   with_float_type(a.dtype, [&](auto t) { svd_impl<decltype(t)>(a, compute_uv, out); });
 }
 
 void inverse(const Node& a, bool triangular, bool upper, Node& out) {
-  single_threaded_lapack();
+  single_threaded_blas();
   allocate(out);
   if (out.size == 0) return;
   with_float_type(a.dtype,
@@ -528,14 +522,14 @@ void inverse(const Node& a, bool triangular, bool upper, Node& out) {
 }
 
 void cholesky(const Node& a, bool upper, Node& out) {
-  single_threaded_lapack();
+  single_threaded_blas();
   allocate(out);
   if (out.size == 0) return;
   with_float_type(a.dtype, [&](auto t) { cholesky_impl<decltype(t)>(a, upper, out); });
 }
 
 void eigh(const Node& a, bool upper, bool vectors, Node& out) {
-  single_threaded_lapack();
+  single_threaded_blas();
   allocate(out);
   if (out.size == 0) return;
   with_float_type(a.dtype,
@@ -543,21 +537,21 @@ void eigh(const Node& a, bool upper, bool vectors, Node& out) {
 }
 
 void eig(const Node& a, bool vectors, Node& out) {
-  single_threaded_lapack();
+  single_threaded_blas();
   allocate(out);
   if (out.size == 0) return;
   with_float_type(a.dtype, [&](auto t) { eig_impl<decltype(t)>(a, vectors, out); });
 }
 
 void lu_factor(const Node& a, Node& out) {
-  single_threaded_lapack();
+  single_threaded_blas();
   allocate(out);
   if (out.size == 0) return;
   with_float_type(a.dtype, [&](auto t) { lu_factor_impl<decltype(t)>(a, out); });
 }
 
 void solve(const Node& a, const Node& b, SolveKind kind, Node& out) {
-  single_threaded_lapack();
+  single_threaded_blas();
   allocate(out);
   if (out.size == 0) return;
   with_float_type(a.dtype, [&](auto t) { solve_impl<decltype(t)>(a, b, kind, out); });

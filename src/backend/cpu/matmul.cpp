@@ -16,14 +16,13 @@
 #include "core/dispatch.h"
 
 namespace rill::detail::cpu {
-namespace {
 
-// rill's workers already run one task per core; BLAS threads on top of them
-// would oversubscribe the machine when several streams are busy (SPEC X1).
 void single_threaded_blas() {
   static std::once_flag once;
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
+
+namespace {
 
 constexpr int64_t kMaxBlasInt = std::numeric_limits<int>::max();
 
