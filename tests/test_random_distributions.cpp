@@ -39,16 +39,16 @@ TEST(RandomDistributions, RandintCoversTheRangeOnly) {
 }
 
 TEST(RandomDistributions, BernoulliFrequency) {
-  array b = random::bernoulli(0.3f, {40000}, random::key(3));
+  array b = random::bernoulli(0.3f, Shape{40000}, random::key(3));
   EXPECT_EQ(b.dtype(), bool_);
   // 0.3 within 5 standard errors (sqrt(0.21 / 40000) = 0.0023).
   EXPECT_NEAR(mean_of(to_doubles(b)), 0.3, 0.0115);
   array p = array({0.0f, 1.0f});
-  std::vector<double> v = to_doubles(random::bernoulli(p, {100, 2}, random::key(4)));
+  std::vector<double> v = to_doubles(random::bernoulli(p, Shape{100, 2}, random::key(4)));
   for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(v[i], i % 2 ? 1 : 0);
   EXPECT_EQ(random::bernoulli(p, random::key(4)).shape(), Shape({2}));
   EXPECT_EQ(random::bernoulli(std::optional<array>(random::key(4))).shape(), Shape({}));
-  EXPECT_TRUE(throws_invalid([&] { random::bernoulli(p, {3}); }, "[bernoulli]"));
+  EXPECT_TRUE(throws_invalid([&] { random::bernoulli(p, Shape{3}); }, "[bernoulli]"));
   EXPECT_TRUE(throws_invalid([] { random::bernoulli(array(1, int32)); }, "[bernoulli]"));
 }
 
