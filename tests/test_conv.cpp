@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/gpu.h"
+#include "core/ops_conv.h"
 #include "ops_helpers.h"
 #include "rill/rill.h"
 #include "test_util.h"
@@ -137,13 +139,14 @@ Expected reference_conv_transpose(const std::vector<double>& x, const Shape& xs,
 
 // got agrees with e to a few roundings of `t` relative to the sum of |terms|
 // (a half-precision result is rounded once to its dtype).
-::testing::AssertionResult matches(const array& got, const Expected& e, Dtype t) {
+::testing::AssertionResult matches(const array& got, const Expected& e, Dtype t,
+                                   double slack = 1) {
   if (got.shape() != e.shape) {
     return ::testing::AssertionFailure()
            << "shape " << str(got.shape()) << ", expected " << str(e.shape);
   }
   if (got.dtype() != t) return ::testing::AssertionFailure() << "dtype " << got.dtype();
-  const double rel = t == float32 ? 1e-5 : t == float64 ? 1e-12 : 4 * eps_of(t);
+  const double rel = slack * (t == float32 ? 1e-5 : t == float64 ? 1e-12 : 4 * eps_of(t));
   std::vector<double> g = to_doubles(got);
   for (size_t i = 0; i < g.size(); ++i) {
     double tol = rel * e.magnitude[i] + 1e-30;
@@ -497,6 +500,85 @@ TEST(Conv, ErrorsNameTheOpAndValues) {
         conv_transpose1d(zeros({1, 4, 4}), w1, 1, 5);
       },
       "[conv_transpose1d]"));
+}
+
+// One case for comparing the Conv kernels with the composite.
+struct KernelCase {
+  Shape xs, ws;
+  Setting p;
+};
+
+std::vector<KernelCase> kernel_cases() {
+  return {
+      {{2, 9, 8, 6}, {8, 3, 3, 6}, {{1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}},
+      {{2, 12, 11, 8},
+       {16, 3, 3, 8},
+       {{2, 2}, {1, 0}, {0, 1}, {1, 1}, {1, 1}}},  // asymmetric
+      {{1, 10, 10, 8}, {8, 3, 3, 2}, {{1, 2}, {2, 2}, {2, 2}, {2, 1}, {1, 1}, 4}},
+      {{2, 9, 9, 16},
+       {16, 3, 3, 1},
+       {{1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 16}},  // depthwise
+      {{3, 6, 7, 32},
+       {24, 1, 1, 32},
+       {{1, 1}, {0, 0}, {0, 0}, {1, 1}, {1, 1}}},             // pointwise
+      {{2, 40, 16}, {24, 3, 16}, {{1}, {1}, {1}, {1}, {1}}},  // Whisper-like
+      {{2, 40, 24}, {24, 3, 24}, {{2}, {1}, {1}, {1}, {1}}},
+      {{1, 17, 6}, {4, 5, 6}, {{1}, {2}, {2}, {2}, {1}, 1, true}},  // flipped
+      {{2, 7, 8}, {6, 3, 8}, {{1}, {2}, {2}, {1}, {2}, 1, true}},   // transposed
+      {{1, 5, 6, 7, 4},
+       {6, 3, 3, 3, 4},
+       {{1, 2, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}}},
+      {{1, 8, 4}, {4, 3, 4}, {{1}, {-1}, {2}, {1}, {1}}},  // crops
+  };
+}
+
+// conv_general (one Conv node) and the composite on `dev`, each against the
+// loops, for every case and floating dtype the GPU kernels take.
+void check_kernel_against_composite(const Device& dev, double slack) {
+  for (Dtype t : {float32, float16, bfloat16}) {
+    uint32_t seed = 30;
+    for (const KernelCase& c : kernel_cases()) {
+      array x = random_array(c.xs, t, seed++, -1, 1);
+      array w = random_array(c.ws, t, seed++, -1, 1);
+      const Setting& p = c.p;
+      Expected e = reference_conv(to_doubles(x), c.xs, to_doubles(w), c.ws, p);
+      array k =
+          conv_general(x, w, p.stride, p.lo, p.hi, p.kdil, p.idil, p.groups, p.flip, dev);
+      array m = detail::conv_general_composite(x, w, p.stride, p.lo, p.hi, p.kdil, p.idil,
+                                               p.groups, p.flip, dev);
+      EXPECT_TRUE(matches(k, e, t, slack))
+          << "kernel " << t << " " << str(c.xs) << " " << str(c.ws);
+      EXPECT_TRUE(matches(m, e, t, slack))
+          << "composite " << t << " " << str(c.xs) << " " << str(c.ws);
+    }
+  }
+}
+
+TEST(Conv, KernelMatchesCompositeOnTheDefaultDevice) {
+  check_kernel_against_composite(default_device(), 1);
+}
+
+// The GPU's Conv kernel (cuDNN where the build has it) against the composite
+// on the GPU and the loops; skipped without a GPU.
+TEST(Conv, GpuKernelMatchesComposite) {
+  const Device gpu(Device::gpu, 0);
+  if (!is_available(gpu)) GTEST_SKIP() << "no GPU: " << detail::gpu_unavailable_reason();
+  // cuDNN may pick Winograd or FFT algorithms: a little more rounding.
+  check_kernel_against_composite(gpu, 4);
+  // Larger, ResNet-like: kernel against composite only.
+  for (Dtype t : {float32, bfloat16}) {
+    array x = random_array({4, 28, 28, 64}, t, 50, -1, 1);
+    array w = random_array({64, 3, 3, 64}, t, 51, -1, 1);
+    array k = conv2d(x, w, {1, 1}, {1, 1}, {1, 1}, 1, gpu);
+    std::vector<int> one{1};
+    array m =
+        detail::conv_general_composite(x, w, one, one, one, one, one, 1, false, gpu);
+    std::vector<double> a = to_doubles(k), b = to_doubles(m);
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
+    // Sums of 576 products of values in [-1, 1]: about 8 in magnitude.
+    EXPECT_LT(worst, t == float32 ? 1e-3 : 0.25) << t;
+  }
 }
 
 }  // namespace

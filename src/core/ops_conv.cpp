@@ -1,9 +1,11 @@
 // Convolutions, channels last as in MLX: input [N, spatial..., C_in], weight
 // [C_out, kernel spatial..., C_in / groups], output [N, spatial..., C_out].
 // conv1d/2d/3d and the transposed forms are conv_general with particular
-// arguments; conv_general checks everything and computes through im2col: the
-// input dilated and padded, its patches taken as a strided view, one matrix
-// product per group.
+// arguments; conv_general checks everything and records one Conv node (cuDNN
+// on a GPU, im2col and a product otherwise: backend/kernels.h). The same
+// convolution from existing ops (the input dilated and padded, its patches a
+// strided view, one matrix product per group) is kept as
+// detail::conv_general_composite.
 #include "rill/ops.h"
 
 #include <algorithm>
@@ -14,6 +16,8 @@
 
 #include "core/format.h"
 #include "core/op_checks.h"
+#include "core/ops_conv.h"
+#include "core/primitives.h"
 
 namespace rill {
 
@@ -144,11 +148,19 @@ array conv_im2col(const array& in, const array& wt, const ConvSettings& p,
 
 }  // namespace
 
-array conv_general(array in, array wt, std::vector<int> stride,
+namespace {
+
+// conv_general's arguments checked, with the per-axis settings filled in and
+// the output's shape.
+struct Checked {
+  ConvSettings p;
+  Shape out_shape;
+};
+
+Checked check_conv(const array& in, const array& wt, std::vector<int> stride,
                    std::vector<int> padding_lo, std::vector<int> padding_hi,
                    std::vector<int> kernel_dilation, std::vector<int> input_dilation,
-                   int groups, bool flip, StreamOrDevice s) {
-  OuterOp outer(kOp);
+                   int groups, bool flip) {
   const int nd = in.ndim() - 2;
   if (nd < 1 || nd > 3) {
     fail(kOp,
@@ -221,12 +233,63 @@ array conv_general(array in, array wt, std::vector<int> stride,
     out_shape.push_back(static_cast<int32_t>(n));
   }
   out_shape.push_back(wt.shape(0));
+  return {std::move(p), std::move(out_shape)};
+}
 
+// One Conv node; the front end dilates the input (and applies negative
+// padding) itself, so the kernels see non-negative padding only.
+array conv_node(const array& in, const array& wt, ConvSettings p, const Shape& out_shape,
+                StreamOrDevice s) {
+  const int nd = in.ndim() - 2;
+  bool reshape_input = false;
+  for (int i = 0; i < nd; ++i)
+    reshape_input |= p.idil[i] > 1 || p.lo[i] < 0 || p.hi[i] < 0;
+  array x = in;
+  if (reshape_input) {
+    x = dilate_and_pad(in, p, s);
+    std::fill(p.lo.begin(), p.lo.end(), 0);
+    std::fill(p.hi.begin(), p.hi.end(), 0);
+  }
+  detail::ConvParams kp{std::move(p.stride), std::move(p.lo), std::move(p.hi),
+                        std::move(p.kdil),   p.groups,        p.flip};
+  return make_array(out_shape, in.dtype(), std::make_shared<detail::Conv>(std::move(kp)),
+                    {x, wt, array(0, in.dtype())}, s, kOp);
+}
+
+}  // namespace
+
+array conv_general(array in, array wt, std::vector<int> stride,
+                   std::vector<int> padding_lo, std::vector<int> padding_hi,
+                   std::vector<int> kernel_dilation, std::vector<int> input_dilation,
+                   int groups, bool flip, StreamOrDevice s) {
+  OuterOp outer(kOp);
+  Checked c =
+      check_conv(in, wt, std::move(stride), std::move(padding_lo), std::move(padding_hi),
+                 std::move(kernel_dilation), std::move(input_dilation), groups, flip);
   Dtype t = promote_types(in.dtype(), wt.dtype());
   if (in.dtype() != t) in = astype(in, t, s);
   if (wt.dtype() != t) wt = astype(wt, t, s);
-  return conv_im2col(in, wt, p, out_shape, s);
+  return conv_node(in, wt, std::move(c.p), c.out_shape, s);
 }
+
+namespace detail {
+
+array conv_general_composite(array in, array wt, std::vector<int> stride,
+                             std::vector<int> padding_lo, std::vector<int> padding_hi,
+                             std::vector<int> kernel_dilation,
+                             std::vector<int> input_dilation, int groups, bool flip,
+                             StreamOrDevice s) {
+  OuterOp outer(kOp);
+  Checked c =
+      check_conv(in, wt, std::move(stride), std::move(padding_lo), std::move(padding_hi),
+                 std::move(kernel_dilation), std::move(input_dilation), groups, flip);
+  Dtype t = promote_types(in.dtype(), wt.dtype());
+  if (in.dtype() != t) in = astype(in, t, s);
+  if (wt.dtype() != t) wt = astype(wt, t, s);
+  return conv_im2col(in, wt, c.p, c.out_shape, s);
+}
+
+}  // namespace detail
 
 array conv1d(const array& input, const array& weight, int stride, int padding,
              int dilation, int groups, StreamOrDevice s) {

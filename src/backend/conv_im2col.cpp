@@ -1,0 +1,124 @@
+// The convolution as im2col and one batched product, over any backend's own
+// kernels (backend/kernels.h): the CPU's conv, and the GPU's where cuDNN is
+// absent or does not take the case. The patches are a strided view of the
+// padded input, copied once into [groups, rows, taps * channels].
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "backend/kernels.h"
+
+namespace rill::detail {
+
+void conv_im2col(const Kernels& k, const Node& in, const Node& w, const Node& zero,
+                 const ConvParams& p, Node& out) {
+  const int nd = static_cast<int>(in.shape.size()) - 2;
+  const int64_t G = p.groups, C = in.shape[nd + 1], Cg = C / G, O = w.shape[0],
+                Og = O / G;
+  int64_t taps = 1, rows = out.shape[0];
+  for (int i = 0; i < nd; ++i) {
+    taps *= w.shape[i + 1];
+    rows *= out.shape[i + 1];
+  }
+  const Dtype t = out.dtype;
+  const Stream sid = out.stream_id;
+  if (out.size == 0 || taps * Cg == 0) {  // nothing to sum: zeros
+    Node zeros(out.shape, t, nullptr, sid);
+    set_view(zeros, zero, Strides(out.shape.size(), 0), zero.offset);
+    k.copy(zeros, out);
+    return;
+  }
+
+  // The padded input.
+  std::optional<Node> padded;
+  const Node* x = &in;
+  bool pads = false;
+  for (int i = 0; i < nd; ++i) pads |= p.pad_lo[i] > 0 || p.pad_hi[i] > 0;
+  if (pads) {
+    Shape shape = in.shape;
+    std::vector<int> low(nd + 2, 0);
+    for (int i = 0; i < nd; ++i) {
+      shape[i + 1] += p.pad_lo[i] + p.pad_hi[i];
+      low[i + 1] = p.pad_lo[i];
+    }
+    padded.emplace(shape, t, nullptr, sid);
+    k.pad(in, zero, low, false, *padded);
+    x = &*padded;
+  }
+
+  // Patches [G, N, out spatial..., kernel spatial..., Cg] as a view of x,
+  // copied row-major: [G, rows, taps * Cg].
+  Shape ps{static_cast<int32_t>(G), out.shape[0]};
+  Strides pst{Cg * x->strides[nd + 1], x->strides[0]};
+  for (int i = 0; i < nd; ++i) {
+    ps.push_back(out.shape[i + 1]);
+    pst.push_back(x->strides[i + 1] * p.stride[i]);
+  }
+  for (int i = 0; i < nd; ++i) {
+    ps.push_back(w.shape[i + 1]);
+    pst.push_back(x->strides[i + 1] * p.kernel_dilation[i]);
+  }
+  ps.push_back(static_cast<int32_t>(Cg));
+  pst.push_back(x->strides[nd + 1]);
+  Node patches(ps, t, nullptr, sid);
+  set_view(patches, *x, pst, x->offset);
+  Node cols(ps, t, nullptr, sid);
+  k.copy(patches, cols);
+  Node a(Shape{static_cast<int32_t>(G), static_cast<int32_t>(rows),
+               static_cast<int32_t>(taps * Cg)},
+         t, nullptr, sid);
+  set_view(a, cols, row_major_strides(a.shape), cols.offset);
+
+  // The weight as [G, O / G, kernel spatial..., Cg] (flipped when asked),
+  // row-major, read as [G, taps * Cg, O / G].
+  Shape ws{static_cast<int32_t>(G), static_cast<int32_t>(Og)};
+  Strides wst{Og * w.strides[0], w.strides[0]};
+  int64_t woff = w.offset;
+  for (int i = 0; i < nd; ++i) {
+    ws.push_back(w.shape[i + 1]);
+    if (p.flip) {
+      wst.push_back(-w.strides[i + 1]);
+      woff += int64_t(w.shape[i + 1] - 1) * w.strides[i + 1];
+    } else {
+      wst.push_back(w.strides[i + 1]);
+    }
+  }
+  ws.push_back(static_cast<int32_t>(Cg));
+  wst.push_back(w.strides[nd + 1]);
+  Node wview(ws, t, nullptr, sid);
+  set_view(wview, w, wst, woff);
+  Node wrows(ws, t, nullptr, sid);
+  k.copy(wview, wrows);
+  Node b(Shape{static_cast<int32_t>(G), static_cast<int32_t>(taps * Cg),
+               static_cast<int32_t>(Og)},
+         t, nullptr, sid);
+  set_view(b, wrows, Strides{Og * taps * Cg, 1, taps * Cg}, wrows.offset);
+
+  Node prod(Shape{static_cast<int32_t>(G), static_cast<int32_t>(rows),
+                  static_cast<int32_t>(Og)},
+            t, nullptr, sid);
+  k.matmul(a, b, prod);
+  if (G == 1) {
+    set_view(out, prod, row_major_strides(out.shape), prod.offset);
+    return;
+  }
+  // [G, rows, O / G] -> [N, out spatial..., G, O / G].
+  Shape ys(out.shape.begin(), out.shape.end() - 1);
+  ys.push_back(static_cast<int32_t>(G));
+  ys.push_back(static_cast<int32_t>(Og));
+  Strides yst(ys.size());
+  yst[nd + 2] = 1;
+  yst[nd + 1] = rows * Og;
+  int64_t st = Og;
+  for (int i = nd; i >= 0; --i) {
+    yst[i] = st;
+    st *= ys[i];
+  }
+  Node yview(ys, t, nullptr, sid);
+  set_view(yview, prod, yst, prod.offset);
+  Node y(ys, t, nullptr, sid);
+  k.copy(yview, y);
+  set_view(out, y, row_major_strides(out.shape), y.offset);
+}
+
+}  // namespace rill::detail
