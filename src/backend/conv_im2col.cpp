@@ -64,9 +64,14 @@ void conv_im2col(const Kernels& k, const Node& in, const Node& w, const Node& ze
   set_view(patches, *x, pst, x->offset);
   Node cols(ps, t, nullptr, sid);
   k.copy(patches, cols);
-  Node a(Shape{static_cast<int32_t>(G), static_cast<int32_t>(rows),
-               static_cast<int32_t>(taps * Cg)},
-         t, nullptr, sid);
+  // One group: plain matrices, so that the CPU's products see a single
+  // right-hand matrix (the packed kernel's case).
+  auto dims = [&](int64_t r, int64_t c) {
+    Shape d{static_cast<int32_t>(r), static_cast<int32_t>(c)};
+    if (G > 1) d.insert(d.begin(), static_cast<int32_t>(G));
+    return d;
+  };
+  Node a(dims(rows, taps * Cg), t, nullptr, sid);
   set_view(a, cols, row_major_strides(a.shape), cols.offset);
 
   // The weight as [G, O / G, kernel spatial..., Cg] (flipped when asked),
@@ -89,14 +94,12 @@ void conv_im2col(const Kernels& k, const Node& in, const Node& w, const Node& ze
   set_view(wview, w, wst, woff);
   Node wrows(ws, t, nullptr, sid);
   k.copy(wview, wrows);
-  Node b(Shape{static_cast<int32_t>(G), static_cast<int32_t>(taps * Cg),
-               static_cast<int32_t>(Og)},
-         t, nullptr, sid);
-  set_view(b, wrows, Strides{Og * taps * Cg, 1, taps * Cg}, wrows.offset);
+  Node b(dims(taps * Cg, Og), t, nullptr, sid);
+  Strides bst{1, taps * Cg};
+  if (G > 1) bst.insert(bst.begin(), Og * taps * Cg);
+  set_view(b, wrows, bst, wrows.offset);
 
-  Node prod(Shape{static_cast<int32_t>(G), static_cast<int32_t>(rows),
-                  static_cast<int32_t>(Og)},
-            t, nullptr, sid);
+  Node prod(dims(rows, Og), t, nullptr, sid);
   k.matmul(a, b, prod);
   if (G == 1) {
     set_view(out, prod, row_major_strides(out.shape), prod.offset);
