@@ -10,6 +10,51 @@
 
 namespace rill::detail {
 
+namespace {
+
+// One input and one output channel per group: out[..., c] sums x's patch
+// elements [..., tap, c] times w[c, tap] (elementwise, then a sum over the
+// taps) instead of one product per group with a single column.
+void conv_depthwise(const Kernels& k, const Node& x, const Node& w, const ConvParams& p,
+                    Node& out) {
+  const int nd = static_cast<int>(x.shape.size()) - 2;
+  const Dtype t = out.dtype;
+  const Stream sid = out.stream_id;
+  // Patches [N, out spatial..., kernel spatial..., C] and the weight as
+  // [kernel spatial..., C], broadcast against them.
+  Shape ps{out.shape[0]};
+  Strides pst{x.strides[0]};
+  for (int i = 0; i < nd; ++i) {
+    ps.push_back(out.shape[i + 1]);
+    pst.push_back(x.strides[i + 1] * p.stride[i]);
+  }
+  Shape ws;
+  Strides wst;
+  int64_t woff = w.offset;
+  for (int i = 0; i < nd; ++i) {
+    ps.push_back(w.shape[i + 1]);
+    pst.push_back(x.strides[i + 1] * p.kernel_dilation[i]);
+    ws.push_back(w.shape[i + 1]);
+    wst.push_back(p.flip ? -w.strides[i + 1] : w.strides[i + 1]);
+    if (p.flip) woff += int64_t(w.shape[i + 1] - 1) * w.strides[i + 1];
+  }
+  ps.push_back(x.shape[nd + 1]);
+  pst.push_back(x.strides[nd + 1]);
+  ws.push_back(w.shape[0]);
+  wst.push_back(w.strides[0]);
+  Node patches(ps, t, nullptr, sid);
+  set_view(patches, x, pst, x.offset);
+  Node wview(ws, t, nullptr, sid);
+  set_view(wview, w, wst, woff);
+  Node prod(ps, t, nullptr, sid);
+  k.binary(BinaryOp::multiply, patches, wview, prod);
+  std::vector<int> taps(nd);
+  for (int i = 0; i < nd; ++i) taps[i] = nd + 1 + i;
+  k.reduce(ReduceOp::sum, prod, taps, out);
+}
+
+}  // namespace
+
 void conv_im2col(const Kernels& k, const Node& in, const Node& w, const Node& zero,
                  const ConvParams& p, Node& out) {
   const int nd = static_cast<int>(in.shape.size()) - 2;
@@ -44,6 +89,11 @@ void conv_im2col(const Kernels& k, const Node& in, const Node& w, const Node& ze
     padded.emplace(shape, t, nullptr, sid);
     k.pad(in, zero, low, false, *padded);
     x = &*padded;
+  }
+
+  if (Cg == 1 && Og == 1) {  // depthwise: products per channel, summed over the taps
+    conv_depthwise(k, *x, w, p, out);
+    return;
   }
 
   // Patches [G, N, out spatial..., kernel spatial..., Cg] as a view of x,
@@ -90,10 +140,14 @@ void conv_im2col(const Kernels& k, const Node& in, const Node& w, const Node& ze
   }
   ws.push_back(static_cast<int32_t>(Cg));
   wst.push_back(w.strides[nd + 1]);
+  // A row-major, unflipped weight is read in place: the CPU keeps its packed
+  // copy with its buffer from one call to the next.
   Node wview(ws, t, nullptr, sid);
   set_view(wview, w, wst, woff);
-  Node wrows(ws, t, nullptr, sid);
-  k.copy(wview, wrows);
+  Node wcopy(ws, t, nullptr, sid);
+  const bool in_place = !p.flip && w.row_contiguous;
+  if (!in_place) k.copy(wview, wcopy);
+  const Node& wrows = in_place ? w : wcopy;
   Node b(dims(taps * Cg, Og), t, nullptr, sid);
   Strides bst{1, taps * Cg};
   if (G > 1) bst.insert(bst.begin(), Og * taps * Cg);
