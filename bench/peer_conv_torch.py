@@ -44,6 +44,8 @@ def main():
         perm = (0, nd + 1) + tuple(range(1, nd + 1))
         x = (torch.rand(xs, device=dev, dtype=dt) * 2 - 1).permute(perm)
         w = (torch.rand(ws, device=dev, dtype=dt) * 2 - 1).permute(perm)
+        if nd == 1:  # PyTorch's conv1d has no channels-last path: its own layout
+            x, w = x.contiguous(), w.contiguous()
         conv = F.conv2d if nd == 2 else F.conv1d
         y = conv(x, w, stride=stride, padding=padding)
         flops = 2.0 * y.numel()

@@ -256,7 +256,8 @@ void conv_cudnn(const Node& in_node, const Node& w_node, const Node& zero,
     std::lock_guard lock(g_algos_mu);
     g_algos->emplace(key, algo);
   }
-  RILL_CUDNN(cudnnSetConvolutionMathType(d.conv, algo.math));
+  RILL_CUDNN(cudnnSetConvolutionMathType(
+      d.conv, out.dtype == float32 ? CUDNN_FMA_MATH : algo.math));
 
   size_t ws_bytes = 0;
   void* ws = cu::lt_workspace(&ws_bytes);
