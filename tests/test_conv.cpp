@@ -311,6 +311,10 @@ TEST(Conv, TransposedMatchLoops) {
   };
   for (const Case& c :
        std::vector<Case>{{{1, 5, 3}, {4, 3, 3}, {1}, {0}, {1}, {0}, 1},
+                         // Padding past the kernel's reach: the dilated input
+                         // cropped (PyTorch's sizes; MLX crops the input
+                         // before dilating it).
+                         {{1, 5, 2}, {3, 3, 2}, {2}, {3}, {1}, {0}, 1},
                          {{2, 6, 4}, {3, 3, 4}, {2}, {1}, {1}, {1}, 1},
                          {{2, 7, 4}, {6, 4, 2}, {3}, {2}, {2}, {2}, 2},
                          {{2, 5, 6}, {6, 3, 1}, {2}, {0}, {1}, {0}, 6},
