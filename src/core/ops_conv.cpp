@@ -177,6 +177,10 @@ Checked check_conv(const array& in, const array& wt, std::vector<int> stride,
   if (!is_floating_point(in.dtype())) {
     fail(kOp, cat("input must be floating point, got ", in.dtype(), "."));
   }
+  if (!is_floating_point(promote_types(in.dtype(), wt.dtype()))) {
+    fail(kOp, cat("input ", in.dtype(), " and weight ", wt.dtype(),
+                  " do not promote to a real floating dtype."));
+  }
   if (wt.ndim() != nd + 2) {
     fail(kOp, cat("weight of shape ", tuple_str(wt.shape()), " does not fit a ", nd,
                   "D convolution: expected ", nd + 2,
