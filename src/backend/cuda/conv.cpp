@@ -215,12 +215,14 @@ void conv_cudnn(const Node& in_node, const Node& w_node, const Node& zero,
       out.dtype == float32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
   RILL_CUDNN(cudnnSetConvolutionMathType(d.conv, math));
 
+  // The handle and the workspace belong to the pool stream: held from the
+  // algorithm query to the launch.
+  const std::unique_lock<std::mutex> hold = cu::lock_workspace();
   cudnnHandle_t h = handle_for(L);
-  AlgoKey key{L.device, static_cast<int>(out.dtype.val),
-              x->shape, w->shape,
-              sym,      stride,
-              dil,      p.groups,
-              p.flip};
+  // clang-format off
+  AlgoKey key{L.device, static_cast<int>(out.dtype.val), x->shape, w->shape, sym, stride, dil,
+              p.groups, p.flip};
+  // clang-format on
   Algo algo{};
   bool known = false;
   {
@@ -236,15 +238,21 @@ void conv_cudnn(const Node& in_node, const Node& w_node, const Node& zero,
     int found = 0;
     RILL_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(
         h, d.x, d.w, d.conv, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf));
+    // The heuristic's best, among those needing at most kMaxWorkspace of
+    // scratch memory if any does.
+    constexpr size_t kMaxWorkspace = size_t(256) << 20;
     bool chosen = false;
-    for (int i = 0; i < found && !chosen; ++i) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-      if (out.dtype == float32 && perf[i].mathType != CUDNN_FMA_MATH &&
-          perf[i].mathType != CUDNN_DEFAULT_MATH) {
-        continue;
+    for (bool small : {true, false}) {
+      for (int i = 0; i < found && !chosen; ++i) {
+        if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+        if (small && perf[i].memory > kMaxWorkspace) continue;
+        if (out.dtype == float32 && perf[i].mathType != CUDNN_FMA_MATH &&
+            perf[i].mathType != CUDNN_DEFAULT_MATH) {
+          continue;
+        }
+        algo = {perf[i].algo, perf[i].memory, perf[i].mathType};
+        chosen = true;
       }
-      algo = {perf[i].algo, perf[i].memory, perf[i].mathType};
-      chosen = true;
     }
     if (!chosen) {
       throw std::runtime_error(cat("cuDNN offers no forward algorithm for input ",
@@ -268,7 +276,6 @@ void conv_cudnn(const Node& in_node, const Node& w_node, const Node& zero,
     ws_bytes = algo.workspace;
   }
   const float alpha = 1.0f, beta = 0.0f;
-  const std::unique_lock<std::mutex> hold = cu::lock_workspace();
   RILL_CUDNN(cudnnConvolutionForward(h, &alpha, d.x, x->data(), d.w, w->data(), d.conv,
                                      algo.algo, ws, ws_bytes, &beta, d.y,
                                      out.mutable_data()));
