@@ -38,7 +38,8 @@ double time_median(const std::function<array()>& f, int reps) {
   for (int i = 0; i < reps; ++i) {
     auto start = std::chrono::steady_clock::now();
     f().eval();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    t.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
@@ -82,13 +83,14 @@ int main(int argc, char** argv) {
     double flops = 2.0 * y.size();
     for (int i = 1; i < w.ndim(); ++i) flops *= w.shape(i);
     double t = time_median(
-        [&] { return conv_general(x, w, stride, pad, pad, one, one, 1, false, kGpu); }, 20);
+        [&] { return conv_general(x, w, stride, pad, pad, one, one, 1, false, kGpu); },
+        20);
     std::printf("%s %.1f TFLOP/s\n", c.name.c_str(), flops / t * 1e-12);
     if (composite) {
       t = time_median(
           [&] {
-            return detail::conv_general_composite(x, w, stride, pad, pad, one, one, 1, false,
-                                                  kGpu);
+            return detail::conv_general_composite(x, w, stride, pad, pad, one, one, 1,
+                                                  false, kGpu);
           },
           10);
       std::printf("composite_%s %.1f TFLOP/s\n", c.name.c_str(), flops / t * 1e-12);
