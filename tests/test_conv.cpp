@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend/gpu.h"
@@ -583,6 +585,33 @@ TEST(Conv, GpuKernelMatchesComposite) {
     // Sums of 576 products of values in [-1, 1]: about 8 in magnitude.
     EXPECT_LT(worst, t == float32 ? 1e-3 : 0.25) << t;
   }
+}
+
+// Threads converging on the cuDNN handles: each thread convolves on its own
+// stream (Conv.GpuSharedPoolStream runs this with one CUDA stream in the
+// pool, so that all share it and its handle), and every result equals the one
+// computed alone.
+TEST(Conv, GpuConvOnManyThreads) {
+  const Device gpu(Device::gpu, 0);
+  if (!is_available(gpu)) GTEST_SKIP() << "no GPU: " << detail::gpu_unavailable_reason();
+  array x = random_array({2, 16, 16, 32}, bfloat16, 60, -1, 1);
+  array w = random_array({32, 3, 3, 32}, bfloat16, 61, -1, 1);
+  std::vector<double> want = to_doubles(conv2d(x, w, {1, 1}, {1, 1}, {1, 1}, 1, gpu));
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      Stream s = new_stream(gpu);
+      for (int r = 0; r < 20; ++r) {
+        // Alternate shapes so that the algorithm cache is written meanwhile.
+        array y = conv2d(x, w, {1 + (r + i) % 2, 1}, {1, 1}, {1, 1}, 1, s);
+        if ((r + i) % 2 == 0 && to_doubles(y) != want) ++wrong;
+        if ((r + i) % 2 == 1) y.eval();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 }  // namespace
