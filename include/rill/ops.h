@@ -487,6 +487,57 @@ RILL_SCAN(cummin)
 RILL_SCAN(logcumsumexp)
 #undef RILL_SCAN
 
+// ---- Convolution (channels last: input [N, spatial..., C_in], weight
+// [C_out, kernel spatial..., C_in / groups], output [N, spatial..., C_out];
+// floating input, the weight promoted with it) ----
+// The general form: the input dilated by input_dilation and padded by
+// padding_lo / padding_hi (a negative side crops), the kernel dilated by
+// kernel_dilation (and flipped along its spatial axes when `flip`), applied
+// every `stride` elements, channels split into `groups`. Each per-axis setting
+// may be empty (its default), one value for every axis, or one per axis.
+array conv_general(array input, array weight, std::vector<int> stride = {},
+                   std::vector<int> padding_lo = {}, std::vector<int> padding_hi = {},
+                   std::vector<int> kernel_dilation = {}, std::vector<int> input_dilation = {},
+                   int groups = 1, bool flip = false, StreamOrDevice s = {});
+// The same padding on both sides.
+inline array conv_general(const array& input, const array& weight, std::vector<int> stride = {},
+                          std::vector<int> padding = {}, std::vector<int> kernel_dilation = {},
+                          std::vector<int> input_dilation = {}, int groups = 1,
+                          bool flip = false, StreamOrDevice s = {}) {
+  return conv_general(input, weight, std::move(stride), padding, padding,
+                      std::move(kernel_dilation), std::move(input_dilation), groups, flip, s);
+}
+array conv1d(const array& input, const array& weight, int stride = 1, int padding = 0,
+             int dilation = 1, int groups = 1, StreamOrDevice s = {});
+array conv2d(const array& input, const array& weight,
+             const std::pair<int, int>& stride = {1, 1},
+             const std::pair<int, int>& padding = {0, 0},
+             const std::pair<int, int>& dilation = {1, 1}, int groups = 1,
+             StreamOrDevice s = {});
+array conv3d(const array& input, const array& weight,
+             const std::tuple<int, int, int>& stride = {1, 1, 1},
+             const std::tuple<int, int, int>& padding = {0, 0, 0},
+             const std::tuple<int, int, int>& dilation = {1, 1, 1}, int groups = 1,
+             StreamOrDevice s = {});
+// Transposed convolutions (the gradient of conv*d with respect to its input),
+// with the weight laid out as conv*d's: output size (in - 1) * stride -
+// 2 * padding + dilation * (kernel - 1) + 1 + output_padding per axis.
+array conv_transpose1d(const array& input, const array& weight, int stride = 1,
+                       int padding = 0, int dilation = 1, int output_padding = 0,
+                       int groups = 1, StreamOrDevice s = {});
+array conv_transpose2d(const array& input, const array& weight,
+                       const std::pair<int, int>& stride = {1, 1},
+                       const std::pair<int, int>& padding = {0, 0},
+                       const std::pair<int, int>& dilation = {1, 1},
+                       const std::pair<int, int>& output_padding = {0, 0}, int groups = 1,
+                       StreamOrDevice s = {});
+array conv_transpose3d(const array& input, const array& weight,
+                       const std::tuple<int, int, int>& stride = {1, 1, 1},
+                       const std::tuple<int, int, int>& padding = {0, 0, 0},
+                       const std::tuple<int, int, int>& dilation = {1, 1, 1},
+                       const std::tuple<int, int, int>& output_padding = {0, 0, 0},
+                       int groups = 1, StreamOrDevice s = {});
+
 // ---- Sorting and selection (stable; NaN sorts last) ----
 array sort(const array& a, int axis, StreamOrDevice s = {});
 array sort(const array& a, StreamOrDevice s = {});

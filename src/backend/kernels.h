@@ -27,6 +27,14 @@ struct RopeParams {
   int offset;  // used when there is no offset array
 };
 
+// conv's settings, one entry per spatial axis (the input needs no dilation:
+// the front end dilates it).
+struct ConvParams {
+  std::vector<int> stride, pad_lo, pad_hi, kernel_dilation;  // pads >= 0
+  int groups;
+  bool flip;  // the kernel reversed along its spatial axes
+};
+
 // X(name, (parameters)) for each kernel, with its contract above it.
 #define RILL_BACKEND_KERNELS(X)                                                            \
   /* out has in's shape; out.dtype is bool for logical_not, else in.dtype. */             \
@@ -88,6 +96,10 @@ struct RopeParams {
   /* which is the region's) combined with update (out's dtype) by `op`. */                  \
   X(slice_update, (ScatterOp op, const Node& a, const Node& update, const Shape& start,      \
                    const Shape& step, Node& out))                                            \
+  /* Convolution, channels last: in [N, spatial..., C], w [O, kernel..., */                \
+  /* C / groups] and zero (a scalar 0) of out's dtype, out [N, spatial..., O]. */           \
+  X(conv, (const Node& in, const Node& w, const Node& zero, const ConvParams& p,            \
+           Node& out))                                                                      \
   /* Scan `op` along `axis` (common/scan_math.h); in has out's dtype. */                 \
   X(scan, (ScanOp op, const Node& in, int axis, bool reverse, bool inclusive, Node& out)) \
   /* Along `axis` (op_list.h); partition puts the kth smallest at kth, topk */            \
@@ -146,6 +158,11 @@ struct Kernels {
 };
 extern const Kernels cpu_backend;
 extern const Kernels gpu_backend;
+
+// conv through im2col and one batched product, with backend k's own kernels
+// (backend/conv_im2col.cpp): the CPU's conv, and the GPU's without cuDNN.
+void conv_im2col(const Kernels& k, const Node& in, const Node& w, const Node& zero,
+                 const ConvParams& p, Node& out);
 
 // The error of an index outside [-n, n) along `axis` (std::out_of_range), for
 // every backend's gathers.

@@ -214,6 +214,9 @@ void Concatenate::eval(const Kernels& k, const std::vector<array>& in, Node& out
 void Pad::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.pad(node_of(in[0]), node_of(in[1]), low_, edge_, out);
 }
+void Conv::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  k.conv(node_of(in[0]), node_of(in[1]), node_of(in[2]), p_, out);
+}
 void Scan::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.scan(op_, node_of(in[0]), axis_, reverse_, inclusive_, out);
 }

@@ -303,6 +303,17 @@ class Pad : public Primitive {
   bool edge_;
 };
 
+// Inputs: the input, the weight and a scalar 0 (for padding), of one dtype.
+class Conv : public Primitive {
+ public:
+  explicit Conv(ConvParams p) : p_(std::move(p)) {}
+  const char* name() const override { return "conv_general"; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+
+ private:
+  ConvParams p_;
+};
+
 class Scan : public Primitive {
  public:
   Scan(ScanOp op, int axis, bool reverse, bool inclusive)
