@@ -18,32 +18,16 @@
 #include <vector>
 
 #include "core/ops_conv.h"
+#include "gpu_bench.h"
 #include "rill/rill.h"
 
 using namespace rill;
 
 namespace {
 
-const Device kGpu(Device::gpu, 0);
-
-array noise(const Shape& shape, Dtype t, uint64_t seed) {
-  array b = random::bits(shape, 4, random::key(seed), kGpu);
-  array f = astype(b, float32, kGpu) * (2.0f / 4294967296.0f) - 1.0f;
-  return astype(f, t, kGpu);
-}
-
-double time_median(const std::function<array()>& f, int reps) {
-  f().eval();  // warm-up (cuDNN's algorithm choice happens here)
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    f().eval();
-    t.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using bench::kGpu;
+using bench::noise;
+using bench::time_median;
 
 struct Case {
   std::string name;

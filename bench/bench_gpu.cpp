@@ -19,34 +19,16 @@
 #include <string>
 #include <vector>
 
+#include "gpu_bench.h"
 #include "rill/rill.h"
 
 using namespace rill;
 
 namespace {
 
-const Device kGpu(Device::gpu, 0);
-
-// Random values in [-1, 1) of `t`, made on the GPU in few steps (bits, then a
-// scale), so that making 1 GiB inputs needs little more than 1 GiB.
-array noise(const Shape& shape, Dtype t, uint64_t seed) {
-  array b = random::bits(shape, 4, random::key(seed), kGpu);
-  array f = astype(b, float32, kGpu) * (2.0f / 4294967296.0f) - 1.0f;
-  return astype(f, t, kGpu);
-}
-
-// Median seconds of `reps` runs of f (each evaluated and waited for).
-double time_median(const std::function<array()>& f, int reps) {
-  f().eval();  // warm-up
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    f().eval();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using bench::kGpu;
+using bench::noise;
+using bench::time_median;
 
 }  // namespace
 

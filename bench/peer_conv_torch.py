@@ -1,23 +1,11 @@
 """PyTorch peer of bench/bench_conv.cpp: the same convolutions (bfloat16,
 channels-last memory format, cuDNN), the same timing rule (median of repeated
 runs, each synchronised), one per line "name value unit"."""
-import time
 
 import torch
 import torch.nn.functional as F
 
-
-def median(f, reps):
-    f()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        f()
-        torch.cuda.synchronize()
-        ts.append(time.perf_counter() - start)
-    ts.sort()
-    return ts[len(ts) // 2]
+from peer_gpu_torch import median  # the same timing rule as the other GPU peers
 
 
 def main():

@@ -240,6 +240,20 @@ Checked check_conv(const array& in, const array& wt, std::vector<int> stride,
   return {std::move(p), std::move(out_shape)};
 }
 
+// check_conv, then both operands in their common dtype.
+Checked checked_operands(array& in, array& wt, std::vector<int> stride,
+                         std::vector<int> padding_lo, std::vector<int> padding_hi,
+                         std::vector<int> kernel_dilation, std::vector<int> input_dilation,
+                         int groups, bool flip, const StreamOrDevice& s) {
+  Checked c =
+      check_conv(in, wt, std::move(stride), std::move(padding_lo), std::move(padding_hi),
+                 std::move(kernel_dilation), std::move(input_dilation), groups, flip);
+  Dtype t = promote_types(in.dtype(), wt.dtype());
+  if (in.dtype() != t) in = astype(in, t, s);
+  if (wt.dtype() != t) wt = astype(wt, t, s);
+  return c;
+}
+
 // One Conv node; the front end dilates the input (and applies negative
 // padding) itself, so the kernels see non-negative padding only.
 array conv_node(const array& in, const array& wt, ConvSettings p, const Shape& out_shape,
@@ -267,12 +281,9 @@ array conv_general(array in, array wt, std::vector<int> stride,
                    std::vector<int> kernel_dilation, std::vector<int> input_dilation,
                    int groups, bool flip, StreamOrDevice s) {
   OuterOp outer(kOp);
-  Checked c =
-      check_conv(in, wt, std::move(stride), std::move(padding_lo), std::move(padding_hi),
-                 std::move(kernel_dilation), std::move(input_dilation), groups, flip);
-  Dtype t = promote_types(in.dtype(), wt.dtype());
-  if (in.dtype() != t) in = astype(in, t, s);
-  if (wt.dtype() != t) wt = astype(wt, t, s);
+  Checked c = checked_operands(in, wt, std::move(stride), std::move(padding_lo),
+                               std::move(padding_hi), std::move(kernel_dilation),
+                               std::move(input_dilation), groups, flip, s);
   return conv_node(in, wt, std::move(c.p), c.out_shape, s);
 }
 
@@ -284,12 +295,9 @@ array conv_general_composite(array in, array wt, std::vector<int> stride,
                              std::vector<int> input_dilation, int groups, bool flip,
                              StreamOrDevice s) {
   OuterOp outer(kOp);
-  Checked c =
-      check_conv(in, wt, std::move(stride), std::move(padding_lo), std::move(padding_hi),
-                 std::move(kernel_dilation), std::move(input_dilation), groups, flip);
-  Dtype t = promote_types(in.dtype(), wt.dtype());
-  if (in.dtype() != t) in = astype(in, t, s);
-  if (wt.dtype() != t) wt = astype(wt, t, s);
+  Checked c = checked_operands(in, wt, std::move(stride), std::move(padding_lo),
+                               std::move(padding_hi), std::move(kernel_dilation),
+                               std::move(input_dilation), groups, flip, s);
   return conv_im2col(in, wt, c.p, c.out_shape, s);
 }
 
