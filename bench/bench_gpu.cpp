@@ -5,7 +5,9 @@
 //   M2 on the GPU: a chain of 1,000 `x + 1` built, run and read, thousands
 //       of ops per second;
 //   M4: copy (astype to the same dtype is a view, so `x * 1` and `x + y`) and
-//       sum over 1 GiB of float32: GB/s read + written;
+//       sum over 1 GiB of float32: GB/s read + written; the same for the MLX
+//       API's kernels (elementwise, int8/int32/complex64, row reductions and
+//       scans);
 //   matmul: bfloat16 8192^3, TFLOP/s;
 //   M3: attention prefill (B, H, L, D) = (8, 16, 4096, 128), (16, 16, 2048, 64),
 //       causal and not, bfloat16, TFLOP/s (4 B H L^2 D, halved when causal),
@@ -90,6 +92,38 @@ int main(int argc, char** argv) {
       return all;
     }, 5) / 10;
     std::printf("m4_sum_queued %.1f GB/s\n", 1.0 * n * 4 * gb / t);
+
+    // The kernels of the MLX API issue at the M4 budget (85% of the copy's
+    // bandwidth): elementwise, new dtypes, row reductions and scans (rows of
+    // 4,096), one scan over the whole 1 GiB. GB/s of what each must read and
+    // write at least.
+    auto figure = [&](const char* name, double bytes, const std::function<array()>& f) {
+      const double s = time_median(f, 10);
+      std::printf("%s %.1f GB/s\n", name, bytes * gb / s);
+    };
+    const double n4 = 4.0 * n;
+    figure("m4_arctan2", 3 * n4, [&] { return arctan2(x, y, g); });
+    figure("m4_logaddexp", 3 * n4, [&] { return logaddexp(x, y, g); });
+    figure("m4_clip", 2 * n4, [&] { return clip(x, array(-0.5f), array(0.5f), g); });
+    figure("m4_nan_to_num", 2 * n4, [&] { return nan_to_num(x, 0.0f, std::nullopt, std::nullopt, g); });
+    figure("m4_isnan", n4 + n, [&] { return isnan(x, g); });
+    {
+      array xi = view(x, int32, g), yi = view(y, int32, g);
+      figure("m4_bitwise_and_int32", 3 * n4, [&] { return bitwise_and(xi, yi, g); });
+      figure("m4_right_shift_int32", 2 * n4, [&] { return right_shift(xi, array(3), g); });
+      array x8 = reshape(view(x, int8, g), {4 * n}, g), y8 = reshape(view(y, int8, g), {4 * n}, g);
+      figure("m4_add_int8", 3 * n4, [&] { return add(x8, y8, g); });
+      array xc = view(x, complex64, g), yc = view(y, complex64, g);
+      figure("m4_multiply_complex64", 3 * n4, [&] { return multiply(xc, yc, g); });
+    }
+    array rows = reshape(x, {n / 4096, 4096}, g);
+    figure("m4_var_rows", n4, [&] { return var(rows, -1, false, 0, g); });
+    figure("m4_count_nonzero_rows", n4, [&] { return count_nonzero(rows, -1, false, g); });
+    figure("m4_cumprod_rows", 2 * n4, [&] { return cumprod(rows, -1, false, true, g); });
+    figure("m4_cummax_rows", 2 * n4, [&] { return cummax(rows, -1, false, true, g); });
+    figure("m4_logcumsumexp_rows", 2 * n4, [&] { return logcumsumexp(rows, -1, false, true, g); });
+    figure("m4_cumsum_flat", 2 * n4, [&] { return cumsum(x, 0, false, true, g); });
+    rows = array(0.0f);
     x = array(0.0f), y = array(0.0f);
 
     const int m = 8192;

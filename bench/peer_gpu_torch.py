@@ -48,6 +48,32 @@ def main():
     print(f"m4_sum_queued {n * 4 / t * 1e-9:.1f} GB/s")
     t = median(lambda: x.clone(), 20)
     print(f"copy {2 * n * 4 / t * 1e-9:.1f} GB/s")
+    n4 = 4 * n
+
+    def figure(name, nbytes, f):
+        print(f"{name} {nbytes / median(f, 10) * 1e-9:.1f} GB/s", flush=True)
+
+    figure("m4_arctan2", 3 * n4, lambda: torch.atan2(x, y))
+    figure("m4_logaddexp", 3 * n4, lambda: torch.logaddexp(x, y))
+    figure("m4_clip", 2 * n4, lambda: torch.clamp(x, -0.5, 0.5))
+    figure("m4_nan_to_num", 2 * n4, lambda: torch.nan_to_num(x, 0.0))
+    figure("m4_isnan", n4 + n, lambda: torch.isnan(x))
+    xi, yi = x.view(torch.int32), y.view(torch.int32)
+    figure("m4_bitwise_and_int32", 3 * n4, lambda: xi & yi)
+    figure("m4_right_shift_int32", 2 * n4, lambda: xi >> 3)
+    x8, y8 = x.view(torch.int8), y.view(torch.int8)
+    figure("m4_add_int8", 3 * n4, lambda: x8 + y8)
+    xc, yc = x.view(torch.complex64), y.view(torch.complex64)
+    figure("m4_multiply_complex64", 3 * n4, lambda: xc * yc)
+    rows = x.view(n // 4096, 4096)
+    figure("m4_var_rows", n4, lambda: torch.var(rows, -1, correction=0))
+    figure("m4_count_nonzero_rows", n4, lambda: torch.count_nonzero(rows, -1))
+    figure("m4_cumprod_rows", 2 * n4, lambda: torch.cumprod(rows, -1))
+    # PyTorch's cummax also writes int64 indices: more bytes than counted here.
+    figure("m4_cummax_rows", 2 * n4, lambda: torch.cummax(rows, -1).values)
+    figure("m4_logcumsumexp_rows", 2 * n4, lambda: torch.logcumsumexp(rows, -1))
+    figure("m4_cumsum_flat", 2 * n4, lambda: torch.cumsum(x, 0))
+    del xi, yi, x8, y8, xc, yc, rows
     del x, y
     m = 8192
     a = torch.randn(m, m, device=dev, dtype=torch.bfloat16)

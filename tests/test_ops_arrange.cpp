@@ -480,6 +480,36 @@ TEST(Scans, LongRowsNonContiguousAndNaN) {
                         {-INFINITY, -INFINITY}));
 }
 
+TEST(Scans, RowsOfManyTilesInOnePass) {
+  // Rows past the GPU's one-pass threshold (2^16 elements, at most 256 rows):
+  // their tiles find their carries from the tiles before them. Integer sums
+  // are exact; an odd length leaves a partial last tile.
+  const int n = (1 << 17) + 3;
+  const Shape shape{3, n};
+  array ints = random_array(shape, int32, 21, -3, 3);
+  std::vector<double> xi = to_doubles(ints);
+  array floats = random_array(shape, float32, 22, -1, 1);
+  std::vector<double> xf = to_doubles(floats);
+  for (bool reverse : {false, true}) {
+    for (bool inclusive : {true, false}) {
+      SCOPED_TRACE(std::string(reverse ? "reverse" : "forward") + (inclusive ? "" : " exclusive"));
+      EXPECT_EQ(to_doubles(cumsum(ints, 1, reverse, inclusive)),
+                ref_scan("sum", xi, shape, 1, reverse, inclusive));
+      EXPECT_TRUE(all_close(to_doubles(cumsum(floats, 1, reverse, inclusive)),
+                            ref_scan("sum", xf, shape, 1, reverse, inclusive), 1e-5, 1e-4));
+      EXPECT_EQ(to_doubles(cummax(floats, 1, reverse, inclusive)),
+                ref_scan("max", xf, shape, 1, reverse, inclusive));
+    }
+  }
+  // One long row, the flattened form, and a sum of bools (int32 counts).
+  array flat = reshape(ints, {-1});
+  std::vector<double> want = ref_scan("sum", xi, {3 * n}, 0, false, true);
+  EXPECT_EQ(to_doubles(cumsum(flat)), want);
+  array positive = greater(ints, array(0));
+  std::vector<double> bits = to_doubles(positive);
+  EXPECT_EQ(to_doubles(cumsum(positive, 1)), ref_scan("sum", bits, shape, 1, false, true));
+}
+
 TEST(Scans, MlxDtypeRulesAndFlattenedForms) {
   array m = array({1, 2, 3, 4}, {2, 2}, int32);
   array flat = cumsum(m);

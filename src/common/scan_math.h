@@ -15,14 +15,17 @@ namespace rill::detail {
 
 // The accumulator of scan `op` over elements computed in C (float for the
 // half types): sums and products of floats in double, of integers in their
-// unsigned twin (an overflow wraps, as in NumPy); max and min in C; bool
-// stays bool (its products are logical and).
+// unsigned twin (an overflow wraps, as in NumPy); max, min and logcumsumexp in
+// C (each step of logaddexp rounds little: its float32 error stays at a few
+// ulps, and the GPU's double exp and log1p would cost 10x the bandwidth);
+// bool stays bool (its products are logical and).
 template <ScanOp op, typename C>
 struct ScanAccumulator {
   static auto pick() {
     if constexpr (std::is_same_v<C, bool>) {
       return bool{};
-    } else if constexpr (op == ScanOp::cummax || op == ScanOp::cummin) {
+    } else if constexpr (op == ScanOp::cummax || op == ScanOp::cummin ||
+                         op == ScanOp::logcumsumexp) {
       return C{};
     } else if constexpr (std::is_floating_point_v<C>) {
       return double{};

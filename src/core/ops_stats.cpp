@@ -119,8 +119,8 @@ array median(const array& a, int axis, bool keepdims, StreamOrDevice s) {
 array count_nonzero(const array& a, const std::vector<int>& axes, bool keepdims,
                     StreamOrDevice s) {
   OuterOp outer("count_nonzero");
-  array nonzero = not_equal(a, zeros({}, a.dtype(), s), s);
-  return sum(astype(nonzero, int32, s), axes, keepdims, s);
+  // A sum of bools counts in int32 (no int32 copy of the mask first).
+  return sum(not_equal(a, zeros({}, a.dtype(), s), s), axes, keepdims, s);
 }
 array count_nonzero(const array& a, bool keepdims, StreamOrDevice s) {
   return count_nonzero(a, every_axis(a), keepdims, s);

@@ -234,25 +234,29 @@ void conv_cudnn(const Node& in_node, const Node& w_node, const Node& zero,
     }
   }
   if (!known) {
+    // The first time these shapes come: every algorithm cuDNN has that needs
+    // at most kMaxWorkspace of scratch is run on the real operands (the
+    // output is written over later) and the fastest kept, as PyTorch's
+    // cudnn.benchmark does: the heuristics' first choice ran at 0.4x
+    // PyTorch's speed on an H100 (bench/RESULTS.md, session 13).
+    constexpr size_t kMaxWorkspace = size_t(256) << 20;
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int found = 0;
-    RILL_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(
-        h, d.x, d.w, d.conv, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf));
-    // The heuristic's best, among those needing at most kMaxWorkspace of
-    // scratch memory if any does.
-    constexpr size_t kMaxWorkspace = size_t(256) << 20;
+    {
+      std::shared_ptr<Buffer> trial = cu::allocate(kMaxWorkspace);
+      RILL_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(
+          h, d.x, x->data(), d.w, w->data(), d.conv, d.y, out.mutable_data(),
+          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf, trial->ptr, kMaxWorkspace));
+    }
     bool chosen = false;
-    for (bool small : {true, false}) {
-      for (int i = 0; i < found && !chosen; ++i) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-        if (small && perf[i].memory > kMaxWorkspace) continue;
-        if (out.dtype == float32 && perf[i].mathType != CUDNN_FMA_MATH &&
-            perf[i].mathType != CUDNN_DEFAULT_MATH) {
-          continue;
-        }
-        algo = {perf[i].algo, perf[i].memory, perf[i].mathType};
-        chosen = true;
+    for (int i = 0; i < found && !chosen; ++i) {  // fastest first
+      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
+      if (out.dtype == float32 && perf[i].mathType != CUDNN_FMA_MATH &&
+          perf[i].mathType != CUDNN_DEFAULT_MATH) {
+        continue;
       }
+      algo = {perf[i].algo, perf[i].memory, perf[i].mathType};
+      chosen = true;
     }
     if (!chosen) {
       throw std::runtime_error(cat("cuDNN offers no forward algorithm for input ",

@@ -158,23 +158,49 @@ template <typename T, typename O, bool Pred>
 __global__ void binary_vec(BinaryOp op, const T* a, bool a_scalar, const T* b, bool b_scalar, O* out,
                            int64_t n) {
   constexpr int V = vec_width(sizeof(T) > sizeof(O) ? sizeof(T) : sizeof(O));
-  auto f = [&](T x, T y) -> O {
-    if constexpr (Pred) {
-      return apply_compare<acc_t<T>>(op, widen(x), widen(y));
-    } else {
-      return narrow<T>(apply_binary<acc_t<T>>(op, widen(x), widen(y)));
-    }
-  };
-  walk_vec<V>(
-      n,
-      [&](int64_t k) {
-        Pack<T, V> x = load<T, V>(a, k, a_scalar), y = load<T, V>(b, k, b_scalar);
-        Pack<O, V> o;
+  // `op_of()` gives the op: a constant where the caller fixed it (the op's
+  // switch then folds away), else the argument, switched on per element.
+  auto run = [&](auto op_of) {
+    auto f = [&](T x, T y) -> O {
+      if constexpr (Pred) {
+        return apply_compare<acc_t<T>>(op_of(), widen(x), widen(y));
+      } else {
+        return narrow<T>(apply_binary<acc_t<T>>(op_of(), widen(x), widen(y)));
+      }
+    };
+    walk_vec<V>(
+        n,
+        [&](int64_t k) {
+          Pack<T, V> x = load<T, V>(a, k, a_scalar), y = load<T, V>(b, k, b_scalar);
+          Pack<O, V> o;
 #pragma unroll
-        for (int j = 0; j < V; ++j) o.v[j] = f(x.v[j], y.v[j]);
-        reinterpret_cast<Pack<O, V>*>(out)[k] = o;
-      },
-      [&](int64_t i) { out[i] = f(a[a_scalar ? 0 : i], b[b_scalar ? 0 : i]); });
+          for (int j = 0; j < V; ++j) o.v[j] = f(x.v[j], y.v[j]);
+          reinterpret_cast<Pack<O, V>*>(out)[k] = o;
+        },
+        [&](int64_t i) { out[i] = f(a[a_scalar ? 0 : i], b[b_scalar ? 0 : i]); });
+  };
+  if constexpr (!Pred && V >= 8) {
+    // Elements of one or two bytes, 8 or 16 to a thread: a switch for each
+    // of them would cost more than the memory; the common ops get their own
+    // loops.
+    switch (op) {
+#define RILL_FIXED_OP(name)                                                        \
+  case BinaryOp::name:                                                             \
+    return run([] { return BinaryOp::name; });
+      RILL_FIXED_OP(add)
+      RILL_FIXED_OP(subtract)
+      RILL_FIXED_OP(multiply)
+      RILL_FIXED_OP(maximum)
+      RILL_FIXED_OP(minimum)
+      RILL_FIXED_OP(bitwise_and)
+      RILL_FIXED_OP(bitwise_or)
+      RILL_FIXED_OP(bitwise_xor)
+#undef RILL_FIXED_OP
+      default:
+        break;
+    }
+  }
+  run([op] { return op; });
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }

@@ -159,8 +159,11 @@ void random_floats(const uint32_t* key, int64_t key_step, bool normal, const flo
 // Scan `op` (common/scan_math.h) along the middle axis of a row-major
 // [outer, len, inner] input into a row-major output of the same shape, with
 // the CPU's accumulators.
+// Long rows (inner 1, few rows) go through tiles in one pass, which needs
+// scan_scratch(...) bytes of device scratch (0: none; `scratch` may be null).
+size_t scan_scratch(int64_t outer, int64_t len, int64_t inner);
 void scan(ScanOp op, DT t, const void* in, void* out, int64_t outer, int64_t len, int64_t inner,
-          bool reverse, bool inclusive, cudaStream_t s);
+          bool reverse, bool inclusive, void* scratch, cudaStream_t s);
 // Sorting along one axis: `rows` lanes of `len` elements at `axis_st` apart,
 // the lanes walked over `keep` with strides kst (input) and ost (output).
 // The output's axis has `m` elements at out_axis_st

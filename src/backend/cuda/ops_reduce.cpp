@@ -63,8 +63,11 @@ void scan(ScanOp op, const Node& in, int axis, bool reverse, bool inclusive, Nod
   const int64_t len = in.shape[axis];
   int64_t inner = 1;
   for (size_t d = axis + 1; d < in.shape.size(); ++d) inner *= in.shape[d];
-  cu::scan(op, dt(in.dtype), x.data(), out.mutable_data(), n_of(in) / (len * inner), len,
-           inner, reverse, inclusive, stream());
+  const int64_t outer = n_of(in) / (len * inner);
+  std::shared_ptr<Buffer> scratch;
+  if (const size_t bytes = cu::scan_scratch(outer, len, inner)) scratch = cu::allocate(bytes);
+  cu::scan(op, dt(in.dtype), x.data(), out.mutable_data(), outer, len, inner, reverse, inclusive,
+           scratch ? scratch->ptr : nullptr, stream());
 }
 
 void sort(SortOp op, const Node& in, int axis, int kth, Node& out) {

@@ -96,10 +96,130 @@ __global__ void scan_rows(const T* in, T* out, int64_t rows, int64_t len, bool r
   }
 }
 
+// Long rows, few of them: each row cut into tiles of kTile elements, every
+// tile scanned by one block in a single pass over the data. A block takes
+// the next tile number from a counter (so every earlier tile has started),
+// publishes its tile's total, then finds its carry by looking back over the
+// earlier tiles of its row, 32 at a time (one per lane of warp 0), until one
+// has published its inclusive prefix; then publishes its own.
+// Per tile, three words: the state (0 nothing yet, 1 total, 2 prefix), the
+// total and the inclusive prefix, each value written before its state.
+constexpr int kLongBlock = 256, kLongItems = 8;
+constexpr int64_t kLongTile = int64_t(kLongBlock) * kLongItems;
+
+template <typename A>
+__device__ __forceinline__ unsigned long long bits_of(A v) {
+  static_assert(sizeof(A) <= 8, "a scan accumulator fits a word");
+  unsigned long long b = 0;
+  memcpy(&b, &v, sizeof(A));
+  return b;
+}
+template <typename A>
+__device__ __forceinline__ A from_bits(unsigned long long b) {
+  A v;
+  memcpy(&v, &b, sizeof(A));
+  return v;
+}
+
+template <ScanOp op, typename T>
+__global__ void __launch_bounds__(kLongBlock)
+    scan_long(const T* in, T* out, int64_t len, int64_t tiles_per_row, bool reverse,
+              bool inclusive, unsigned long long* status, unsigned long long* counter) {
+  using A = ScanAcc<op, T>;
+  using Scan = cub::BlockScan<A, kLongBlock>;
+  __shared__ typename Scan::TempStorage tmp;
+  __shared__ unsigned long long tile_s;
+  __shared__ unsigned long long carry_s;
+  const A id = scan_identity<op, A>();
+  if (threadIdx.x == 0) tile_s = atomicAdd(counter, 1ull);
+  __syncthreads();
+  const int64_t tile = static_cast<int64_t>(tile_s);
+  const int64_t r = tile / tiles_per_row, c = tile - r * tiles_per_row;
+  const T* x = in + r * len;
+  T* y = out + r * len;
+  const int64_t base = c * kLongTile;
+  A v[kLongItems], sc[kLongItems];
+#pragma unroll
+  for (int u = 0; u < kLongItems; ++u) {
+    const int64_t k = base + threadIdx.x * kLongItems + u;
+    v[u] = k < len ? to_acc<A>(x[reverse ? len - 1 - k : k]) : id;
+  }
+  A total;
+  if (inclusive) {
+    Scan(tmp).InclusiveScan(v, sc, Combine<op>{}, total);
+  } else {
+    Scan(tmp).ExclusiveScan(v, sc, id, Combine<op>{}, total);
+  }
+  volatile unsigned long long* st = status;
+  if (threadIdx.x < 32) {
+    const unsigned lane = threadIdx.x;
+    A prefix = id;
+    if (c > 0) {
+      if (lane == 0) {
+        st[3 * tile + 1] = bits_of(total);
+        __threadfence();
+        st[3 * tile] = 1;
+      }
+      const int64_t first = tile - c;  // the row's first tile: always a prefix
+      for (int64_t end = tile - 1;; end -= 32) {
+        const int64_t j = end - lane;
+        unsigned long long state = 0;
+        A got = id;
+        if (j >= first) {
+          do {
+            state = st[3 * j];
+          } while (state == 0);
+          __threadfence();
+          got = from_bits<A>(st[3 * j + state]);
+        }
+        // Lanes up to the nearest prefix count; lanes past it do not.
+        const unsigned prefixes = __ballot_sync(0xffffffffu, state == 2);
+        const unsigned stop = prefixes ? __ffs(prefixes) - 1 : 31;
+        A w = lane <= stop ? got : id;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+          w = scan_combine<op>(w, from_bits<A>(__shfl_xor_sync(0xffffffffu, bits_of(w), o)));
+        }
+        prefix = scan_combine<op>(w, prefix);
+        if (prefixes) break;
+      }
+    }
+    if (lane == 0) {
+      st[3 * tile + 2] = bits_of(scan_combine<op>(prefix, total));
+      __threadfence();
+      st[3 * tile] = 2;
+      carry_s = bits_of(prefix);
+    }
+  }
+  __syncthreads();
+  const A carry = from_bits<A>(carry_s);
+#pragma unroll
+  for (int u = 0; u < kLongItems; ++u) {
+    const int64_t k = base + threadIdx.x * kLongItems + u;
+    if (k < len) y[reverse ? len - 1 - k : k] = from_acc<T, A>(scan_combine<op>(carry, sc[u]));
+  }
+}
+
+// Rows at least this long, and at most kLongRows of them, take scan_long.
+constexpr int64_t kLongLen = 1 << 16;
+constexpr int64_t kLongRows = 256;
+
+bool takes_long(int64_t outer, int64_t len, int64_t inner) {
+  return inner == 1 && len >= kLongLen && outer <= kLongRows;
+}
+
 template <ScanOp op, typename T>
 void scan_launch(const T* x, T* y, int64_t outer, int64_t len, int64_t inner, bool reverse,
-                 bool inclusive, cudaStream_t s) {
-  if (inner > 1) {
+                 bool inclusive, void* scratch, cudaStream_t s) {
+  if (takes_long(outer, len, inner)) {
+    const int64_t per_row = (len + kLongTile - 1) / kLongTile;
+    const int64_t tiles = outer * per_row;
+    auto* counter = static_cast<unsigned long long*>(scratch);
+    check_call(cudaMemsetAsync(scratch, 0, scan_scratch(outer, len, inner), s),
+               "cudaMemsetAsync (scan tiles)");
+    scan_long<op, T><<<static_cast<unsigned>(tiles), kLongBlock, 0, s>>>(
+        x, y, len, per_row, reverse, inclusive, counter + 1, counter);
+  } else if (inner > 1) {
     scan_lanes<op, T><<<blocks_for(outer * inner, 256), 256, 0, s>>>(x, y, outer, len, inner,
                                                                      reverse, inclusive);
   } else if (len <= 256) {
@@ -206,8 +326,14 @@ Layout layout_for(const SortArgs& a) {
 
 }  // namespace
 
+size_t scan_scratch(int64_t outer, int64_t len, int64_t inner) {
+  if (!takes_long(outer, len, inner)) return 0;
+  const int64_t tiles = outer * ((len + kLongTile - 1) / kLongTile);
+  return static_cast<size_t>(1 + 3 * tiles) * sizeof(unsigned long long);
+}
+
 void scan(ScanOp op, DT t, const void* in, void* out, int64_t outer, int64_t len, int64_t inner,
-          bool reverse, bool inclusive, cudaStream_t s) {
+          bool reverse, bool inclusive, void* scratch, cudaStream_t s) {
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* x = static_cast<const T*>(in);
@@ -215,7 +341,7 @@ void scan(ScanOp op, DT t, const void* in, void* out, int64_t outer, int64_t len
     switch (op) {
 #define RILL_SCAN_CASE(name, rule)                                                 \
   case ScanOp::name:                                                              \
-    return scan_launch<ScanOp::name, T>(x, y, outer, len, inner, reverse, inclusive, s);
+    return scan_launch<ScanOp::name, T>(x, y, outer, len, inner, reverse, inclusive, scratch, s);
       RILL_SCAN_OPS(RILL_SCAN_CASE)
 #undef RILL_SCAN_CASE
     }
