@@ -8,7 +8,9 @@
 //       sum over 1 GiB of float32: GB/s read + written; the same for the MLX
 //       API's kernels (elementwise, int8/int32/complex64, row reductions and
 //       scans);
-//   matmul: bfloat16 8192^3, TFLOP/s;
+//   matmul: bfloat16 8192^3, TFLOP/s; decoding's product (one row against a
+//       [14336, 4096] weight) in bf16 and 4-bit (quantized_matmul), GB/s of
+//       the weight, and 512 rows, TFLOP/s;
 //   M3: attention prefill (B, H, L, D) = (8, 16, 4096, 128), (16, 16, 2048, 64),
 //       causal and not, bfloat16, TFLOP/s (4 B H L^2 D, halved when causal),
 //       and decode (32, 32, q 1, kv 8192, 128): GB/s of K and V; and rill's
@@ -133,6 +135,35 @@ int main(int argc, char** argv) {
     t = time_median([&] { return matmul(a, b, g); }, 20);
     std::printf("matmul_bf16_8192 %.1f TFLOP/s\n", 2.0 * m * m * double(m) / t * 1e-12);
     a = array(0.0f), b = array(0.0f);
+
+    // Decoding's products: one row of x against a [14336, 4096] weight (a
+    // Llama-3-8B MLP's), bf16 and 4-bit affine (groups of 64): GB/s of the
+    // weight's bytes (codes, scales and biases for 4-bit), and the 4-bit
+    // product over the bf16 one (the budget: at least 3x); then 512
+    // rows (prefill), TFLOP/s.
+    {
+      const int N = 14336, K = 4096;
+      array w = noise({N, K}, bfloat16, 20);
+      auto q = quantize(w, 64, 4, "affine", std::nullopt, g);
+      eval({w, q[0], q[1], q[2]});
+      const double qbytes = double(N) * K / 2 + 2.0 * 2 * N * (K / 64);
+      for (int rows : {1, 512}) {
+        array x = noise({rows, K}, bfloat16, 21);
+        eval({x});
+        const double tb = time_median([&] { return matmul(x, transpose(w, g), g); }, 20);
+        const double tq = time_median(
+            [&] { return quantized_matmul(x, q[0], q[1], q[2], true, 64, 4, "affine", g); }, 20);
+        if (rows == 1) {
+          std::printf("matmul_bf16_m1_14336x4096 %.1f GB/s\n", 2.0 * N * K * gb / tb);
+          std::printf("qmm_4bit_m1_14336x4096 %.1f GB/s\n", qbytes * gb / tq);
+          std::printf("qmm_4bit_over_bf16_m1 %.2f x\n", tb / tq);
+        } else {
+          const double flops = 2.0 * rows * N * double(K);
+          std::printf("matmul_bf16_m512_14336x4096 %.1f TFLOP/s\n", flops / tb * 1e-12);
+          std::printf("qmm_4bit_m512_14336x4096 %.1f TFLOP/s\n", flops / tq * 1e-12);
+        }
+      }
+    }
   }
 
   struct Shape4 {

@@ -81,6 +81,15 @@ def main():
     t = median(lambda: a @ b, 20)
     print(f"matmul_bf16_8192 {2 * m ** 3 / t * 1e-12:.1f} TFLOP/s")
     del a, b
+    nw, kw = 14336, 4096
+    w = torch.randn(nw, kw, device=dev, dtype=torch.bfloat16)
+    x1 = torch.randn(1, kw, device=dev, dtype=torch.bfloat16)
+    t = median(lambda: x1 @ w.t(), 20)
+    print(f"matmul_bf16_m1_14336x4096 {2 * nw * kw / t * 1e-9:.1f} GB/s")
+    x512 = torch.randn(512, kw, device=dev, dtype=torch.bfloat16)
+    t = median(lambda: x512 @ w.t(), 20)
+    print(f"matmul_bf16_m512_14336x4096 {2 * 512 * nw * kw / t * 1e-12:.1f} TFLOP/s")
+    del w, x1, x512
     from torch.nn.attention import SDPBackend, sdpa_kernel
     backends = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
                 "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}

@@ -601,4 +601,58 @@ array gather_mm(array a, array b, std::optional<array> lhs_indices = std::nullop
 // b[start:end, :] (zeros for an empty segment).
 array segmented_mm(array a, array b, array segments, StreamOrDevice s = {});
 
+// ---- Quantization (MLX's formats) ----
+// Modes: "affine" (bits 2, 3, 4, 5, 6, 8; groups of 32, 64, 128 along the
+// last axis; defaults 4 bits, 64), "mxfp4" (4 bits, 32), "mxfp8" (8 bits,
+// 32), "nvfp4" (4 bits, 16, optionally over a float32 global scale). The
+// codes of a row are packed little-endian into uint32 words; scales (and
+// affine's biases) hold one value per group, in w's dtype (affine) or as
+// uint8 (the float modes). quantize returns {codes, scales[, biases]}.
+std::vector<array> quantize(const array& w, std::optional<int> group_size = std::nullopt,
+                            std::optional<int> bits = std::nullopt,
+                            const std::string& mode = "affine",
+                            const std::optional<array>& global_scale = std::nullopt,
+                            StreamOrDevice s = {});
+// The matrix back (in `dtype`; default: the scales' and biases' type for
+// affine, bfloat16 for the float modes).
+array dequantize(const array& w, const array& scales,
+                 const std::optional<array>& biases = std::nullopt,
+                 std::optional<int> group_size = std::nullopt,
+                 std::optional<int> bits = std::nullopt, const std::string& mode = "affine",
+                 const std::optional<array>& global_scale = std::nullopt,
+                 std::optional<Dtype> dtype = std::nullopt, StreamOrDevice s = {});
+// x @ dequantize(w).T (transpose) or x @ dequantize(w), without materialising
+// the dequantized matrix where it need not.
+array quantized_matmul(const array& x, const array& w, const array& scales,
+                       const std::optional<array>& biases = std::nullopt, bool transpose = true,
+                       std::optional<int> group_size = std::nullopt,
+                       std::optional<int> bits = std::nullopt,
+                       const std::string& mode = "affine", StreamOrDevice s = {});
+// quantized_matmul with the matrices of x's and w's batches picked by the
+// indices (gather_mm's rules).
+array gather_qmm(const array& x, const array& w, const array& scales,
+                 const std::optional<array>& biases = std::nullopt,
+                 std::optional<array> lhs_indices = std::nullopt,
+                 std::optional<array> rhs_indices = std::nullopt, bool transpose = true,
+                 std::optional<int> group_size = std::nullopt,
+                 std::optional<int> bits = std::nullopt, const std::string& mode = "affine",
+                 const std::optional<array>& global_scale = std::nullopt,
+                 bool sorted_indices = false, StreamOrDevice s = {});
+// Both operands in a float mode: x rounded through the format, w quantized
+// (uint32 with w_scales) or rounded through it too; x @ w.T.
+array qqmm(const array& x, const array& w, const std::optional<array>& w_scales = std::nullopt,
+           std::optional<int> group_size = std::nullopt, std::optional<int> bits = std::nullopt,
+           const std::string& mode = "nvfp4",
+           const std::optional<array>& global_scale_x = std::nullopt,
+           const std::optional<array>& global_scale_w = std::nullopt, StreamOrDevice s = {});
+array gather_qqmm(const array& x, const array& w,
+                  const std::optional<array>& scales_w = std::nullopt,
+                  const std::optional<array>& lhs_indices = std::nullopt,
+                  const std::optional<array>& rhs_indices = std::nullopt,
+                  std::optional<int> group_size = std::nullopt,
+                  std::optional<int> bits = std::nullopt, const std::string& mode = "nvfp4",
+                  const std::optional<array>& global_scale_x = std::nullopt,
+                  const std::optional<array>& global_scale_w = std::nullopt,
+                  bool sorted_indices = false, StreamOrDevice s = {});
+
 }  // namespace rill

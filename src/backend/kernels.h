@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/op_kinds.h"
+#include "common/quantize_math.h"
 #include "core/node.h"
 
 namespace rill::detail {
@@ -33,6 +34,13 @@ struct ConvParams {
   std::vector<int> stride, pad_lo, pad_hi, kernel_dilation;  // pads >= 0
   int groups;
   bool flip;  // the kernel reversed along its spatial axes
+};
+
+// quantize's format (common/quantize_math.h).
+struct QuantParams {
+  int group_size;
+  int bits;
+  QuantMode mode;
 };
 
 // X(name, (parameters)) for each kernel, with its contract above it.
@@ -135,6 +143,24 @@ struct ConvParams {
   /* or with `real`: forward float32 in (n) to complex out (n / 2 + 1 on the */          \
   /* last axis), inverse complex in (n / 2 + 1) to float32 out (n). */                   \
   X(fft, (const Node& in, int axes, bool inverse, bool real, Node& out))                 \
+  /* Quantization in MLX's formats (common/quantize_math.h); every input */               \
+  /* row-major. quantize: w [..., K] floating; part 0 writes the codes */                 \
+  /* (uint32 [..., K bits / 32]), 1 the scales (w's dtype, uint8 for the */               \
+  /* float modes), 2 the biases (affine) [..., K / group]; global_scale */                \
+  /* (nvfp4, float32 scalar) may be null. */                                              \
+  X(quantize, (const Node& w, const Node* global_scale, const QuantParams& p, int part,  \
+               Node& out))                                                                \
+  /* dequantize: w uint32 [..., K bits / 32], scales [..., K / group], biases */          \
+  /* (affine, scales' dtype) or null; out [..., K] floating. */                            \
+  X(dequantize, (const Node& w, const Node& scales, const Node* biases,                  \
+                 const Node* global_scale, const QuantParams& p, Node& out))              \
+  /* x @ dequantize(w)^T (transpose) or x @ dequantize(w): x [B, M, K] (out's */         \
+  /* dtype), w [Bw, N, K bits / 32] or [Bw, K, N bits / 32] with its scales */            \
+  /* and biases (out's dtype for affine), Bw 1 (every batch) or B; out */                 \
+  /* [B, M, N]. */                                                                        \
+  X(quantized_matmul, (const Node& x, const Node& w, const Node& scales,                 \
+                       const Node* biases, const QuantParams& p, bool transpose,         \
+                       Node& out))                                                        \
   /* testing::device_fault: copies `in` to `out`, then writes through a wild */           \
   /* address. A GPU reports it asynchronously; the CPU refuses it. */                     \
   X(wild_write, (const Node& in, Node& out))
@@ -163,6 +189,13 @@ extern const Kernels gpu_backend;
 // (backend/conv_im2col.cpp): the CPU's conv, and the GPU's without cuDNN.
 void conv_im2col(const Kernels& k, const Node& in, const Node& w, const Node& zero,
                  const ConvParams& p, Node& out);
+
+// quantized_matmul for many rows, over backend k's own kernels
+// (backend/quantized_matmul.cpp): w dequantized into out's dtype, then one
+// matmul (the GPU's tensor cores, the CPU's packed product).
+void quantized_matmul_dequantized(const Kernels& k, const Node& x, const Node& w,
+                                  const Node& scales, const Node* biases,
+                                  const QuantParams& p, bool transpose, Node& out);
 
 // The error of an index outside [-n, n) along `axis` (std::out_of_range), for
 // every backend's gathers.

@@ -1,5 +1,7 @@
 #include "core/primitives.h"
 
+#include <optional>
+
 namespace rill::detail {
 
 namespace {
@@ -216,6 +218,40 @@ void Pad::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
 }
 void Conv::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.conv(node_of(in[0]), node_of(in[1]), node_of(in[2]), p_, out);
+}
+namespace {
+
+// `n` row-major: itself, or a copy into `tmp`.
+const Node& row_major(const Kernels& k, const Node& n, std::optional<Node>& tmp) {
+  if (n.row_contiguous) return n;
+  tmp.emplace(n.shape, n.dtype, nullptr, n.stream_id);
+  k.copy(n, *tmp);
+  return *tmp;
+}
+
+}  // namespace
+
+void Quantize::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  std::optional<Node> t;
+  const Node* g = in.size() > 1 ? &node_of(in[1]) : nullptr;
+  k.quantize(row_major(k, node_of(in[0]), t), g, p_, part_, out);
+}
+void Dequantize::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  std::optional<Node> t0, t1, t2;
+  const Node& w = row_major(k, node_of(in[0]), t0);
+  const Node& sc = row_major(k, node_of(in[1]), t1);
+  const Node* b = has_biases_ ? &row_major(k, node_of(in[2]), t2) : nullptr;
+  const size_t gi = has_biases_ ? 3 : 2;
+  const Node* g = in.size() > gi ? &node_of(in[gi]) : nullptr;
+  k.dequantize(w, sc, b, g, p_, out);
+}
+void QuantizedMatmul::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  std::optional<Node> t0, t1, t2, t3;
+  const Node& x = row_major(k, node_of(in[0]), t0);
+  const Node& w = row_major(k, node_of(in[1]), t1);
+  const Node& sc = row_major(k, node_of(in[2]), t2);
+  const Node* b = in.size() > 3 ? &row_major(k, node_of(in[3]), t3) : nullptr;
+  k.quantized_matmul(x, w, sc, b, p_, transpose_, out);
 }
 void Scan::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.scan(op_, node_of(in[0]), axis_, reverse_, inclusive_, out);

@@ -314,6 +314,41 @@ class Conv : public Primitive {
   ConvParams p_;
 };
 
+// quantize (one node per result: `part` 0 the codes, 1 the scales, 2 the
+// biases), dequantize and quantized_matmul; inputs are made row-major first.
+// Inputs: quantize w [, global_scale]; dequantize w, scales [, biases]
+// [, global_scale]; quantized_matmul x, w, scales [, biases].
+class Quantize : public Primitive {
+ public:
+  Quantize(QuantParams p, int part) : p_(p), part_(part) {}
+  const char* name() const override { return "quantize"; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+
+ private:
+  QuantParams p_;
+  int part_;
+};
+class Dequantize : public Primitive {
+ public:
+  Dequantize(QuantParams p, bool has_biases) : p_(p), has_biases_(has_biases) {}
+  const char* name() const override { return "dequantize"; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+
+ private:
+  QuantParams p_;
+  bool has_biases_;
+};
+class QuantizedMatmul : public Primitive {
+ public:
+  QuantizedMatmul(QuantParams p, bool transpose) : p_(p), transpose_(transpose) {}
+  const char* name() const override { return "quantized_matmul"; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+
+ private:
+  QuantParams p_;
+  bool transpose_;
+};
+
 class Scan : public Primitive {
  public:
   Scan(ScanOp op, int axis, bool reverse, bool inclusive)

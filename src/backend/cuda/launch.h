@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "common/op_kinds.h"
+#include "common/quantize_math.h"
 #include "common/strided.h"
 
 namespace rill::detail::cu {
@@ -154,6 +155,23 @@ void random_bits(const uint32_t* key, int64_t key_step, int width, void* out, in
 void random_floats(const uint32_t* key, int64_t key_step, bool normal, const float* lo,
                    const float* hi, double scale, double loc, DT t, void* out, int64_t n,
                    cudaStream_t s);
+
+// ---- quantized.cu ----
+// (common/quantize_math.h; every operand row-major.) quantize: `groups`
+// groups of w (T floating); part 0 the codes, 1 the scales, 2 the biases.
+void quantize(DT t, const void* w, const float* global_scale, QuantMode mode, int group_size,
+              int bits, int part, void* out, int64_t groups, cudaStream_t s);
+// n elements of out (T floating) from rows of words_per_row code words, K
+// values each; scales (and biases) of T for affine, uint8 otherwise.
+void dequantize(DT t, const uint32_t* w, const void* scales, const void* biases,
+                const float* global_scale, QuantMode mode, int group_size, int bits, int64_t K,
+                int64_t words_per_row, void* out, int64_t n, cudaStream_t s);
+// out [B, M, N] = x [B, M, K] times w's matrix ([N, K] codes when transpose,
+// [K, N] otherwise; one for every batch unless w_batched), M at most 8.
+void quantized_matvec(DT t, const void* x, const uint32_t* w, const void* scales,
+                      const void* biases, QuantMode mode, int group_size, int bits,
+                      bool transpose, int64_t B, int64_t M, int64_t K, int64_t N,
+                      bool w_batched, void* out, cudaStream_t s);
 
 // ---- sort.cu ----
 // Scan `op` (common/scan_math.h) along the middle axis of a row-major
