@@ -123,5 +123,21 @@ int main() {
   show("inv", mx::linalg::inv(mx::array({4.0f, 7.0f, 2.0f, 6.0f}, {2, 2}), mx::Device::cpu));
   show("to_fp8", mx::to_fp8(mx::array({0.3f, -448.0f, 1000.0f})));
   show("view", mx::view(mx::array({1.0f}), mx::uint32));
+  mx::array qw = mx::reshape(mx::multiply(mx::sin(mx::arange(256, mx::float32)),
+                                          mx::array(3.0f)), {2, 128});
+  auto q4 = mx::quantize(qw, 64, 4);
+  show("quantize4_codes", q4[0]);
+  show("quantize4_scales", q4[1]);
+  show("quantize4_biases", q4[2]);
+  show("dequantize4", mx::slice(mx::dequantize(q4[0], q4[1], q4[2], 64, 4), {0, 0}, {2, 6}));
+  auto q3 = mx::quantize(mx::astype(qw, mx::bfloat16), 32, 3);
+  show("quantize3_codes", q3[0]);
+  show("quantize3_scales", q3[1]);
+  auto f4 = mx::quantize(qw, std::nullopt, std::nullopt, "mxfp4");
+  show("mxfp4_codes", f4[0]);
+  show("mxfp4_scales", f4[1]);
+  show("mxfp4_dequantize", mx::slice(mx::dequantize(f4[0], f4[1], std::nullopt, std::nullopt,
+                                                    std::nullopt, "mxfp4"),
+                                     {0, 0}, {1, 8}));
   return 0;
 }
