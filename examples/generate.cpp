@@ -30,8 +30,8 @@ struct Options {
   std::string device;  // "cpu", "gpu"; "" = the GPU when there is one
   std::optional<Dtype> dtype;
   std::vector<int> prompt;  // empty: a random prompt per request
-  int prompt_len = 32;
-  int max_tokens = 64;
+  int prompt_len = 128;
+  int max_tokens = 128;
   int requests = 4;
   bool batched = false;
   llm::SamplingParams sampling;
@@ -51,10 +51,10 @@ void usage(const char* argv0) {
       "--model is a Hugging Face folder (config.json, *.safetensors); without it a\n"
       "random model (hidden 512, 4 layers, 8 heads, 2 KV heads, FFN 1408, vocab\n"
       "32000, seed 0) is made. Every request gets --prompt-ids, or a random prompt\n"
-      "of about --prompt-len tokens (default 32, a few shorter on some requests).\n"
+      "of about --prompt-len tokens (default 128, a few shorter on some requests).\n"
       "Sampling: temperature 1 unless --greedy; top-k 0 and top-p 1 mean off; request\n"
       "r draws with the key of --seed + r. Generation stops after --max-tokens\n"
-      "(default 64) or the config's eos_token_id (unless --ignore-eos).\n"
+      "(default 128) or the config's eos_token_id (unless --ignore-eos).\n"
       "Defaults: the GPU when present (bfloat16 for the random model), else the CPU\n"
       "(float32); a folder's weights keep their dtype unless --dtype.\n"
       "Prints per request: time to first token, decode tokens/s and inter-token\n"
@@ -232,12 +232,11 @@ int main(int argc, char** argv) {
       shortest = std::min(shortest, q.prompt.size());
       longest = std::max(longest, q.prompt.size());
     }
-    std::string sampling = opt.sampling.greedy()
-                               ? "greedy"
-                               : "temperature " +
-                                     std::to_string(opt.sampling.temperature) +
-                                     ", top-k " + std::to_string(opt.sampling.top_k) +
-                                     ", top-p " + std::to_string(opt.sampling.top_p);
+    char sampling[96] = "greedy";
+    if (!opt.sampling.greedy()) {
+      std::snprintf(sampling, sizeof sampling, "temperature %g, top-k %d, top-p %g",
+                    opt.sampling.temperature, opt.sampling.top_k, opt.sampling.top_p);
+    }
     std::printf(
         "rill-generate: %s %s (hidden %d, %d layers, %d heads, %d KV heads, FFN %d, "
         "vocab %d) "
@@ -250,7 +249,7 @@ int main(int argc, char** argv) {
         opt.requests, to_string(device).c_str(),
         opt.batched ? "stepped together as one batch"
                     : "one thread each, each on its own stream",
-        shortest, longest, opt.max_tokens, sampling.c_str());
+        shortest, longest, opt.max_tokens, sampling);
     std::fflush(stdout);
 
     // A short request first: the first use of each weight (packing, copies)
@@ -320,7 +319,11 @@ int main(int argc, char** argv) {
       }
     }
     for (auto& w : workers) w.join();
-    const Clock::time_point end = Clock::now();
+    // The run ends with its last token (not when this thread noticed).
+    Clock::time_point end = start;
+    for (const Trace& t : traces) {
+      if (!t.at.empty()) end = std::max(end, t.at.back());
+    }
     if (shown) std::fprintf(stderr, "\r%70s\r", "");
 
     for (int r = 0; r < opt.requests; ++r) {
