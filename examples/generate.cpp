@@ -26,7 +26,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 struct Options {
-  std::string model;   // "" = a random model of ModelConfig::small_default()
+  std::string model;   // "" = a random model of `config`
+  std::string config;  // "" = ModelConfig::small_default()
   std::string device;  // "cpu", "gpu"; "" = the GPU when there is one
   std::optional<Dtype> dtype;
   std::vector<int> prompt;  // empty: a random prompt per request
@@ -42,16 +43,19 @@ struct Options {
 
 void usage(const char* argv0) {
   std::printf(
-      "usage: %s [--model DIR] [--prompt-ids 1,2,3 | --prompt-len N] [--max-tokens N]\n"
-      "          [--greedy | --temperature T --top-k K --top-p P] [--seed N]\n"
-      "          [--requests N] [--batched] [--device cpu|gpu]\n"
+      "usage: %s [--model DIR | --config FILE.json] [--prompt-ids 1,2,3 | --prompt-len "
+      "N]\n"
+      "          [--max-tokens N] [--greedy | --temperature T --top-k K --top-p P]\n"
+      "          [--seed N] [--requests N] [--batched] [--device cpu|gpu]\n"
       "          [--dtype float32|bfloat16|float16] [--ignore-eos] [--all-ids]\n\n"
       "Serves N requests (default 4) to a Llama-family decoder at once: N threads,\n"
       "each on its own default stream, or with --batched one batch stepped together.\n"
       "--model is a Hugging Face folder (config.json, *.safetensors); without it a\n"
-      "random model (hidden 512, 4 layers, 8 heads, 2 KV heads, FFN 1408, vocab\n"
-      "32000, seed 0) is made. Every request gets --prompt-ids, or a random prompt\n"
-      "of about --prompt-len tokens (default 128, a few shorter on some requests).\n"
+      "random model is made (seed 0): of the shape of --config (a config.json;\n"
+      "examples/tinyllama-1.1b.json is W2's), or hidden 512, 4 layers, 8 heads,\n"
+      "2 KV heads, FFN 1408, vocab 32000. Every\n"
+      "request gets --prompt-ids, or a random prompt of about --prompt-len tokens\n"
+      "(default 128, a few shorter on some requests).\n"
       "Sampling: temperature 1 unless --greedy; top-k 0 and top-p 1 mean off; request\n"
       "r draws with the key of --seed + r. Generation stops after --max-tokens\n"
       "(default 128) or the config's eos_token_id (unless --ignore-eos).\n"
@@ -112,6 +116,8 @@ Options parse(int argc, char** argv) {
       std::exit(0);
     } else if (a == "--model") {
       o.model = next();
+    } else if (a == "--config") {
+      o.config = next();
     } else if (a == "--prompt-ids") {
       o.prompt = parse_ids(next());
     } else if (a == "--prompt-len") {
@@ -200,8 +206,9 @@ int main(int argc, char** argv) {
     llm::Model model =
         opt.model.empty()
             ? llm::random_model(
-                  llm::ModelConfig::small_default(), 0,
-                  opt.dtype.value_or(device.type == Device::gpu ? bfloat16 : float32))
+                  opt.config.empty() ? llm::ModelConfig::small_default()
+                                     : llm::ModelConfig::from_file(opt.config),
+                  0, opt.dtype.value_or(device.type == Device::gpu ? bfloat16 : float32))
             : llm::load_model(opt.model, load);
     const double load_ms = ms_since(load_start, Clock::now());
     const llm::ModelConfig& c = model.config();
@@ -263,6 +270,7 @@ int main(int argc, char** argv) {
     std::vector<Trace> traces(opt.requests);
     std::atomic<long> generated{0};
     std::atomic<bool> done{false};
+    std::atomic<int> running{opt.requests};  // threads still generating
     std::mutex streams_mu;
     std::set<Stream> streams;  // guarded by streams_mu
     auto record = [&](int r, int token) {
@@ -285,7 +293,6 @@ int main(int argc, char** argv) {
         done = true;
       });
     } else {
-      std::atomic<int> running{opt.requests};
       for (int r = 0; r < opt.requests; ++r) {
         workers.emplace_back([&, r] {
           {

@@ -46,17 +46,17 @@ Model random_model(const ModelConfig& config, uint64_t seed, Dtype dtype,
   const ModelConfig& c = config;
   const int d = c.hidden_size, q_out = c.num_attention_heads * c.head_dim,
             kv_out = c.num_key_value_heads * c.head_dim, f = c.intermediate_size;
-  // Drawn on the CPU in float32, then cast and placed by from_weights.
-  const Device cpu(Device::cpu, 0);
+  // Drawn in float32 where the model will live, then cast by from_weights.
+  const Device at = device.value_or(default_device());
   std::unordered_map<std::string, array> w;
   array key = random::key(seed);
   auto normal = [&](const std::string& name, Shape shape) {
-    auto [next, sub] = random::split(key, cpu);
+    auto [next, sub] = random::split(key, at);
     key = next;
-    w.emplace(name, random::normal(shape, float32, 0.0f, 0.02f, sub, cpu));
+    w.emplace(name, random::normal(shape, float32, 0.0f, 0.02f, sub, at));
   };
   auto ones_at = [&](const std::string& name) {
-    w.emplace(name, ones({d}, float32, cpu));
+    w.emplace(name, ones({d}, float32, at));
   };
   auto linear = [&](const std::string& name, int out, int in, bool bias) {
     normal(name + ".weight", {out, in});
