@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <latch>
 #include <mutex>
 #include <set>
@@ -19,6 +20,7 @@
 
 #include "rill/llm/generate.h"
 #include "rill/llm/model.h"
+#include "rill/llm/tokenizer.h"
 
 using namespace rill;
 using Clock = std::chrono::steady_clock;
@@ -31,6 +33,7 @@ struct Options {
   std::string device;  // "cpu", "gpu"; "" = the GPU when there is one
   std::optional<Dtype> dtype;
   std::vector<int> prompt;  // empty: a random prompt per request
+  std::string text;         // a text prompt, through the folder's tokenizer.model
   int prompt_len = 128;
   int max_tokens = 128;
   int requests = 4;
@@ -43,8 +46,8 @@ struct Options {
 
 void usage(const char* argv0) {
   std::printf(
-      "usage: %s [--model DIR | --config FILE.json] [--prompt-ids 1,2,3 | --prompt-len "
-      "N]\n"
+      "usage: %s [--model DIR | --config FILE.json]\n"
+      "          [--prompt-ids 1,2,3 | --prompt TEXT | --prompt-len N]\n"
       "          [--max-tokens N] [--greedy | --temperature T --top-k K --top-p P]\n"
       "          [--seed N] [--requests N] [--batched] [--device cpu|gpu]\n"
       "          [--dtype float32|bfloat16|float16] [--ignore-eos] [--all-ids]\n\n"
@@ -55,7 +58,9 @@ void usage(const char* argv0) {
       "examples/tinyllama-1.1b.json is W2's), or hidden 512, 4 layers, 8 heads,\n"
       "2 KV heads, FFN 1408, vocab 32000. Every\n"
       "request gets --prompt-ids, or a random prompt of about --prompt-len tokens\n"
-      "(default 128, a few shorter on some requests).\n"
+      "(default 128, a few shorter on some requests). --prompt TEXT goes through\n"
+      "the folder's tokenizer.model (SentencePiece, when this build has it), and\n"
+      "the output is also printed as text ('text: ...').\n"
       "Sampling: temperature 1 unless --greedy; top-k 0 and top-p 1 mean off; request\n"
       "r draws with the key of --seed + r. Generation stops after --max-tokens\n"
       "(default 128) or the config's eos_token_id (unless --ignore-eos).\n"
@@ -120,6 +125,8 @@ Options parse(int argc, char** argv) {
       o.config = next();
     } else if (a == "--prompt-ids") {
       o.prompt = parse_ids(next());
+    } else if (a == "--prompt") {
+      o.text = next();
     } else if (a == "--prompt-len") {
       o.prompt_len = parse_int(a, next(), 1, 1 << 20);
     } else if (a == "--max-tokens") {
@@ -154,6 +161,12 @@ Options parse(int argc, char** argv) {
     }
   }
   o.sampling.validate();
+  if (!o.text.empty() && !o.prompt.empty()) {
+    throw std::invalid_argument("--prompt and --prompt-ids exclude each other");
+  }
+  if (!o.text.empty() && o.model.empty()) {
+    throw std::invalid_argument("--prompt needs --model DIR with a tokenizer.model");
+  }
   if (o.device.empty()) o.device = is_available(Device(Device::gpu, 0)) ? "gpu" : "cpu";
   return o;
 }
@@ -212,6 +225,16 @@ int main(int argc, char** argv) {
             : llm::load_model(opt.model, load);
     const double load_ms = ms_since(load_start, Clock::now());
     const llm::ModelConfig& c = model.config();
+    std::optional<llm::Tokenizer> tokenizer;
+    if (!opt.text.empty()) {
+      const std::string file =
+          (std::filesystem::path(opt.model) / "tokenizer.model").string();
+      if (!std::filesystem::exists(file)) {
+        throw std::invalid_argument("--prompt needs " + file + " (SentencePiece)");
+      }
+      tokenizer.emplace(file);
+      opt.prompt = tokenizer->encode(opt.text);
+    }
 
     std::vector<llm::Request> requests(opt.requests);
     for (int r = 0; r < opt.requests; ++r) {
@@ -389,6 +412,7 @@ int main(int argc, char** argv) {
     } else {
       std::printf("ids: %s\n", join(traces[0].ids).c_str());
     }
+    if (tokenizer) std::printf("text: %s\n", tokenizer->decode(traces[0].ids).c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rill-generate: %s\n", e.what());
     return 1;

@@ -8,6 +8,10 @@ tests/data/<name>/, for tests/test_llm.cpp:
   greedy_ids.npy                   int32 [N], N greedy tokens after the prompt
                                    (argmax of each step's logits, no end token)
 
+tiny-llama also gets a SentencePiece tokenizer.model of its vocabulary size
+(256 pieces, trained on CORPUS below) and text_ids.npy, the ids of
+TOKENIZER_TEXT as sentencepiece encodes it, after the BOS id.
+
 Fixtures:
   tiny-llama          Llama, untied embeddings, rope_theta 10000
   tiny-llama3-tied    Llama, tied embeddings, "llama3" rope scaling, biases in
@@ -20,14 +24,18 @@ logits are of order one and the greedy steps are far from ties; a seed whose
 prompt or steps come within 1e-3 of a tie is skipped.
 
 Usage: python3 scripts/make-llama-fixture.py [OUT_DIR]   (default tests/data)
-(needs torch and transformers; on Debian: apt-get install python3-torch, then
-pip install --break-system-packages transformers for /usr/bin/python3)
+(needs torch, transformers and sentencepiece; on Debian: apt-get install
+python3-torch, then pip install --break-system-packages transformers
+sentencepiece for /usr/bin/python3)
 """
 import json
 import os
 import sys
 
+import io
+
 import numpy as np
+import sentencepiece as spm
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
@@ -101,10 +109,39 @@ def make(name, config_cls, model_cls, kwargs, out_root):
           (out_dir, seed, min(gaps), float(logits.abs().max())))
 
 
+CORPUS = """\
+The quick brown fox jumps over the lazy dog. A stream is an ordered queue of work on a device.
+Threads submit work to their own streams, and the runtime runs them side by side.
+Once upon a time there was a little model that predicted the next token of a story.
+It read the prompt, kept the keys and values of every layer, and wrote one token at a time.
+Hello world! Numbers like 1, 2, 3 and 42 appear in text too; so do questions?
+"""
+TOKENIZER_TEXT = "Once upon a time, the quick brown fox wrote one token at a time."
+
+
+def make_tokenizer(out_dir, vocab_size):
+    model = io.BytesIO()
+    lines = CORPUS.splitlines() * 20
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size,
+        model_type="bpe", character_coverage=1.0, num_threads=1,
+        normalization_rule_name="identity",
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
+    with open(os.path.join(out_dir, "tokenizer.model"), "wb") as f:
+        f.write(model.getvalue())
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    ids = [sp.bos_id()] + sp.encode(TOKENIZER_TEXT)
+    assert sp.decode(ids[1:]) == TOKENIZER_TEXT
+    np.save(os.path.join(out_dir, "text_ids.npy"), np.array(ids, dtype=np.int32))
+    print("wrote %s/tokenizer.model (%d pieces; the text is %d ids)" %
+          (out_dir, sp.get_piece_size(), len(ids)))
+
+
 def main():
     out_root = sys.argv[1] if len(sys.argv) > 1 else "tests/data"
     for name, (config_cls, model_cls, kwargs) in FIXTURES.items():
         make(name, config_cls, model_cls, kwargs, out_root)
+    make_tokenizer(os.path.join(out_root, "tiny-llama"), FIXTURES["tiny-llama"][2]["vocab_size"])
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@
 #include "rill/llm/generate.h"
 #include "rill/llm/model.h"
 #include "rill/llm/sampling.h"
+#include "rill/llm/tokenizer.h"
 
 using namespace rill;
 namespace fs = std::filesystem;
@@ -297,4 +298,19 @@ TEST(Llm, BadInputIsAClearError) {
     f.model.forward(array({1, 2}, Shape{1, 2}, int32), cache);
   });
   EXPECT_NE(msg.find("the cache holds 2 rows"), std::string::npos) << msg;
+}
+
+// tiny-llama's tokenizer.model (SentencePiece), against the ids the Python
+// sentencepiece package gave for the same text.
+TEST(Llm, TokenizerMatchesSentencePiece) {
+  if (!llm::Tokenizer::available()) GTEST_SKIP() << "built without SentencePiece";
+  llm::Tokenizer tok(fixture_dir("tiny-llama") + "/tokenizer.model");
+  const std::string text = "Once upon a time, the quick brown fox wrote one token at a time.";
+  std::vector<int> want = ids_of(fixture_dir("tiny-llama") + "/text_ids.npy");
+  EXPECT_EQ(join(tok.encode(text)), join(want));
+  EXPECT_EQ(tok.decode(std::vector<int>(want.begin() + 1, want.end())), text);
+  EXPECT_EQ(tok.vocab_size(), 256);
+  EXPECT_THROW(tok.decode({256}), std::invalid_argument);
+  EXPECT_THROW(llm::Tokenizer(fixture_dir("no-such-model") + "/tokenizer.model"),
+               std::runtime_error);
 }
