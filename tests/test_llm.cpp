@@ -282,6 +282,21 @@ TEST(Llm, BadInputIsAClearError) {
       << msg;
   EXPECT_THROW(llm::load_model(fixture_dir("no-such-model")), std::runtime_error);
 
+  // A Mistral sliding window is refused past its length, not ignored.
+  const std::string mistral =
+      edited_copy("mistral", "\"model_type\": \"llama\"",
+                  "\"model_type\": \"mistral\", \"sliding_window\": 16");
+  llm::Model windowed = llm::load_model(mistral);
+  fs::remove_all(mistral);
+  EXPECT_EQ(windowed.config().sliding_window, 16);
+  llm::Request within;
+  within.prompt.assign(12, 5);
+  within.max_tokens = 4;
+  EXPECT_EQ(llm::generate(windowed, within).size(), 4u);
+  within.max_tokens = 5;
+  msg = invalid_argument_of([&] { llm::generate(windowed, within); });
+  EXPECT_NE(msg.find("pass the model's sliding window (16)"), std::string::npos) << msg;
+
   Fixture f = load_fixture("tiny-llama");
   llm::Request r;
   r.prompt = {1, 2, 256};

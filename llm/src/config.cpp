@@ -143,6 +143,16 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
   c.qkv_bias = c.model_type == "qwen2" || attention_bias;
   c.o_bias = c.model_type != "qwen2" && attention_bias;
   c.mlp_bias = get_bool(j, "mlp_bias", source, false);
+  const bool window =
+      c.model_type == "mistral" ||
+      (c.model_type == "qwen2" && get_bool(j, "use_sliding_window", source, false));
+  if (window) {
+    const int none = 0;
+    c.sliding_window = get_int(j, "sliding_window", source, &none);
+    if (c.sliding_window < 0) {
+      bad(source, "sliding_window must be >= 0, got " + std::to_string(c.sliding_window));
+    }
+  }
   if (const json* e = find(j, "eos_token_id")) {
     if (e->is_number_integer()) {
       c.eos_token_ids.push_back(e->get<int>());

@@ -40,6 +40,14 @@ void check_request(const Model& model, const Request& r) {
     throw std::invalid_argument("[llm::generate] max_tokens must be >= 0, got " +
                                 std::to_string(r.max_tokens));
   }
+  const int window = model.config().sliding_window;
+  if (window > 0 && static_cast<int64_t>(r.prompt.size()) + r.max_tokens > window) {
+    throw std::invalid_argument("[llm::generate] the prompt (" +
+                                std::to_string(r.prompt.size()) + ") and max_tokens (" +
+                                std::to_string(r.max_tokens) +
+                                ") pass the model's sliding window (" +
+                                std::to_string(window) + "), which is not implemented");
+  }
   r.sampling.validate();
 }
 
@@ -49,7 +57,7 @@ std::vector<int> generate(const Model& model, const Request& r,
   std::vector<int> out;
   if (r.max_tokens == 0) return out;
   const int len = static_cast<int>(r.prompt.size());
-  KVCache cache(model.config(), 1, model.dtype(), len + r.max_tokens);
+  KVCache cache(model.config(), 1, model.dtype(), len + r.max_tokens, 256, s);
   KeyChain keys{random::key(r.seed)};
   auto step = [&](const array& tokens) {
     array logits = model.forward(tokens, cache, false, s);
@@ -100,7 +108,7 @@ std::vector<std::vector<int>> generate_batch(const Model& model,
     std::copy(p.begin(), p.end(),
               tokens.begin() + static_cast<size_t>(b) * longest + pad);
   }
-  KVCache cache(model.config(), batch, model.dtype(), longest + most_tokens);
+  KVCache cache(model.config(), batch, model.dtype(), longest + most_tokens, 256, s);
   cache.set_left_padding(padding);
   std::vector<KeyChain> keys;
   for (const Request& r : requests) keys.push_back({random::key(r.seed)});

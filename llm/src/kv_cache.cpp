@@ -10,7 +10,8 @@ namespace rill::llm {
 
 using detail::shape_str;
 
-KVCache::KVCache(const ModelConfig& config, int batch, Dtype dtype, int reserve, int step)
+KVCache::KVCache(const ModelConfig& config, int batch, Dtype dtype, int reserve, int step,
+                 StreamOrDevice s)
     : batch_(batch),
       kv_heads_(config.num_key_value_heads),
       head_dim_(config.head_dim),
@@ -29,8 +30,8 @@ KVCache::KVCache(const ModelConfig& config, int batch, Dtype dtype, int reserve,
   }
   capacity_ = reserve > 0 ? reserve : step;
   for (int l = 0; l < config.num_hidden_layers; ++l) {
-    keys_.push_back(zeros({batch_, kv_heads_, capacity_, head_dim_}, dtype_));
-    values_.push_back(zeros({batch_, kv_heads_, capacity_, head_dim_}, dtype_));
+    keys_.push_back(zeros({batch_, kv_heads_, capacity_, head_dim_}, dtype_, s));
+    values_.push_back(zeros({batch_, kv_heads_, capacity_, head_dim_}, dtype_, s));
   }
   left_padding_.assign(batch_, 0);
 }

@@ -2,6 +2,7 @@
 #include "rill/llm/model.h"
 
 #include <cmath>
+#include <numbers>
 #include <stdexcept>
 
 #include "format.h"
@@ -30,7 +31,7 @@ array llama3_periods(const ModelConfig& c) {
   std::vector<float> periods(c.head_dim / 2);
   for (int i = 0; i < c.head_dim / 2; ++i) {
     double inv = std::pow(static_cast<double>(c.rope_theta), -2.0 * i / c.head_dim);
-    double wavelen = 2 * M_PI / inv;
+    double wavelen = 2 * std::numbers::pi / inv;
     if (wavelen > low_wavelen) {
       inv /= r.factor;
     } else if (wavelen >= high_wavelen) {

@@ -35,6 +35,10 @@ struct ModelConfig {
   bool o_bias = false;    // output projection (Llama's attention_bias)
   bool mlp_bias = false;  // gate, up and down projections
   std::vector<int> eos_token_ids;
+  // Attention over the last `sliding_window` positions only (Mistral; Qwen2
+  // with use_sliding_window); 0: none. Not implemented: generate() refuses
+  // requests longer than the window rather than attend past it.
+  int sliding_window = 0;
 
   // From config.json's text; `source` names it in errors. Missing or
   // malformed keys, unknown model types, activations or rope scaling throw

@@ -26,9 +26,10 @@ namespace rill::llm {
 // by one thread at a time.
 class KVCache {
  public:
-  // `reserve`: slots to allocate up front (0: one step's worth).
+  // `reserve`: slots to allocate up front (0: one step's worth); the buffers
+  // are made on `s`.
   KVCache(const ModelConfig& config, int batch, Dtype dtype, int reserve = 0,
-          int step = 256);
+          int step = 256, StreamOrDevice s = {});
 
   int batch() const { return batch_; }
   int layers() const { return static_cast<int>(keys_.size()); }
