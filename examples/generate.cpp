@@ -63,7 +63,7 @@ void usage(const char* argv0) {
       "the output is also printed as text ('text: ...').\n"
       "Sampling: temperature 1 unless --greedy; top-k 0 and top-p 1 mean off; request\n"
       "r draws with the key of --seed + r. Generation stops after --max-tokens\n"
-      "(default 128) or the config's eos_token_id (unless --ignore-eos).\n"
+      "(default 128) or a folder's eos_token_id (unless --ignore-eos).\n"
       "Defaults: the GPU when present (bfloat16 for the random model), else the CPU\n"
       "(float32); a folder's weights keep their dtype unless --dtype.\n"
       "Prints per request: time to first token, decode tokens/s and inter-token\n"
@@ -253,7 +253,8 @@ int main(int argc, char** argv) {
       q.max_tokens = opt.max_tokens;
       q.sampling = opt.sampling;
       q.seed = opt.seed + r;
-      if (!opt.ignore_eos) q.stop_ids = c.eos_token_ids;
+      // A random model's end token means nothing: it runs to max_tokens.
+      if (!opt.ignore_eos && !opt.model.empty()) q.stop_ids = c.eos_token_ids;
       llm::check_request(model, q);
     }
 
