@@ -121,7 +121,10 @@ std::vector<array> Model::parameters() const {
   auto add = [&](const Linear& l) {
     all.push_back(l.weight);
     if (l.bias) all.push_back(*l.bias);
-    if (l.quantized) all.insert(all.end(), {l.quantized->scales, l.quantized->biases});
+    if (l.quantized) {
+      all.push_back(l.quantized->scales);
+      if (l.quantized->biases) all.push_back(*l.quantized->biases);
+    }
   };
   for (const DecoderLayer& l : layers_) {
     all.insert(all.end(), {l.input_norm, l.post_attention_norm});

@@ -10,11 +10,11 @@
 namespace rill::llm {
 
 // MLX's quantized layout of a weight: `Linear::weight` then holds the packed
-// uint32 words [out, in * bits / 32], with a scale and a bias per group of
-// `group_size` inputs ([out, in / group_size] each).
+// uint32 words [out, in * bits / 32], with a scale and (mode "affine") a bias
+// per group of `group_size` inputs ([out, in / group_size] each).
 struct QuantizedWeight {
   array scales;
-  array biases;
+  std::optional<array> biases;  // none in the fp4/fp8 modes
   int group_size = 64;
   int bits = 4;
   std::string mode = "affine";
