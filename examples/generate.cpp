@@ -42,6 +42,8 @@ struct Options {
   uint64_t seed = 0;
   bool ignore_eos = false;
   bool all_ids = false;
+  int quantize_bits = 0;  // 0: the weights as they are
+  int group_size = 64;
 };
 
 void usage(const char* argv0) {
@@ -50,7 +52,8 @@ void usage(const char* argv0) {
       "          [--prompt-ids 1,2,3 | --prompt TEXT | --prompt-len N]\n"
       "          [--max-tokens N] [--greedy | --temperature T --top-k K --top-p P]\n"
       "          [--seed N] [--requests N] [--batched] [--device cpu|gpu]\n"
-      "          [--dtype float32|bfloat16|float16] [--ignore-eos] [--all-ids]\n\n"
+      "          [--dtype float32|bfloat16|float16] [--ignore-eos] [--all-ids]\n"
+      "          [--quantize BITS [--group-size G]]\n\n"
       "Serves N requests (default 4) to a Llama-family decoder at once: N threads,\n"
       "each on its own default stream, or with --batched one batch stepped together.\n"
       "--model is a Hugging Face folder (config.json, *.safetensors); without it a\n"
@@ -66,6 +69,8 @@ void usage(const char* argv0) {
       "(default 128) or a folder's eos_token_id (unless --ignore-eos).\n"
       "Defaults: the GPU when present (bfloat16 for the random model), else the CPU\n"
       "(float32); a folder's weights keep their dtype unless --dtype.\n"
+      "--quantize BITS (2, 3, 4, 5, 6, 8) quantizes every linear layer's weight on\n"
+      "load (MLX's affine format, groups of --group-size: 32, 64 default, 128).\n"
       "Prints per request: time to first token, decode tokens/s and inter-token\n"
       "latency percentiles; then the totals and 'ids: ...' for request 0 (with\n"
       "--all-ids 'ids[r]: ...' for each request).\n",
@@ -156,6 +161,10 @@ Options parse(int argc, char** argv) {
       o.ignore_eos = true;
     } else if (a == "--all-ids") {
       o.all_ids = true;
+    } else if (a == "--quantize") {
+      o.quantize_bits = parse_int(a, next(), 2, 8);
+    } else if (a == "--group-size") {
+      o.group_size = parse_int(a, next(), 32, 128);
     } else {
       throw std::invalid_argument("unknown argument " + a + " (see --help)");
     }
@@ -223,6 +232,7 @@ int main(int argc, char** argv) {
                                      : llm::ModelConfig::from_file(opt.config),
                   0, opt.dtype.value_or(device.type == Device::gpu ? bfloat16 : float32))
             : llm::load_model(opt.model, load);
+    if (opt.quantize_bits) model = model.quantize(opt.quantize_bits, opt.group_size);
     const double load_ms = ms_since(load_start, Clock::now());
     const llm::ModelConfig& c = model.config();
     std::optional<llm::Tokenizer> tokenizer;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "rill/llm/generate.h"
@@ -169,6 +170,42 @@ TEST(Llm, CacheGrowsAndStepsMatchOneStep) {
 
 // slice_update writes a step's keys into the cache's own buffer: the cache
 // holds its only reference, so the buffer is donated, not copied.
+// The quantized model (every linear layer 4-bit, the untied and the tied
+// output projections included) against the same model with each of those
+// weights replaced by dequantize(quantize(w)): the quantized products are
+// the dequantized ones. Then greedy decoding still runs on it.
+TEST(Llm, QuantizedModelIsItsDequantizedWeights) {
+  for (const std::string name : {"tiny-llama", "tiny-llama3-tied"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = fixture_dir(name);
+    llm::ModelConfig config = llm::ModelConfig::from_file(dir + "/config.json");
+    auto weights = load_safetensors(dir + "/model.safetensors").first;
+    llm::Model q = llm::Model::from_weights(config, weights).quantize(4, 32);
+    auto is_linear = [](const std::string& n) {
+      return n.size() > 12 && n.compare(n.size() - 12, 12, "_proj.weight") == 0;
+    };
+    std::unordered_map<std::string, array> deq = weights;
+    for (auto& [n, w] : deq) {
+      if (!is_linear(n) && n != "lm_head.weight") continue;
+      auto qq = quantize(w, 32, 4);
+      w = dequantize(qq[0], qq[1], qq[2], 32, 4);
+    }
+    llm::ModelConfig ref_config = config;
+    if (config.tie_word_embeddings) {
+      // The quantized model's tied projection is a quantized copy of the
+      // embedding: the reference gets it as an untied, dequantized head.
+      auto qq = quantize(weights.at("model.embed_tokens.weight"), 32, 4);
+      deq.insert_or_assign("lm_head.weight", dequantize(qq[0], qq[1], qq[2], 32, 4));
+      ref_config.tie_word_embeddings = false;
+    }
+    llm::Model ref = llm::Model::from_weights(ref_config, deq);
+    Fixture fq{name, q, ids_of(dir + "/prompt_ids.npy"), array(0.0f), {}};
+    Fixture fr{name, ref, fq.prompt, array(0.0f), {}};
+    EXPECT_LE(relative_error(prompt_logits(fq), prompt_logits(fr)), 1e-4);
+    EXPECT_EQ(greedy(fq, 8).size(), 8u);
+  }
+}
+
 TEST(Llm, CacheIsWrittenInPlace) {
   StreamContext on_cpu(Device(Device::cpu, 0));
   Fixture f = load_fixture("tiny-llama");

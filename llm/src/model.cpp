@@ -130,8 +130,20 @@ std::vector<array> Model::parameters() const {
     all.insert(all.end(), {l.input_norm, l.post_attention_norm});
     for (const Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) add(*lin);
   }
-  if (!config_.tie_word_embeddings) add(lm_head);
+  if (!config_.tie_word_embeddings || lm_head.quantized) add(lm_head);
   return all;
+}
+
+Model Model::quantize(int bits, int group_size, const std::string& mode) const {
+  Model out = *this;
+  for (DecoderLayer& l : out.layers_) {
+    for (Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) {
+      *lin = lin->quantize(bits, group_size, mode);
+    }
+  }
+  out.lm_head = lm_head.quantize(bits, group_size, mode);
+  eval(out.parameters());
+  return out;
 }
 
 array Model::rope(const array& x, const KVCache& cache,

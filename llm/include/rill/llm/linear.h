@@ -27,15 +27,24 @@ struct Linear {
 
   int out_features() const { return weight.shape(0); }
 
+  // This layer with its weight quantized (MLX's quantize: `bits`,
+  // `group_size`, `mode`); an already quantized layer stays as it is.
+  Linear quantize(int bits, int group_size = 64, const std::string& mode = "affine",
+                  StreamOrDevice s = {}) const {
+    if (quantized) return *this;
+    auto q = rill::quantize(weight, group_size, bits, mode, std::nullopt, s);
+    Linear out{q[0], bias, QuantizedWeight{q[1], std::nullopt, group_size, bits, mode}};
+    if (q.size() > 2) out.quantized->biases = q[2];
+    return out;
+  }
+
   // x [..., in] -> [..., out]. Lazy: builds nodes on `s`.
   array operator()(const array& x, StreamOrDevice s = {}) const {
     if (quantized) {
-      // The quantized form's product goes here:
-      //   y = quantized_matmul(x, weight, q.scales, q.biases, /*transpose=*/true,
-      //                        q.group_size, q.bits, q.mode, s), plus the bias.
-      throw std::invalid_argument("[llm::Linear] quantized weights (" + quantized->mode +
-                                  ", " + std::to_string(quantized->bits) +
-                                  " bits) need quantized_matmul, not built in yet");
+      const QuantizedWeight& q = *quantized;
+      array y = quantized_matmul(x, weight, q.scales, q.biases, /*transpose=*/true, q.group_size,
+                                 q.bits, q.mode, s);
+      return bias ? add(y, *bias, s) : y;
     }
     // transpose() is a view: the product reads W^T in place, no copy.
     if (bias) return addmm(*bias, x, transpose(weight, s), 1.0f, 1.0f, s);

@@ -49,6 +49,12 @@ class Model {
   // Every weight, for eval or memory accounting.
   std::vector<array> parameters() const;
 
+  // This model with every linear layer's weight quantized (MLX's quantize:
+  // `bits`, `group_size`, `mode`), the output projection included (a tied
+  // one gets a quantized copy of the embedding, which stays dense for the
+  // lookups); norms and biases stay as they are. Evaluated.
+  Model quantize(int bits, int group_size = 64, const std::string& mode = "affine") const;
+
   // One step: tokens [B, L] (integers below vocab_size) at the cache's slots
   // offset() ..; writes their keys and values into `cache` and advances it.
   // Returns float32 logits [B, V] of the last position, or [B, L, V] of all
