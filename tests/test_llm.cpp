@@ -206,6 +206,51 @@ TEST(Llm, QuantizedModelIsItsDequantizedWeights) {
   }
 }
 
+// An MLX-quantized checkpoint (scripts/make-mlx-quantized-fixture.py: every
+// linear layer and the embedding 4-bit, MLX-LM's names and config) against a
+// dense float32 model of the same weights dequantized.
+TEST(Llm, MlxQuantizedFolderLoadsAndMatchesItsDequantizedWeights) {
+  const std::string dir = fixture_dir("tiny-llama-mlx-q4");
+  llm::LoadOptions f32;
+  f32.dtype = float32;
+  llm::Model q = llm::load_model(dir, f32);
+  llm::ModelConfig config = llm::ModelConfig::from_file(dir + "/config.json");
+  ASSERT_TRUE(config.quantization.has_value());
+  EXPECT_EQ(config.quantization->bits, 4);
+  EXPECT_EQ(config.quantization->group_size, 32);
+  auto weights = load_safetensors(dir + "/model.safetensors").first;
+  std::unordered_map<std::string, array> dense;
+  for (const auto& [n, w] : weights) {
+    const std::string tail = ".scales";
+    if (n.size() > tail.size() && n.compare(n.size() - tail.size(), tail.size(), tail) == 0) {
+      const std::string layer = n.substr(0, n.size() - tail.size());
+      dense.insert_or_assign(layer + ".weight",
+                             dequantize(weights.at(layer + ".weight"), astype(w, float32),
+                                        astype(weights.at(layer + ".biases"), float32), 32, 4));
+    } else if (n.size() < 7 || n.compare(n.size() - 7, 7, ".biases") != 0) {
+      if (!dense.count(n)) dense.emplace(n, w);
+    }
+  }
+  llm::ModelConfig dense_config = config;
+  dense_config.quantization.reset();
+  llm::Model ref = llm::Model::from_weights(dense_config, dense, f32);
+  Fixture fq{"q4", q, ids_of(dir + "/prompt_ids.npy"), array(0.0f), {}};
+  Fixture fr{"dense", ref, fq.prompt, array(0.0f), {}};
+  EXPECT_LE(relative_error(prompt_logits(fq), prompt_logits(fr)), 1e-4);
+  EXPECT_EQ(greedy(fq, 6), greedy(fr, 6));
+  // The same weights under a config without "quantization": a clear error.
+  try {
+    llm::Model::from_weights(dense_config, weights, f32);
+    ADD_FAILURE() << "quantized weights without a quantization config loaded";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("no \"quantization\""), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(llm::ModelConfig::from_json(
+                   R"({"model_type": "llama", "quantization": {"bits": 4, "model.layers.0": {}}})",
+                   "test"),
+               std::invalid_argument);
+}
+
 TEST(Llm, CacheIsWrittenInPlace) {
   StreamContext on_cpu(Device(Device::cpu, 0));
   Fixture f = load_fixture("tiny-llama");

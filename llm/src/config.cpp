@@ -116,8 +116,24 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
                     "\" is not supported (supported: llama, mistral, qwen2)");
   }
   if (const json* q = find(j, "quantization")) {
-    bad(source, "quantized checkpoints (\"quantization\": " + q->dump() +
-                    ") are not supported yet");
+    // MLX's form: {"group_size": G, "bits": B[, "mode": M]}; per-layer
+    // settings (objects keyed by a layer's path) are not read.
+    if (!q->is_object()) bad(source, "\"quantization\" must be an object, got " + q->dump());
+    Quantization qc;
+    for (const auto& [key, value] : q->items()) {
+      if (key == "group_size" || key == "bits") {
+        if (!value.is_number_integer()) {
+          bad(source, "quantization." + key + " must be an integer, got " + value.dump());
+        }
+        (key == "bits" ? qc.bits : qc.group_size) = value.get<int>();
+      } else if (key == "mode") {
+        if (!value.is_string()) bad(source, "quantization.mode must be a string, got " + value.dump());
+        qc.mode = value.get<std::string>();
+      } else {
+        bad(source, "quantization key \"" + key + "\" (per-layer settings) is not supported");
+      }
+    }
+    c.quantization = qc;
   }
   if (const json* act = find(j, "hidden_act")) {
     if (!act->is_string() || act->get<std::string>() != "silu") {

@@ -1,6 +1,7 @@
 // The decoder's weights (from Hugging Face names) and its forward pass.
 #include "rill/llm/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
@@ -52,7 +53,21 @@ Model Model::from_weights(const ModelConfig& config,
   config.validate();
   auto embed_it = weights.find("model.embed_tokens.weight");
   if (embed_it == weights.end()) bad_weights("missing tensor model.embed_tokens.weight");
-  const Dtype dtype = options.dtype.value_or(embed_it->second.dtype());
+  // A quantized layer (MLX's checkpoints) has `.scales` beside its `.weight`.
+  auto quantized = [&](const std::string& name) {
+    return weights.count(name + ".scales") > 0;
+  };
+  const bool any_quantized = std::any_of(weights.begin(), weights.end(), [](const auto& kv) {
+    const std::string& n = kv.first;
+    return n.size() > 7 && n.compare(n.size() - 7, 7, ".scales") == 0;
+  });
+  if (any_quantized && !config.quantization) {
+    bad_weights("the weights are quantized (.scales tensors) but the config has no "
+                "\"quantization\"");
+  }
+  const bool embed_q = quantized("model.embed_tokens");
+  const Dtype dtype = options.dtype.value_or(
+      embed_q ? weights.at("model.embed_tokens.scales").dtype() : embed_it->second.dtype());
   if (!supported_dtype(dtype)) {
     bad_weights("weights must be float32, bfloat16 or float16, got " + dtype_name(dtype));
   }
@@ -79,8 +94,51 @@ Model Model::from_weights(const ModelConfig& config,
     made.push_back(out);
     return out;
   };
+  // A quantized layer's parts in MLX's layout: codes uint32 [out, in bits / 32],
+  // scales (and affine's biases) [out, in / group_size].
+  auto codes = [&](const std::string& name, int out, int in) -> Linear {
+    const Quantization& q = *config.quantization;
+    if (q.bits <= 0 || q.group_size <= 0 || (int64_t(in) * q.bits) % 32 != 0 ||
+        in % q.group_size != 0) {
+      bad_weights("layer " + name + " of " + std::to_string(in) + " inputs cannot hold " +
+                  std::to_string(q.bits) + "-bit codes in groups of " +
+                  std::to_string(q.group_size));
+    }
+    auto it = weights.find(name + ".weight");
+    if (it == weights.end()) bad_weights("missing tensor " + name + ".weight");
+    const array& w = it->second;
+    const Shape want{out, static_cast<int>(int64_t(in) * q.bits / 32)};
+    if (w.dtype() != uint32 || w.shape() != want) {
+      bad_weights("tensor " + name + ".weight is " + dtype_name(w.dtype()) + " " +
+                  shape_str(w.shape()) + ", expected uint32 " + shape_str(want) + " (" +
+                  std::to_string(q.bits) + "-bit codes)");
+    }
+    array packed = on_gpu ? copy(w, device) : w;
+    made.push_back(packed);
+    // Affine's scales are floats (cast to the model's dtype); the float modes'
+    // are uint8 exponents or e4m3 codes, kept as they are.
+    auto raw_scales = [&]() -> array {
+      auto sit = weights.find(name + ".scales");
+      const Shape sw{out, in / q.group_size};
+      if (sit->second.dtype() != uint8 || sit->second.shape() != sw) {
+        bad_weights("tensor " + name + ".scales is " + dtype_name(sit->second.dtype()) + " " +
+                    shape_str(sit->second.shape()) + ", expected uint8 " + shape_str(sw) +
+                    " for mode " + q.mode);
+      }
+      array a = on_gpu ? copy(sit->second, device) : sit->second;
+      made.push_back(a);
+      return a;
+    };
+    QuantizedWeight qw{q.mode == "affine" ? get(name + ".scales", {out, in / q.group_size})
+                                          : raw_scales(),
+                       std::nullopt, q.group_size, q.bits, q.mode};
+    if (q.mode == "affine") qw.biases = get(name + ".biases", {out, in / q.group_size});
+    return Linear{packed, std::nullopt, qw};
+  };
   auto linear = [&](const std::string& name, int out, int in, bool bias) {
-    Linear l{get(name + ".weight", {out, in}), std::nullopt, std::nullopt};
+    Linear l = quantized(name) ? codes(name, out, in)
+                               : Linear{get(name + ".weight", {out, in}), std::nullopt,
+                                        std::nullopt};
     if (bias) l.bias = get(name + ".bias", {out});
     return l;
   };
@@ -89,7 +147,13 @@ Model Model::from_weights(const ModelConfig& config,
   const int d = c.hidden_size, q_out = c.num_attention_heads * c.head_dim,
             kv_out = c.num_key_value_heads * c.head_dim, f = c.intermediate_size;
   Model m(config, dtype);
-  m.embed_tokens = get("model.embed_tokens.weight", {c.vocab_size, d});
+  if (embed_q) {
+    Linear e = codes("model.embed_tokens", c.vocab_size, d);
+    m.embed_tokens = e.weight;
+    m.embed_quantized_ = e.quantized;
+  } else {
+    m.embed_tokens = get("model.embed_tokens.weight", {c.vocab_size, d});
+  }
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     m.layers_.push_back(DecoderLayer{
@@ -105,7 +169,7 @@ Model Model::from_weights(const ModelConfig& config,
     });
   }
   m.norm = get("model.norm.weight", {d});
-  m.lm_head = c.tie_word_embeddings ? Linear{m.embed_tokens, std::nullopt, std::nullopt}
+  m.lm_head = c.tie_word_embeddings ? Linear{m.embed_tokens, std::nullopt, m.embed_quantized_}
                                     : linear("lm_head", c.vocab_size, d, false);
   if (c.rope_scaling.type == "linear") m.rope_scale_ = 1.0f / c.rope_scaling.factor;
   if (c.rope_scaling.type == "llama3") {
@@ -118,6 +182,10 @@ Model Model::from_weights(const ModelConfig& config,
 
 std::vector<array> Model::parameters() const {
   std::vector<array> all{embed_tokens, norm};
+  if (embed_quantized_) {
+    all.push_back(embed_quantized_->scales);
+    if (embed_quantized_->biases) all.push_back(*embed_quantized_->biases);
+  }
   auto add = [&](const Linear& l) {
     all.push_back(l.weight);
     if (l.bias) all.push_back(*l.bias);
@@ -130,7 +198,7 @@ std::vector<array> Model::parameters() const {
     all.insert(all.end(), {l.input_norm, l.post_attention_norm});
     for (const Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) add(*lin);
   }
-  if (!config_.tie_word_embeddings || lm_head.quantized) add(lm_head);
+  if (!config_.tie_word_embeddings || (lm_head.quantized && !embed_quantized_)) add(lm_head);
   return all;
 }
 
@@ -204,7 +272,14 @@ array Model::forward(const array& tokens, KVCache& cache, bool all_logits,
   }
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-  array h = take(embed_tokens, tokens, 0, s);  // [B, L, D]
+  array h = take(embed_tokens, tokens, 0, s);  // [B, L, D], or its codes
+  if (embed_quantized_) {
+    const QuantizedWeight& q = *embed_quantized_;
+    std::optional<array> b;
+    if (q.biases) b = take(*q.biases, tokens, 0, s);
+    h = dequantize(h, take(q.scales, tokens, 0, s), b, q.group_size, q.bits, q.mode,
+                   std::nullopt, dtype_, s);
+  }
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const DecoderLayer& l = layers_[i];
     array x = fast::rms_norm(h, l.input_norm, c.rms_norm_eps, s);

@@ -2,6 +2,7 @@
 // Face's config.json describes it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,15 @@ struct RopeScaling {
   float low_freq_factor = 1.0f;
   float high_freq_factor = 4.0f;
   int original_max_position_embeddings = 8192;
+};
+
+// An MLX-quantized checkpoint's "quantization" (MLX's quantize format): the
+// layers stored with `.scales` (and `.biases`) beside their packed `.weight`
+// are quantized with these settings, the others are dense.
+struct Quantization {
+  int group_size = 64;
+  int bits = 4;
+  std::string mode = "affine";
 };
 
 struct ModelConfig {
@@ -39,6 +49,8 @@ struct ModelConfig {
   // with use_sliding_window); 0: none. Not implemented: generate() refuses
   // requests longer than the window rather than attend past it.
   int sliding_window = 0;
+  // Set for an MLX-quantized checkpoint.
+  std::optional<Quantization> quantization;
 
   // From config.json's text; `source` names it in errors. Missing or
   // malformed keys, unknown model types, activations or rope scaling throw

@@ -69,7 +69,8 @@ class Model {
 
   ModelConfig config_;
   Dtype dtype_;
-  array embed_tokens = array(0.0f);  // [V, hidden]
+  array embed_tokens = array(0.0f);  // [V, hidden], or its codes when quantized
+  std::optional<QuantizedWeight> embed_quantized_;  // an MLX-quantized embedding
   std::vector<DecoderLayer> layers_;
   array norm = array(0.0f);
   Linear lm_head{array(0.0f), std::nullopt, std::nullopt};  // the embedding when tied
@@ -80,7 +81,9 @@ class Model {
 };
 
 // A Hugging Face folder: config.json and model.safetensors, or several
-// *.safetensors shards. Throws std::runtime_error when a file cannot be
+// *.safetensors shards; or an MLX-quantized one (config.json's
+// "quantization", layers stored as MLX's packed `.weight` with `.scales` and
+// `.biases`, the embedding too). Throws std::runtime_error when a file cannot be
 // read, std::invalid_argument for a bad config or weights.
 Model load_model(const std::string& dir, const LoadOptions& options = {});
 
