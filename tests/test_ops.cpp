@@ -1253,7 +1253,7 @@ TEST(Matmul, OneDimensionalOperands) {
 }
 
 TEST(Matmul, StridedAndTransposedViews) {
-  for (Dtype t : {float32, float64, float16}) {
+  for (Dtype t : {float32, float64, float16, bfloat16}) {
     std::string d = dtype_name(t);
     array a = random_array({6, 8}, t, 141), b = random_array({8, 10}, t, 142);
     array at = random_array({8, 6}, t, 143), bt = random_array({10, 8}, t, 144);

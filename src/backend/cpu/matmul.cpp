@@ -57,6 +57,24 @@ void pack(const T* src, int64_t rows, int64_t cols, int64_t rs, int64_t cs, S* d
   }
 }
 
+// Copies a strided rows x cols matrix as float32 in the order its memory
+// runs: row-major, or column-major for a transposed view (a linear layer's
+// W^T), read contiguously either way; returns how BLAS reads the copy.
+template <typename T>
+Layout pack_in_order(const T* src, int64_t rows, int64_t cols, int64_t rs, int64_t cs,
+                     float* dst) {
+  if (rs == 1 && cs != 1 && cols > 1) {
+    for (int64_t j = 0; j < cols; ++j) {
+      const T* col = src + j * cs;
+      float* d = dst + j * rows;
+      for (int64_t i = 0; i < rows; ++i) d[i] = convert<float>(col[i]);
+    }
+    return {CblasTrans, static_cast<int>(std::max<int64_t>(1, rows))};
+  }
+  pack(src, rows, cols, rs, cs, dst);
+  return {CblasNoTrans, static_cast<int>(std::max<int64_t>(1, cols))};
+}
+
 // c = alpha * a b + beta * c (c row-major, m x n; with beta 0 c is only written).
 template <typename S>
 void gemm(Layout la, Layout lb, int m, int n, int k, S alpha, const S* a, const S* b,
@@ -213,12 +231,40 @@ void matmul_half(const Node& an, const Node& bn, Node& out, const Shape& batch,
   const T* pa = static_cast<const T*>(an.data());
   const T* pb = static_cast<const T*>(bn.data());
   T* po = static_cast<T*>(out.mutable_data());
+  if (m <= 16 && b.rs == 1 && b.cs >= k && n > 1) {
+    // Few rows against a transposed view (x W^T, W [n, k] row-major: a
+    // linear layer in decoding): dot products over W's rows, each converted
+    // into a small buffer, rather than a float32 copy of all of W per call.
+    std::vector<float> fa(m * k), row(k);
+    for_each_batch(batch, a, b, [&](int64_t oa, int64_t ob, int64_t i) {
+      pack(pa + oa, m, k, a.rs, a.cs, fa.data());
+      T* c = po + i * m * n;
+      for (int64_t j = 0; j < n; ++j) {
+        const T* w = pb + ob + j * b.cs;
+        for (int64_t t = 0; t < k; ++t) row[t] = static_cast<float>(w[t]);
+        for (int64_t r = 0; r < m; ++r) {
+          const float* x = fa.data() + r * k;
+          float part[8] = {};
+          int64_t t = 0;
+          for (; t + 8 <= k; t += 8) {
+            for (int u = 0; u < 8; ++u) part[u] += x[t + u] * row[t + u];
+          }
+          float sum = ((part[0] + part[1]) + (part[2] + part[3])) +
+                      ((part[4] + part[5]) + (part[6] + part[7]));
+          for (; t < k; ++t) sum += x[t] * row[t];
+          float v = alpha * sum;
+          if (beta != 0.0f) v += beta * static_cast<float>(c[r * n + j]);
+          c[r * n + j] = T(v);
+        }
+      }
+    });
+    return;
+  }
   std::vector<float> fa(m * k), fb(k * n), fc(m * n);
-  const Layout la{CblasNoTrans, static_cast<int>(std::max<int64_t>(1, k))};
-  const Layout lb{CblasNoTrans, static_cast<int>(std::max<int64_t>(1, n))};
+  Layout la, lb;
   for_each_batch(batch, a, b, [&](int64_t oa, int64_t ob, int64_t i) {
-    pack(pa + oa, m, k, a.rs, a.cs, fa.data());
-    pack(pb + ob, k, n, b.rs, b.cs, fb.data());
+    la = pack_in_order(pa + oa, m, k, a.rs, a.cs, fa.data());
+    lb = pack_in_order(pb + ob, k, n, b.rs, b.cs, fb.data());
     T* c = po + i * m * n;
     if (beta != 0.0f) {
       for (int64_t j = 0; j < m * n; ++j) fc[j] = static_cast<float>(c[j]);
