@@ -196,6 +196,10 @@ void conv_im2col(const Kernels& k, const Node& in, const Node& w, const Node& ze
 void quantized_matmul_dequantized(const Kernels& k, const Node& x, const Node& w,
                                   const Node& scales, const Node* biases,
                                   const QuantParams& p, bool transpose, Node& out);
+// out = x @ wd^T (transpose) or x @ wd for wd [Bw, rows, cols] (Bw 1: the
+// same matrix for every batch of x), through k's matmul on a view of wd.
+void matmul_dequantized(const Kernels& k, const Node& x, const Node& wd, bool transpose,
+                        Node& out);
 
 // The error of an index outside [-n, n) along `axis` (std::out_of_range), for
 // every backend's gathers.

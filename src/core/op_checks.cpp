@@ -7,6 +7,7 @@
 #include "backend/kernels.h"
 #include "core/format.h"
 #include "core/node.h"
+#include "rill/ops.h"
 
 namespace rill::detail {
 
@@ -87,5 +88,25 @@ std::vector<int> normalize_axes(const std::vector<int>& axes, int ndim, const ch
   }
   return out;
 }
+
+// The indices given (as uint32) or, without, one per matrix of x's batch.
+array indices_or_all(const std::optional<array>& indices, const array& x, const char* op,
+                     const StreamOrDevice& s) {
+  if (x.ndim() < 2) {
+    fail(op, cat("input must have at least two dimensions but got input with shape ",
+                 tuple_str(x.shape()), "."));
+  }
+  if (indices) {
+    if (!is_integral(indices->dtype())) {
+      fail(op, "got indices with invalid dtype. Indices must be integral.");
+    }
+    return astype(*indices, uint32, s);
+  }
+  Shape batch(x.shape().begin(), x.shape().end() - 2);
+  int64_t total = 1;
+  for (int d : batch) total *= d;
+  return reshape(arange(0, static_cast<int>(total), s), batch, s);
+}
+
 
 }  // namespace rill::detail

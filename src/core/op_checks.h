@@ -3,6 +3,7 @@
 // outermost op being built (OuterOp). Internal.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,11 @@ void check_shape(const Shape& shape, const char* op);
 // zero step.
 std::pair<Shape, Shape> slice_region(const Shape& in, const Shape& start, const Shape& stop,
                                      const Shape& strides, const char* op);
+// gather_mm's and gather_qmm's indices: the given ones (integers, as
+// uint32), or one per matrix of x's batch; throws unless x has 2 dimensions
+// or more.
+array indices_or_all(const std::optional<array>& indices, const array& x, const char* op,
+                     const StreamOrDevice& s);
 // The shape a and b broadcast to; throws when they do not.
 Shape broadcast_or_fail(const Shape& a, const Shape& b, const char* op);
 

@@ -196,28 +196,6 @@ array block_masked_mm(array a, array b, int block_size, std::optional<array> mas
   return axes.empty() ? out : squeeze(out, axes, s);
 }
 
-namespace {
-
-// The indices given (as uint32) or, without, one per matrix of x's batch.
-array indices_or_all(const std::optional<array>& indices, const array& x, const char* op,
-                     const StreamOrDevice& s) {
-  if (x.ndim() < 2) {
-    fail(op, cat("input must have at least two dimensions but got input with shape ",
-                 tuple_str(x.shape()), "."));
-  }
-  if (indices) {
-    if (!is_integral(indices->dtype())) {
-      fail(op, "got indices with invalid dtype. Indices must be integral.");
-    }
-    return astype(*indices, uint32, s);
-  }
-  Shape batch(x.shape().begin(), x.shape().end() - 2);
-  int64_t total = 1;
-  for (int d : batch) total *= d;
-  return reshape(arange(0, static_cast<int>(total), s), batch, s);
-}
-
-}  // namespace
 
 array gather_mm(array a, array b, std::optional<array> lhs_indices,
                 std::optional<array> rhs_indices, bool /*sorted_indices*/, StreamOrDevice s) {
@@ -228,8 +206,8 @@ array gather_mm(array a, array b, std::optional<array> lhs_indices,
   const Dtype t = product_type(a, b, "gather_mm");
   a = astype(a, t, s);
   b = astype(b, t, s);
-  array li = indices_or_all(lhs_indices, a, "gather_mm", s);
-  array ri = indices_or_all(rhs_indices, b, "gather_mm", s);
+  array li = detail::indices_or_all(lhs_indices, a, "gather_mm", s);
+  array ri = detail::indices_or_all(rhs_indices, b, "gather_mm", s);
   auto both = broadcast_arrays({li, ri}, s);
   const int M = a.shape(-2), K = a.shape(-1), N = b.shape(-1);
   // Each operand as a stack of matrices, the indices picking from it.

@@ -310,26 +310,6 @@ array quantized_matmul(const array& x, const array& w, const array& scales,
 
 namespace {
 
-// MLX's indices for the gathered products: the given ones (integers, as
-// uint32), or one per matrix of x's batch.
-array qmm_indices(const std::optional<array>& idx, const array& x, const char* op,
-                  StreamOrDevice s) {
-  if (x.ndim() < 2) {
-    fail(op, cat("input must have at least two dimensions but got input with shape ",
-                 tuple_str(x.shape()), "."));
-  }
-  if (idx) {
-    if (!is_integral(idx->dtype())) {
-      fail(op, "got indices with invalid dtype. Indices must be integral.");
-    }
-    return astype(*idx, uint32, s);
-  }
-  Shape batch(x.shape().begin(), x.shape().end() - 2);
-  int64_t total = 1;
-  for (int d : batch) total *= d;
-  return reshape(arange(0, static_cast<int>(total), s), batch, s);
-}
-
 // a's matrices as a stack [count, rows, cols], then those the indices pick.
 array pick(const array& a, const array& idx, StreamOrDevice s) {
   return take(reshape(a, {-1, a.shape(-2), a.shape(-1)}, s), idx, 0, s);
@@ -353,8 +333,8 @@ array gather_qmm(const array& x, const array& w, const array& scales,
   check_params(p, "gather_qmm");
   check_global_scale("gather_qmm", m, global_scale);
   matmul_dims("gather_qmm", x, w, scales, biases, transpose, p);
-  array li = qmm_indices(lhs_indices, x, "gather_qmm", s);
-  array ri = qmm_indices(rhs_indices, w, "gather_qmm", s);
+  array li = detail::indices_or_all(lhs_indices, x, "gather_qmm", s);
+  array ri = detail::indices_or_all(rhs_indices, w, "gather_qmm", s);
   auto both = broadcast_arrays({li, ri}, s);
   if (global_scale) {
     // nvfp4 over a global scale: the weights dequantized, then gathered.
@@ -456,8 +436,8 @@ array gather_qqmm(const array& x, const array& w, const std::optional<array>& sc
                   StreamOrDevice s) {
   OuterOp outer("gather_qqmm");
   const QuantParams p = params_of(mode_of(mode, "gather_qqmm"), group_size, bits);
-  array li = qmm_indices(lhs_indices, x, "gather_qqmm", s);
-  array ri = qmm_indices(rhs_indices, w, "gather_qqmm", s);
+  array li = detail::indices_or_all(lhs_indices, x, "gather_qqmm", s);
+  array ri = detail::indices_or_all(rhs_indices, w, "gather_qqmm", s);
   auto both = broadcast_arrays({li, ri}, s);
   auto [xq, wd] =
       qq_operands("gather_qqmm", x, w, scales_w, p, mode, global_scale_x, global_scale_w, s);

@@ -379,17 +379,13 @@ void quantized_matmul(const Node& x, const Node& w, const Node& scales, const No
     } else {
       dequantize(w, scales, biases, nullptr, p, wd);
     }
-    const int64_t batch_stride = Bw == 1 ? 0 : int64_t(rows) * cols;
-    Node wb({x.shape[0], transpose ? cols : rows, transpose ? rows : cols}, float32, nullptr, sid);
-    set_view(wb, wd, transpose ? Strides{batch_stride, 1, cols} : Strides{batch_stride, cols, 1},
-             wd.offset);
     if (out.dtype == float32) {
-      matmul(x, wb, out);
+      matmul_dequantized(cpu_backend, x, wd, transpose, out);
       return;
     }
     Node xf(x.shape, float32, nullptr, sid), of(out.shape, float32, nullptr, sid);
     copy(x, xf);
-    matmul(xf, wb, of);
+    matmul_dequantized(cpu_backend, xf, wd, transpose, of);
     copy(of, out);
     return;
   }
