@@ -112,7 +112,7 @@ TEST(Quantized, MatmulMatchesDequantizeThenMatmul) {
       for (bool tr : {true, false}) {
         for (int M : {1, 3, 8, 24}) {
           SCOPED_TRACE(tag_of(c, t) + (tr ? " transposed" : "") + " M " + std::to_string(M));
-          const int K = 256, N = tr ? 96 : 128;  // untransposed, N holds the groups
+          const int K = 256, N = tr ? 99 : 128;  // untransposed, N holds the groups
           array w = random_array(tr ? Shape{N, K} : Shape{K, N}, t, 3, -1, 1);
           auto q = quantize(w, c.group, c.bits, c.mode);
           std::optional<array> b;
@@ -125,6 +125,27 @@ TEST(Quantized, MatmulMatchesDequantizeThenMatmul) {
           EXPECT_EQ(y.dtype(), t);
           EXPECT_LE(rel_error(y, want), tol_of(t));
         }
+      }
+    }
+  }
+}
+
+// Many rows of w against one or two rows of x, every affine width: on the GPU
+// the decoding kernels then give a warp several rows of w (the count not a
+// multiple of it), in float16 too.
+TEST(Quantized, WideMatrixTimesFewRows) {
+  const int K = 128, N = 8451;
+  for (Dtype t : {float32, bfloat16, float16}) {
+    array w = random_array({N, K}, t, 11, -1, 1);
+    for (int bits : {2, 3, 4, 5, 6, 8}) {
+      auto q = quantize(w, 32, bits);
+      array wd = astype(dequantize(q[0], q[1], q[2], 32, bits), float32);
+      for (int M : {1, 2}) {
+        SCOPED_TRACE(to_string(t) + " bits " + std::to_string(bits) + " M " + std::to_string(M));
+        array x = random_array({M, K}, t, 12, -1, 1);
+        array y = quantized_matmul(x, q[0], q[1], q[2], true, 32, bits);
+        EXPECT_EQ(y.dtype(), t);
+        EXPECT_LE(rel_error(y, matmul(astype(x, float32), transpose(wd))), tol_of(t));
       }
     }
   }
