@@ -141,7 +141,7 @@ TEST(Quantized, WideMatrixTimesFewRows) {
       auto q = quantize(w, 32, bits);
       array wd = astype(dequantize(q[0], q[1], q[2], 32, bits), float32);
       for (int M : {1, 2}) {
-        SCOPED_TRACE(to_string(t) + " bits " + std::to_string(bits) + " M " + std::to_string(M));
+        SCOPED_TRACE(dtype_name(t) + " bits " + std::to_string(bits) + " M " + std::to_string(M));
         array x = random_array({M, K}, t, 12, -1, 1);
         array y = quantized_matmul(x, q[0], q[1], q[2], true, 32, bits);
         EXPECT_EQ(y.dtype(), t);
