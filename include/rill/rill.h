@@ -2,6 +2,7 @@
 #pragma once
 
 #include "rill/array.h"
+#include "rill/compile.h"
 #include "rill/device.h"
 #include "rill/dtype.h"
 #include "rill/einsum.h"

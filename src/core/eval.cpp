@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/format.h"
 #include "core/node.h"
 #include "core/primitives.h"
 #include "core/profile.h"
@@ -376,9 +377,31 @@ void wait(const std::vector<array>& outputs) {
 }  // namespace
 }  // namespace detail
 
-void async_eval(std::vector<array> outputs) { detail::schedule(outputs, false); }
+namespace detail {
+namespace {
+// compile's stand-ins, and what is built from them, are never computed.
+void refuse_tracers(const std::vector<array>& outputs, const char* op) {
+  for (const array& o : outputs) {
+    if (o.node()->tracer) {
+      throw std::invalid_argument(
+          std::string("[") + op +
+          "] cannot evaluate an array computed from the inputs of a function being "
+          "compiled: compile traces the function with stand-ins for its inputs, so its "
+          "control flow cannot depend on their values (array of shape " +
+          tuple_str(o.shape()) + ", " + dtype_name(o.dtype()) + ").");
+    }
+  }
+}
+}  // namespace
+}  // namespace detail
+
+void async_eval(std::vector<array> outputs) {
+  detail::refuse_tracers(outputs, "async_eval");
+  detail::schedule(outputs, false);
+}
 
 void eval(std::vector<array> outputs) {
+  detail::refuse_tracers(outputs, "eval");
   bool all_available = true;
   for (const array& o : outputs) {
     if (o.node()->status.load(std::memory_order_acquire) != detail::Status::available) {

@@ -272,8 +272,10 @@ array make_array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive,
                                     "] complex64 is not supported."));
   }
   const StreamRef& st = resolve_stream(s, OuterOp::name(op));
-  return array(std::make_shared<Node>(std::move(shape), dtype, std::move(primitive),
-                                      std::move(inputs), st));
+  auto node = std::make_shared<Node>(std::move(shape), dtype, std::move(primitive),
+                                     std::move(inputs), st);
+  if (t_recorder) note_traced(*node);
+  return array(std::move(node));
 }
 
 }  // namespace rill::detail

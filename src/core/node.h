@@ -96,6 +96,10 @@ struct Node {
   std::vector<array> inputs;
   std::shared_ptr<StreamState> stream;
 
+  // Built by a function being compiled from its inputs' stand-ins (compile):
+  // never evaluated. Set by the building thread before the node is shared.
+  bool tracer = false;
+
   std::atomic<Status> status;
   // Token of the eval that claimed the node. Relaxed: only ever compared with
   // the reader's own token, which the reader itself wrote.
@@ -154,6 +158,13 @@ Strides broadcast_strides(const Node& in, const Shape& out);
 void allocate(Node& out);
 // Makes `out` a view of `in`'s buffer with the given strides and offset.
 void set_view(Node& out, const Node& in, Strides strides, int64_t offset);
+
+// compile's trace (core/compile.cpp): while a thread traces a function,
+// every node built on it is noted there (note_traced, called by make_array
+// and by a replay), and marked a tracer when it reads one.
+struct TraceRecorder;
+inline thread_local constinit TraceRecorder* t_recorder = nullptr;
+void note_traced(Node& n);
 
 // Donation (MLX's): whether the kernel computing `out` may write it into the
 // buffer of its input `in`, because nothing else can observe that buffer: the

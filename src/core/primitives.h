@@ -2,6 +2,8 @@
 #pragma once
 
 #include <string>
+#include <tuple>
+#include <typeinfo>
 #include <vector>
 
 #include "backend/kernels.h"
@@ -27,12 +29,26 @@ class Primitive {
   // Whether its kernels take complex64 inputs or outputs; make_array refuses
   // complex64 for every other primitive, naming the op.
   virtual bool accepts_complex() const { return false; }
+  // Common subexpressions (compile): whether `o` computes the same function
+  // of its inputs as this one (same class, same parameters). The default,
+  // false, keeps every node of a primitive that does not say.
+  virtual bool same_as(const Primitive& /*o*/) const { return false; }
 };
+
+// same_as for a class whose parameters compare with ==: the class, then its
+// members as fields of `p` (none: no parameters).
+#define RILL_SAME_AS(Self, ...)                                                \
+  bool same_as(const Primitive& o) const override {                           \
+    if (typeid(o) != typeid(Self)) return false;                              \
+    auto tie = [](const Self& p) { (void)p; return std::tie(__VA_ARGS__); };  \
+    return tie(*this) == tie(static_cast<const Self&>(o));                    \
+  }
 
 
 // Creation.
 class Full : public Primitive {  // broadcasts its one input to the output shape
  public:
+  RILL_SAME_AS(Full, )
   bool accepts_complex() const override { return true; }
   const char* name() const override { return "full"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -58,6 +74,7 @@ class Eye : public Primitive {
 // astype, copy, contiguous: a row-major copy converted to out's dtype.
 class Copy : public Primitive {
  public:
+  RILL_SAME_AS(Copy, p.name_)
   bool accepts_complex() const override { return true; }
   explicit Copy(const char* name) : name_(name) {}
   const char* name() const override { return name_; }
@@ -69,8 +86,11 @@ class Copy : public Primitive {
 
 class Unary : public Primitive {
  public:
+  RILL_SAME_AS(Unary, p.op_, p.decimals_)
   bool accepts_complex() const override { return complex_ok(op_); }
   explicit Unary(UnaryOp op, int decimals = 0) : op_(op), decimals_(decimals) {}
+  UnaryOp op() const { return op_; }
+  int decimals() const { return decimals_; }
   const char* name() const override { return op_name(op_); }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
@@ -81,8 +101,10 @@ class Unary : public Primitive {
 
 class Binary : public Primitive {
  public:
+  RILL_SAME_AS(Binary, p.op_)
   bool accepts_complex() const override { return complex_ok(op_); }
   explicit Binary(BinaryOp op) : op_(op) {}
+  BinaryOp op() const { return op_; }
   const char* name() const override { return op_name(op_); }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
@@ -92,6 +114,7 @@ class Binary : public Primitive {
 
 class Where : public Primitive {
  public:
+  RILL_SAME_AS(Where, )
   bool accepts_complex() const override { return true; }
   const char* name() const override { return "where"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -99,6 +122,7 @@ class Where : public Primitive {
 
 class Reduce : public Primitive {
  public:
+  RILL_SAME_AS(Reduce, p.op_, p.name_, p.axes_)
   Reduce(ReduceOp op, const char* name, std::vector<int> axes)
       : op_(op), name_(name), axes_(std::move(axes)) {}
   const char* name() const override { return name_; }
@@ -112,6 +136,7 @@ class Reduce : public Primitive {
 
 class ArgReduce : public Primitive {
  public:
+  RILL_SAME_AS(ArgReduce, p.op_, p.name_, p.axis_)
   ArgReduce(ArgReduceOp op, const char* name, int axis)
       : op_(op), name_(name), axis_(axis) {}
   const char* name() const override { return name_; }
@@ -125,6 +150,7 @@ class ArgReduce : public Primitive {
 
 class Matmul : public Primitive {
  public:
+  RILL_SAME_AS(Matmul, )
   const char* name() const override { return "matmul"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 };
@@ -132,6 +158,7 @@ class Matmul : public Primitive {
 // Inputs: the addend (broadcast to the output's shape), then a and b.
 class AddMM : public Primitive {
  public:
+  RILL_SAME_AS(AddMM, p.alpha_, p.beta_)
   AddMM(float alpha, float beta) : alpha_(alpha), beta_(beta) {}
   const char* name() const override { return "addmm"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -146,6 +173,7 @@ class AddMM : public Primitive {
 // one inside the other, as after a transpose).
 class View : public Primitive {
  public:
+  RILL_SAME_AS(View, p.kind_, p.name_, p.axes_, p.start_, p.step_, p.strides_, p.offset_)
   bool accepts_complex() const override { return true; }
   // diagonal: axes_ = {axis1, axis2}, start_ = their first indices; the
   // output's last axis walks both. strided: as_strided's element strides and
@@ -192,6 +220,7 @@ class Depends : public Primitive {
 // it already is one, else a copy.
 class Contiguous : public Primitive {
  public:
+  RILL_SAME_AS(Contiguous, p.allow_col_major_)
   bool accepts_complex() const override { return true; }
   explicit Contiguous(bool allow_col_major) : allow_col_major_(allow_col_major) {}
   const char* name() const override { return "contiguous"; }
@@ -205,6 +234,7 @@ class Contiguous : public Primitive {
 // the requested axes there).
 class Softmax : public Primitive {
  public:
+  RILL_SAME_AS(Softmax, p.axes_)
   explicit Softmax(int axes) : axes_(axes) {}
   const char* name() const override { return "softmax"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -214,6 +244,7 @@ class Softmax : public Primitive {
 };
 class LogSumExp : public Primitive {
  public:
+  RILL_SAME_AS(LogSumExp, p.axes_)
   explicit LogSumExp(int axes) : axes_(axes) {}
   const char* name() const override { return "logsumexp"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
@@ -280,6 +311,7 @@ class Take : public Primitive {
 // concatenate and stack: each input copied into its slot along `axis`.
 class Concatenate : public Primitive {
  public:
+  RILL_SAME_AS(Concatenate, p.axis_, p.name_)
   bool accepts_complex() const override { return true; }
   Concatenate(int axis, const char* name) : axis_(axis), name_(name) {}
   const char* name() const override { return name_; }

@@ -24,6 +24,8 @@ namespace rill::detail {
     "threads of the CPU executor; 0: one per hardware thread")                            \
   X(gpu_streams, "RILL_GPU_STREAMS", integer, "16", "1 256", user,                        \
     "CUDA streams per device that rill's streams are bound to")                           \
+  X(disable_compile, "RILL_DISABLE_COMPILE", integer, "0", "0 1", user,                  \
+    "1: compiled functions run uncompiled (enable_compile overrides it)")                \
   X(profile, "RILL_PROFILE", integer, "0", "0 1", user,                                   \
     "1: time every op and print a table per primitive at exit")                           \
   X(packed_gemm, "RILL_PACKED_GEMM", integer, "1", "0 1", user,                           \

@@ -1,0 +1,17 @@
+// What compile's last trace on the calling thread found (tests). Internal.
+#pragma once
+
+namespace rill::detail {
+
+struct TraceStats {
+  int steps = 0;      // nodes the outputs reach, before simplification
+  int kept = 0;       // steps replayed per call
+  int merged = 0;     // steps that were common subexpressions
+  int folded = 0;     // one-element steps of constants computed at trace time
+  int constants = 0;  // arrays the trace holds
+  int fused = 0;      // elementwise steps run inside fused chains
+  int chains = 0;     // fused chains
+};
+TraceStats last_trace_stats();
+
+}  // namespace rill::detail

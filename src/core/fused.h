@@ -1,0 +1,45 @@
+// Fused: a chain of elementwise ops (unary, binary, where, dtype conversion)
+// of one output shape that compile found in a trace (core/compile.cpp), run as
+// one node. Internal.
+//
+// On the CPU the chain runs over the output in chunks of a few thousand
+// elements: each op's vector kernel runs on a chunk that stays in cache, and
+// only the inputs and the output cross memory once. The chunks are rows of
+// the output seen as [rows, B...], where B is its trailing dims from
+// `split`: every input is either the output's full shape (read through a view
+// of the chunk's rows) or broadcast over the leading dims (read whole, as a
+// view of its trailing dims). Elsewhere (the GPU, or an input whose layout
+// is not row-major at run time) the ops run one after the other on whole
+// arrays, as uncompiled, inside the one node.
+#pragma once
+
+#include <vector>
+
+#include "core/primitives.h"
+
+namespace rill::detail {
+
+struct FusedOp {
+  enum Kind : uint8_t { unary, binary, where, copy } kind = unary;
+  int op = 0;        // UnaryOp or BinaryOp
+  int decimals = 0;  // round's
+  Dtype dtype = float32;
+  // Operands: i >= 0 the result of op i of the chain, i < 0 input -i - 1.
+  int args[3] = {0, 0, 0};
+};
+
+class Fused : public Primitive {
+ public:
+  Fused(std::vector<FusedOp> ops, int split) : ops_(std::move(ops)), split_(split) {}
+  const char* name() const override { return "compiled"; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+  size_t size() const { return ops_.size(); }
+
+ private:
+  void stepwise(const Kernels& k, const std::vector<array>& in, Node& out) const;
+  void chunked(const Kernels& k, const std::vector<array>& in, Node& out) const;
+  std::vector<FusedOp> ops_;
+  int split_;  // the first axis of B (see above)
+};
+
+}  // namespace rill::detail

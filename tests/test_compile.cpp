@@ -1,0 +1,352 @@
+// compile (rill/compile.h): traced once per input signature, replayed after;
+// results equal the uncompiled function's for every op family, on the default
+// device (the GPU in a suite run with RILL_DEVICE=gpu); threads; streams;
+// errors; the simplifications; the switches.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/compile_stats.h"
+#include "rill/rill.h"
+#include "rill/testing.h"
+
+using namespace rill;
+
+namespace {
+
+array rnd(const Shape& shape, uint64_t seed, Dtype t = float32) {
+  return astype(random::uniform(-1.0, 1.0, shape, float32, random::key(seed)), t);
+}
+
+// Largest |a - b| over the elements, on the host in float64.
+double max_diff(const array& a, const array& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  EXPECT_EQ(a.dtype(), b.dtype());
+  array d = astype(abs(subtract(astype(a, float64, Device::cpu), astype(b, float64, Device::cpu),
+                                Device::cpu),
+                       Device::cpu),
+                   float64, Device::cpu);
+  return d.size() ? max(d, false, Device::cpu).item<double>() : 0.0;
+}
+
+void expect_same(const std::vector<array>& got, const std::vector<array>& want, double tol,
+                 const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_LE(max_diff(got[i], want[i]), tol) << what << ", output " << i;
+  }
+}
+
+struct Family {
+  std::string name;
+  CompiledFunction fun;
+  std::vector<array> inputs;
+};
+
+std::vector<Family> families() {
+  std::vector<Family> f;
+  array a = rnd({4, 6}, 1), b = rnd({4, 6}, 2), r = rnd({6}, 3), s = rnd({6, 5}, 4);
+  f.push_back({"elementwise chain with broadcasts",
+               [](const std::vector<array>& x) {
+                 array y = exp(x[0]) * x[1] + sin(x[2]) - 0.5f;
+                 y = maximum(tanh(y), x[0] / (abs(x[1]) + 1.0f));
+                 return std::vector<array>{where(y > 0.0f, y, sqrt(abs(y))), square(y)};
+               },
+               {a, b, r}});
+  f.push_back({"reductions and arg reductions",
+               [](const std::vector<array>& x) {
+                 return std::vector<array>{sum(x[0], 1), max(x[0], 0, true), mean(x[0]),
+                                           argmax(x[0], 1), logsumexp(x[0], 1)};
+               },
+               {a}});
+  f.push_back({"products",
+               [](const std::vector<array>& x) {
+                 return std::vector<array>{matmul(x[0], x[1]),
+                                           addmm(x[2], x[0], x[1], 0.5f, 2.0f)};
+               },
+               {a, s, rnd({4, 5}, 5)}});
+  f.push_back({"views, reshapes and copies",
+               [](const std::vector<array>& x) {
+                 array t = transpose(x[0]);
+                 array v = reshape(t, {3, 8});
+                 array sl = slice(x[0], {1, 0}, {4, 6}, {2, 3});
+                 return std::vector<array>{contiguous(t) + 1.0f, v * 2.0f, sl,
+                                           astype(x[0], float16), broadcast_to(x[1], {3, 6})};
+               },
+               {a, r}});
+  f.push_back({"softmax, normalisation, concatenation, indexing",
+               [](const std::vector<array>& x) {
+                 array idx = array({2, 0, 3}, Shape{3}, int32);
+                 return std::vector<array>{
+                     softmax(x[0], std::vector<int>{1}),
+                     fast::rms_norm(x[0], x[1], 1e-5f),
+                     fast::layer_norm(x[0], x[1], std::nullopt, 1e-5f),
+                     concatenate({x[0], x[0] * 2.0f}, 0),
+                     take(x[0], idx, 0),
+                 };
+               },
+               {a, r}});
+  f.push_back({"scans and sorts",
+               [](const std::vector<array>& x) {
+                 return std::vector<array>{cumsum(x[0], 1), sort(x[0], 1), argsort(x[0], 0)};
+               },
+               {a}});
+  return f;
+}
+
+}  // namespace
+
+TEST(Compile, EqualsUncompiledForEveryOpFamily) {
+  for (const Family& fam : families()) {
+    SCOPED_TRACE(fam.name);
+    CompiledFunction c = compile(fam.fun);
+    const std::vector<array> want = fam.fun(fam.inputs);
+    expect_same(c(fam.inputs), want, 1e-6, "first call (trace)");
+    expect_same(c(fam.inputs), want, 1e-6, "second call (replay)");
+    // New values of the same signature: the replay computes them, not the trace's.
+    std::vector<array> other;
+    for (size_t i = 0; i < fam.inputs.size(); ++i) other.push_back(fam.inputs[i] * 0.5f);
+    expect_same(c(other), fam.fun(other), 1e-6, "replay on other values");
+  }
+}
+
+TEST(Compile, TracesOncePerSignature) {
+  std::atomic<int> calls{0};
+  CompiledFunction c = compile([&](const std::vector<array>& x) {
+    ++calls;
+    return std::vector<array>{x[0] * 2.0f + x[1]};
+  });
+  array a = ones({3}), b = ones({3});
+  for (int i = 0; i < 5; ++i) {
+    array y = c({a + float(i), b})[0];
+    EXPECT_EQ(y.shape(), Shape{3});
+    EXPECT_FLOAT_EQ(sum(y).item<float>(), 3.0f * (2.0f * (1.0f + i) + 1.0f)) << i;
+  }
+  EXPECT_EQ(calls.load(), 1);
+  // Another shape, another dtype: traced again, each once.
+  EXPECT_EQ(c({ones({2, 2}), ones({2, 2})})[0].shape(), (Shape{2, 2}));
+  EXPECT_EQ(c({ones({2, 2}), ones({2, 2})})[0].shape(), (Shape{2, 2}));
+  EXPECT_EQ(c({ones({3}, int32), ones({3}, int32)})[0].dtype(), float32);
+  EXPECT_EQ(calls.load(), 3);
+  // shapeless is accepted; results stay right on every shape.
+  CompiledFunction s = compile([](const std::vector<array>& x) {
+    return std::vector<array>{sum(x[0] * x[0], 0)};
+  }, true);
+  EXPECT_FLOAT_EQ(s({full({4}, 2.0f)})[0].item<float>(), 16.0f);
+  EXPECT_FLOAT_EQ(s({full({7}, 1.0f)})[0].item<float>(), 7.0f);
+}
+
+TEST(Compile, CapturedArraysAreConstantsOfTheTrace) {
+  array w = rnd({5, 3}, 7);
+  array bias = rnd({3}, 8);
+  CompiledFunction lin = compile([w, bias](const std::vector<array>& x) {
+    return std::vector<array>{matmul(x[0], w) + bias};
+  });
+  array x = rnd({2, 5}, 9);
+  expect_same(lin({x}), {matmul(x, w) + bias}, 1e-6, "captured weights");
+  EXPECT_GE(detail::last_trace_stats().constants, 2);
+  // The function can return an input, or a captured array, unchanged.
+  CompiledFunction pass = compile([w](const std::vector<array>& x) {
+    return std::vector<array>{x[0], w};
+  });
+  auto out = pass({x});
+  EXPECT_EQ(out[0].node(), x.node());
+  EXPECT_EQ(out[1].node(), w.node());
+}
+
+TEST(Compile, SimplifiesCommonSubexpressionsAndScalarConstants) {
+  CompiledFunction c = compile([](const std::vector<array>& x) {
+    array a = exp(x[0]) + exp(x[0]);             // exp once
+    array k = array(2.0f) * array(3.0f);          // folded at trace time
+    return std::vector<array>{a * k, sin(x[0]) * sin(x[0])};
+  });
+  array x = rnd({8}, 10);
+  expect_same(c({x}), {(exp(x) + exp(x)) * 6.0f, sin(x) * sin(x)}, 1e-5, "simplified");
+  detail::TraceStats st = detail::last_trace_stats();
+  EXPECT_EQ(st.merged, 2) << "exp and sin each once";
+  EXPECT_EQ(st.folded, 1);
+  // Fusion then runs each chain of elementwise steps as one.
+  EXPECT_EQ(st.kept, st.steps - st.merged - st.fused + st.chains);
+  // no_simplify keeps every node; the results do not change.
+  set_compile_mode(CompileMode::no_simplify);
+  CompiledFunction d = compile([](const std::vector<array>& x) {
+    return std::vector<array>{exp(x[0]) + exp(x[0])};
+  });
+  expect_same(d({x}), {exp(x) + exp(x)}, 1e-6, "no_simplify");
+  EXPECT_EQ(detail::last_trace_stats().merged, 0);
+  set_compile_mode(CompileMode::enabled);
+  // Nodes the outputs do not reach are not replayed.
+  CompiledFunction e = compile([](const std::vector<array>& x) {
+    array unused = log(x[0]) * 3.0f;
+    (void)unused;
+    return std::vector<array>{x[0] + 1.0f};
+  });
+  e({x});
+  EXPECT_EQ(detail::last_trace_stats().kept, 1);
+}
+
+TEST(Compile, DisabledCallsTheFunctionEveryTime) {
+  std::atomic<int> calls{0};
+  CompiledFunction c = compile([&](const std::vector<array>& x) {
+    ++calls;
+    return std::vector<array>{x[0] + 1.0f};
+  });
+  disable_compile();
+  EXPECT_EQ(compile_mode(), CompileMode::disabled);
+  c({ones({2})});
+  c({ones({2})});
+  EXPECT_EQ(calls.load(), 2);
+  enable_compile();
+  c({ones({2})});
+  c({ones({2})});
+  EXPECT_EQ(calls.load(), 3);
+  EXPECT_THROW(set_compile_mode(static_cast<CompileMode>(7)), std::invalid_argument);
+}
+
+TEST(Compile, EvaluatingAnInputWhileTracingThrows) {
+  CompiledFunction c = compile([](const std::vector<array>& x) {
+    array v = x[0];
+    if (v.item<float>() > 0) return std::vector<array>{x[0]};  // control flow on values
+    return std::vector<array>{-x[0]};
+  });
+  try {
+    c({ones({})});
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("[eval] cannot evaluate an array computed from the "
+                                         "inputs of a function being compiled"),
+              std::string::npos)
+        << e.what();
+  }
+  // Arrays that do not depend on the inputs may be evaluated while tracing.
+  CompiledFunction d = compile([](const std::vector<array>& x) {
+    const float k = sum(ones({2}) * 3.0f).item<float>();
+    return std::vector<array>{x[0] * k};
+  });
+  EXPECT_FLOAT_EQ(d({ones({})})[0].item<float>(), 6.0f);
+  // An error thrown by the function while it is traced reaches the caller,
+  // and nothing is cached: the next call traces again.
+  std::atomic<int> calls{0};
+  CompiledFunction e = compile([&](const std::vector<array>& x) {
+    if (++calls == 1) throw std::runtime_error("first call fails");
+    return std::vector<array>{x[0]};
+  });
+  EXPECT_THROW(e({ones({2})}), std::runtime_error);
+  EXPECT_EQ(e({ones({2})}).size(), 1u);
+  EXPECT_EQ(calls.load(), 2);
+  EXPECT_THROW(compile(CompiledFunction{}), std::invalid_argument);
+}
+
+// E2: an op of a replayed graph that fails raises at the sync point that
+// observes it, every call.
+TEST(Compile, ErrorsOfReplayedOpsSurfaceAtEval) {
+  CompiledFunction c = compile([](const std::vector<array>& x) {
+    array y = rill::testing::on_eval(x[0] * 2.0f, [] { throw std::runtime_error("kernel failed"); });
+    return std::vector<array>{y + 1.0f};
+  });
+  for (int i = 0; i < 3; ++i) {
+    array out = c({ones({4})})[0];
+    EXPECT_THROW(out.eval(), std::runtime_error) << i;
+  }
+  // The stream keeps the first failure for synchronize (E2), once.
+  EXPECT_THROW(synchronize(), std::runtime_error);
+  synchronize();
+}
+
+// Any number of threads call one compiled function at once; each call's ops
+// run on the calling thread's default stream, and a stream given inside the
+// function is kept.
+TEST(Compile, ManyThreadsAtOnceOnTheirOwnStreams) {
+  const Device dev = default_device();
+  Stream given = new_stream(dev);
+  CompiledFunction c = compile([given](const std::vector<array>& x) {
+    array y = tanh(matmul(x[0], x[1])) + x[0];
+    array z = multiply(y, array(2.0f), given);
+    return std::vector<array>{y, z};
+  });
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        array a = rnd({6, 6}, 100 + t * 20 + i), b = rnd({6, 6}, 1000 + i);
+        auto out = c({a, b});
+        if (out[0].stream() != default_stream(dev)) ++bad;
+        if (out[1].stream() != given) ++bad;
+        array want = tanh(matmul(a, b)) + a;
+        if (max_diff(out[0], want) > 1e-5 || max_diff(out[1], want * 2.0f) > 1e-5) ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(Compile, CompiledFunctionsNest) {
+  CompiledFunction inner = compile([](const std::vector<array>& x) {
+    return std::vector<array>{exp(x[0]) - 1.0f};
+  });
+  CompiledFunction outer = compile([inner](const std::vector<array>& x) {
+    array h = inner({x[0] * 2.0f})[0];
+    return std::vector<array>{inner({h})[0] + x[0]};
+  });
+  array x = rnd({5}, 11);
+  array h = exp(x * 2.0f) - 1.0f;
+  expect_same(outer({x}), {exp(h) - 1.0f + x}, 1e-5, "nested");
+  expect_same(outer({x}), {exp(h) - 1.0f + x}, 1e-5, "nested, replayed");
+}
+
+TEST(Compile, FunctionPointerOverload) {
+  CompiledFunction c = compile(+[](const std::vector<array>& x) {
+    return std::vector<array>{x[0] * x[0]};
+  });
+  EXPECT_FLOAT_EQ(c({full({}, 3.0f)})[0].item<float>(), 9.0f);
+  std::vector<array> (*null_fn)(const std::vector<array>&) = nullptr;
+  EXPECT_THROW(compile(null_fn), std::invalid_argument);
+}
+
+// Fused elementwise chains over many chunks (and a shorter last one), with
+// inputs of the full shape, broadcast along rows, along columns, scalars, a
+// transposed view (the chain then runs op by op), and dtypes changing inside.
+TEST(Compile, FusedChainsEqualTheOpsOverEveryLayout) {
+  const int R = 300, C = 70;  // 21000 elements: chunks of 117 rows, then 66
+  array a = rnd({R, C}, 20), row = rnd({C}, 21), col = rnd({R, 1}, 22);
+  array bt = transpose(rnd({C, R}, 23));
+  auto chain = [](const std::vector<array>& x) {
+    array y = exp(x[0] * 0.5f) + x[1];             // row broadcast
+    y = y * y - tanh(y) / (abs(x[0]) + 1.0f);
+    array mask = greater(y, x[1] * 0.1f);           // bool inside the chain
+    y = where(mask, y, -y) + 2.0f;
+    array h = astype(y, float16);                   // float16 inside the chain
+    y = astype(sqrt(astype(h, float32)), float32);
+    return std::vector<array>{maximum(y, x[2]) * x[3]};  // then x[3]'s layout
+  };
+  struct Case {
+    const char* what;
+    std::vector<array> inputs;
+  };
+  for (const Case& c : {Case{"full and row-broadcast inputs", {a, row, rnd({C}, 24), a}},
+                        Case{"column-broadcast input", {a, row, col, a}},
+                        Case{"scalar input", {a, row, array(0.3f), a}},
+                        Case{"transposed input", {a, row, col, bt}}}) {
+    SCOPED_TRACE(c.what);
+    CompiledFunction f = compile(chain);
+    auto got = f(c.inputs);
+    const detail::TraceStats st = detail::last_trace_stats();
+    EXPECT_GE(st.chains, 1);
+    EXPECT_GE(st.fused, 10);
+    expect_same(got, chain(c.inputs), 2e-3, "fused");  // float16 rounding inside
+    expect_same(f(c.inputs), chain(c.inputs), 2e-3, "fused, replayed");
+  }
+  // A result read outside the chain is not absorbed into it.
+  CompiledFunction g = compile([](const std::vector<array>& x) {
+    array y = exp(x[0]) * 2.0f;
+    return std::vector<array>{y + 1.0f, y};
+  });
+  expect_same(g({a}), {exp(a) * 2.0f + 1.0f, exp(a) * 2.0f}, 1e-5, "shared intermediate");
+}
