@@ -68,8 +68,8 @@ int main(int argc, char** argv) {
   const CompiledFunction compiled = compile(chain20);
   std::printf("bench_compile: 20-op elementwise chain on %s, %d alternating rounds\n",
               dev == Device::cpu ? "cpu" : "gpu", rounds);
-  std::printf("%-12s %14s %14s %8s %16s\n", "elements", "uncompiled ms", "compiled ms", "ratio",
-              "ratio range");
+  std::printf("%-12s %14s %14s %8s %16s %s\n", "elements", "uncompiled ms", "compiled ms", "ratio",
+              "ratio range", "(uncompiled / compiled)");
   for (int rows : {256, 4096}) {
     const int cols = 1024;
     std::vector<array> in{random::normal({rows, cols}), random::normal({cols})};
@@ -82,9 +82,19 @@ int main(int argc, char** argv) {
       tc.push_back(c);
       ratio.push_back(u / c);
     }
-    std::printf("%-12d %14.3f %14.3f %7.2fx %7.2f..%-7.2f\n", rows * cols, median(tu) * 1e3,
-                median(tc) * 1e3, median(ratio), *std::min_element(ratio.begin(), ratio.end()),
-                *std::max_element(ratio.begin(), ratio.end()));
+    // Peak memory of one call beyond its inputs (get_peak_memory), each alone.
+    auto peak_of = [&](const CompiledFunction& f) {
+      synchronize();
+      const size_t base = get_active_memory();
+      reset_peak_memory();
+      eval(f(in));
+      return double(get_peak_memory() - base) / (1 << 20);
+    };
+    const double pu = peak_of(plain), pc = peak_of(compiled);
+    std::printf("%-12d %14.3f %14.3f %7.2fx %7.2f..%-7.2f peak MiB %.1f / %.1f\n", rows * cols,
+                median(tu) * 1e3, median(tc) * 1e3, median(ratio),
+                *std::min_element(ratio.begin(), ratio.end()),
+                *std::max_element(ratio.begin(), ratio.end()), pu, pc);
   }
   return 0;
 }

@@ -28,7 +28,7 @@ namespace rill::detail {
 // Unary ops on bool and integers: the ops of the rule `same` (the others
 // compute in float32). Anything else leaves x.
 template <typename C>
-RILL_HD C unary_integral(UnaryOp op, C x) {
+RILL_HD_INLINE C unary_integral(UnaryOp op, C x) {
   if constexpr (std::is_same_v<C, bool>) {
     // abs, sign, square, floor, ceil, round, trunc: x
     return op == UnaryOp::logical_not || op == UnaryOp::bitwise_invert ? !x : x;
@@ -101,7 +101,7 @@ RILL_HD C inverse_erf(C y) {
 
 // Unary ops on float and double, but erf and gelu (see above).
 template <typename C>
-RILL_HD C unary_floating(UnaryOp op, C x, int decimals) {
+RILL_HD_INLINE C unary_floating(UnaryOp op, C x, int decimals) {
   switch (op) {
     case UnaryOp::negative: return -x;
     case UnaryOp::abs: return RILL_MATH(fabs)(x);
@@ -149,7 +149,7 @@ RILL_HD C unary_floating(UnaryOp op, C x, int decimals) {
 // division and remainder floor, as Python's do, and give 0 for a zero
 // divisor; maximum and minimum propagate NaN.
 template <typename C>
-RILL_HD C binary_value(BinaryOp op, C a, C b) {
+RILL_HD_INLINE C binary_value(BinaryOp op, C a, C b) {
   switch (op) {
     case BinaryOp::add:
       if constexpr (std::is_same_v<C, bool>) return a || b;
@@ -265,7 +265,7 @@ RILL_HD C binary_value(BinaryOp op, C a, C b) {
 
 // The ops with a bool result (is_predicate): comparisons and logic.
 template <typename C>
-RILL_HD bool compare_value(BinaryOp op, C a, C b) {
+RILL_HD_INLINE bool compare_value(BinaryOp op, C a, C b) {
   switch (op) {
     case BinaryOp::equal: return a == b;
     case BinaryOp::not_equal: return a != b;

@@ -190,7 +190,13 @@ Strides row_major_strides(const Shape& shape) {
 }
 
 void allocate(Node& out) {
-  out.buffer = std::make_shared<Buffer>(out.size * out.dtype.size);
+  const size_t bytes = out.size * out.dtype.size;
+  // A node computed again into the buffer it holds alone (a fused chain's
+  // per-chunk results, core/fused.cpp) keeps it; a graph node has none yet.
+  const bool keep = out.buffer && out.buffer->nbytes == bytes && !out.buffer->owner &&
+                    !out.buffer->gpu && out.buffer.use_count() == 1 &&
+                    !out.buffer->cache.load(std::memory_order_relaxed);
+  if (!keep) out.buffer = std::make_shared<Buffer>(bytes);
   out.offset = 0;
   out.strides = row_major_strides(out.shape);
   out.row_contiguous = true;

@@ -1,4 +1,5 @@
 // Elementwise kernels: unary, binary, where, copy/convert, arange, eye.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -23,9 +24,10 @@ const T* in_ptr(const Node& in) {
   return static_cast<const T*>(in.data());
 }
 
-// The op's value (common/elementwise_math.h); erf and gelu on floats are the
-// CPU's own: a vectorised erf for float32, and gelu in nn::gelu's former
-// order of operations (this file is compiled without contraction).
+// The op's value (common/elementwise_math.h); erf, gelu, exp, log, tanh and
+// sigmoid on float32 are the CPU's own (vmath.h: branch-free, so that loops
+// vectorise; glibc's are scalar calls), gelu in nn::gelu's former order of
+// operations (this file is compiled without contraction).
 template <UnaryOp op, typename C>
 inline C apply_unary(C x, int decimals) {
   if constexpr (!std::is_floating_point_v<C>) {
@@ -33,6 +35,14 @@ inline C apply_unary(C x, int decimals) {
   } else if constexpr (op == UnaryOp::erf) {
     if constexpr (std::is_same_v<C, float>) return verf(x);
     return std::erf(x);
+  } else if constexpr (std::is_same_v<C, float> && op == UnaryOp::exp) {
+    return vexp_full(x);
+  } else if constexpr (std::is_same_v<C, float> && op == UnaryOp::log) {
+    return vlog(x);
+  } else if constexpr (std::is_same_v<C, float> && op == UnaryOp::tanh) {
+    return vtanh(x);
+  } else if constexpr (std::is_same_v<C, float> && op == UnaryOp::sigmoid) {
+    return vsigmoid(x);
   } else if constexpr (op == UnaryOp::gelu) {
     // 0.5 x + 0.5 x erf(x / sqrt 2).
     const C half_x = x * C(0.5);
@@ -167,15 +177,62 @@ void gelu_f32(const float* x, float* y, size_t n) {
   for (size_t j = 0; j < n; ++j) y[j] = apply_unary<UnaryOp::gelu, float>(x[j], 0);
 }
 
+#define RILL_FLAT_UNARY_F32(NAME, OP)                      \
+  RILL_VECTOR_CLONES                                        \
+  void NAME(const float* x, float* y, size_t n) {           \
+    for (size_t j = 0; j < n; ++j) y[j] = apply_unary<OP, float>(x[j], 0); \
+  }
+RILL_FLAT_UNARY_F32(exp_f32, UnaryOp::exp)
+RILL_FLAT_UNARY_F32(log_f32, UnaryOp::log)
+RILL_FLAT_UNARY_F32(tanh_f32, UnaryOp::tanh)
+RILL_FLAT_UNARY_F32(sigmoid_f32, UnaryOp::sigmoid)
+#undef RILL_FLAT_UNARY_F32
+
+// sin and cos of float32: the polynomial over blocks, then libm for the few
+// arguments past its range (|x| > 8192, inf, NaN). Blocks, because y may be
+// x's own buffer.
+RILL_VECTOR_CLONES
+void sincos_block(const float* x, float* y, size_t n, bool cos) {
+  if (cos) {
+    for (size_t j = 0; j < n; ++j) y[j] = vsincos<true>(x[j]);
+  } else {
+    for (size_t j = 0; j < n; ++j) y[j] = vsincos<false>(x[j]);
+  }
+}
+void sincos_f32(const float* x, float* y, size_t n, bool cos) {
+  constexpr size_t kBlock = 512;
+  float keep[kBlock];
+  for (size_t i = 0; i < n; i += kBlock) {
+    const size_t m = std::min(kBlock, n - i);
+    std::memcpy(keep, x + i, m * sizeof(float));
+    sincos_block(keep, y + i, m, cos);
+    for (size_t j = 0; j < m; ++j) {
+      if (!(std::fabs(keep[j]) <= 8192.0f)) y[i + j] = cos ? std::cos(keep[j]) : std::sin(keep[j]);
+    }
+  }
+}
+
 template <typename T, UnaryOp op>
 void unary_loops(const Node& in, Node& out, int decimals) {
   using C = compute_t<T>;
   const T* pi = in_ptr<T>(in);
   T* po = out_ptr<T>(out);
-  if constexpr (std::is_same_v<T, float> && (op == UnaryOp::erf || op == UnaryOp::gelu)) {
+  if constexpr (std::is_same_v<T, float>) {
     if (in.row_contiguous) {
-      (op == UnaryOp::erf ? erf_f32 : gelu_f32)(pi, po, in.size);
-      return;
+      constexpr auto flat = op == UnaryOp::erf       ? erf_f32
+                            : op == UnaryOp::gelu    ? gelu_f32
+                            : op == UnaryOp::exp     ? exp_f32
+                            : op == UnaryOp::log     ? log_f32
+                            : op == UnaryOp::tanh    ? tanh_f32
+                            : op == UnaryOp::sigmoid ? sigmoid_f32
+                                                     : nullptr;
+      if constexpr (flat != nullptr) {
+        flat(pi, po, in.size);
+        return;
+      } else if constexpr (op == UnaryOp::sin || op == UnaryOp::cos) {
+        sincos_f32(pi, po, in.size, op == UnaryOp::cos);
+        return;
+      }
     }
   }
   if (in.row_contiguous) {

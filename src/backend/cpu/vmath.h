@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace rill::detail::cpu {
 
@@ -50,6 +51,122 @@ inline float vexp(float v0) {
   const float y = p * std::bit_cast<float>((k + 127) << 23);
   const uint32_t nan = -static_cast<uint32_t>(v0 != v0);
   return std::bit_cast<float>((std::bit_cast<uint32_t>(y) & ~nan) | (v0_bits & nan));
+}
+
+// c ? a : b without a branch (an integer mask: GCC does not if-convert float
+// selects under -ftrapping-math, and the loops must vectorise).
+inline float vselect(bool c, float a, float b) {
+  const uint32_t m = -static_cast<uint32_t>(c);
+  return std::bit_cast<float>((std::bit_cast<uint32_t>(a) & m) |
+                              (std::bit_cast<uint32_t>(b) & ~m));
+}
+
+// exp(x) over all floats: overflow to inf past 88.72, gradual underflow to
+// denormals and 0 below -87.3, NaN kept. vexp's reduction and polynomial;
+// 2^k applied as two factors so that both stay normal.
+inline float vexp_full(float x) {
+  const bool nan = x != x;
+  float v = vselect((x < -104.0f) | nan, -104.0f, x);
+  v = vselect(v > 88.73f, 88.73f, v);
+  const int32_t k = static_cast<int32_t>(std::fma(v, 1.44269504088896341f, 256.5f)) - 256;
+  const float fk = static_cast<float>(k);
+  float r = std::fma(fk, -0.693359375f, v);
+  r = std::fma(fk, 2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  p = std::fma(p, r * r, r) + 1.0f;
+  const int32_t k1 = k >> 1, k2 = k - k1;
+  const float y = p * std::bit_cast<float>((k1 + 127) << 23) * std::bit_cast<float>((k2 + 127) << 23);
+  return vselect(nan, x, y);
+}
+
+// log(x) (Cephes' logf: about 1e-7 relative): -inf at 0, NaN below 0 and for
+// NaN, inf at inf; denormals scaled first.
+inline float vlog(float x) {
+  const bool den = x < 1.17549435e-38f;
+  const float xs = vselect(den, x * 8388608.0f, x);
+  const uint32_t b = std::bit_cast<uint32_t>(xs);
+  int32_t e = static_cast<int32_t>((b >> 23) & 0xffu) - 126 - (den ? 23 : 0);
+  float m = std::bit_cast<float>((b & 0x007fffffu) | 0x3f000000u);  // [0.5, 1)
+  const bool small = m < 0.707106781186547524f;
+  e -= small ? 1 : 0;
+  m = vselect(small, m + m - 1.0f, m - 1.0f);
+  const float z = m * m;
+  float p = 7.0376836292e-2f;
+  p = std::fma(p, m, -1.1514610310e-1f);
+  p = std::fma(p, m, 1.1676998740e-1f);
+  p = std::fma(p, m, -1.2420140846e-1f);
+  p = std::fma(p, m, 1.4249322787e-1f);
+  p = std::fma(p, m, -1.6668057665e-1f);
+  p = std::fma(p, m, 2.0000714765e-1f);
+  p = std::fma(p, m, -2.4999993993e-1f);
+  p = std::fma(p, m, 3.3333331174e-1f);
+  const float fe = static_cast<float>(e);
+  float y = p * m * z;
+  y = std::fma(fe, -2.12194440e-4f, y);
+  y = std::fma(-0.5f, z, y);
+  float r = std::fma(fe, 0.693359375f, m + y);
+  r = vselect(x == 0.0f, -std::numeric_limits<float>::infinity(), r);
+  r = vselect(x == std::numeric_limits<float>::infinity(), x, r);
+  return vselect((x < 0.0f) | (x != x), std::numeric_limits<float>::quiet_NaN(), r);
+}
+
+// tanh(x) (Cephes' tanhf: a polynomial below 0.625, 1 - 2 / (e^2|x| + 1)
+// above, with x's sign); NaN kept.
+inline float vtanh(float x) {
+  const float ax = std::fabs(x);
+  const float z = x * x;
+  float p = -5.70498872745e-3f;
+  p = std::fma(p, z, 2.06390887954e-2f);
+  p = std::fma(p, z, -5.37397155531e-2f);
+  p = std::fma(p, z, 1.33314422036e-1f);
+  p = std::fma(p, z, -3.33332819422e-1f);
+  const float near = std::fma(p * z, x, x);
+  const float far = std::copysign(1.0f - 2.0f / (vexp_full(2.0f * ax) + 1.0f), x);
+  return vselect(ax < 0.625f, near, far);
+}
+
+// 1 / (1 + e^-x), as e^x / (1 + e^x) for negative x (no overflow of e^-x
+// where the result is still a denormal); NaN kept.
+inline float vsigmoid(float x) {
+  const float e = vexp_full(-std::fabs(x));
+  const float s = 1.0f / (1.0f + e);
+  return vselect(x < 0.0f, e * s, s);
+}
+
+// sin(x) or cos(x) (Cephes' sinf/cosf: reduction by pi/4 in three parts,
+// about 1e-7 absolute) for |x| <= 8192; callers compute larger or non-finite
+// arguments with libm.
+template <bool Cos>
+inline float vsincos(float x) {
+  const float a0 = std::fabs(x);
+  const float ax = vselect(a0 <= 8192.0f, a0, 0.0f);  // NaN, inf and beyond: the caller's
+  int32_t j = static_cast<int32_t>(ax * 1.27323954473516f);  // 4 / pi
+  j += j & 1;
+  const float y = static_cast<float>(j);
+  const float r = ((ax - y * 0.78515625f) - y * 2.4187564849853515625e-4f) -
+                  y * 3.77489497744594108e-8f;
+  const float z = r * r;
+  float ps = -1.9515295891e-4f;
+  ps = std::fma(ps, z, 8.3321608736e-3f);
+  ps = std::fma(ps, z, -1.6666654611e-1f);
+  ps = std::fma(ps * z, r, r);
+  float pc = 2.443315711809948e-5f;
+  pc = std::fma(pc, z, -1.388731625493765e-3f);
+  pc = std::fma(pc, z, 4.166664568298827e-2f);
+  pc = std::fma(pc * z, z, std::fma(-0.5f, z, 1.0f));
+  // r's offset j pi / 4 (j even): sin takes pc at j = 2, 6 and flips at 4, 6;
+  // cos takes ps at j = 2, 6 and flips at 2, 4.
+  const bool other = (j & 2) != 0;
+  float v = Cos ? vselect(other, ps, pc) : vselect(other, pc, ps);
+  const bool flip = Cos ? ((j + 2) & 4) != 0 : (j & 4) != 0;
+  v = vselect(flip, -v, v);
+  if constexpr (!Cos) v = std::copysign(1.0f, x) * v;
+  return v;
 }
 
 // erf(x) within 1.5e-7 absolute (Abramowitz and Stegun 7.1.26), odd by
