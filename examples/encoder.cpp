@@ -28,6 +28,7 @@ struct Options {
   double seconds = 2.0;
   uint64_t seed = 0;
   bool stored_layout = false;  // keep linear weights [out, in] on the CPU too
+  bool compile = false;        // the forward pass through compile
   EncoderConfig config;
   bool config_set = false;
 };
@@ -36,7 +37,7 @@ void usage(const char* argv0) {
   std::printf(
       "usage: %s [--device cpu|gpu] [--threads 1,2,4] [--weights FILE.safetensors]\n"
       "          [--seconds N] [--batch B] [--seq S] [--dim D] [--heads H] [--layers L]\n"
-      "          [--dtype float32|bfloat16|float16] [--seed N] [--stored-layout]\n\n"
+      "          [--dtype float32|bfloat16|float16] [--seed N] [--stored-layout] [--compile]\n\n"
       "Runs workload W1 (a pre-norm transformer encoder) on T threads at once, each\n"
       "on its own default stream, for N seconds per T (default 2), and prints\n"
       "forwards/s per T. Defaults: the GPU when present (B=4 S=128 D=512 H=8 L=4\n"
@@ -44,7 +45,9 @@ void usage(const char* argv0) {
       "up to the number of cores. Weights come from --weights (names\n"
       "layers.{i}.{ln1,qkv,out,ln2,fc1,fc2}.{weight,bias}) or are seeded random.\n"
       "On the CPU the linear weights are copied once into [in, out] order, which\n"
-      "BLAS multiplies faster; --stored-layout keeps them [out, in] as stored.\n",
+      "BLAS multiplies faster; --stored-layout keeps them [out, in] as stored.\n"
+      "--compile runs the forward pass through compile (traced once, replayed;\n"
+      "elementwise chains fused); results are checked against the uncompiled pass.\n",
       argv0);
 }
 
@@ -94,6 +97,8 @@ Options parse(int argc, char** argv) {
       o.weights = next();
     } else if (a == "--seconds") {
       o.seconds = std::atof(next().c_str());
+    } else if (a == "--compile") {
+      o.compile = true;
     } else if (a == "--stored-layout") {
       o.stored_layout = true;
     } else if (a == "--seed") {
@@ -165,13 +170,18 @@ int main(int argc, char** argv) {
     eval(x);
     array reference = examples::encoder_forward(c, layers, x);
     eval(reference);
+    // The forward pass as a function of the input (the weights are captured).
+    CompiledFunction forward = [&](const std::vector<array>& in) {
+      return std::vector<array>{examples::encoder_forward(c, layers, in[0])};
+    };
+    if (opt.compile) forward = compile(forward);
     std::printf(
-        "rill-encoder: W1 on %s, B=%d S=%d D=%d H=%d L=%d %s, %s weights%s, %.1f s per "
+        "rill-encoder: W1 on %s, B=%d S=%d D=%d H=%d L=%d %s, %s weights%s%s, %.1f s per "
         "T\n",
         to_string(device).c_str(), c.batch, c.seq, c.dim, c.heads, c.layers,
         dtype_name(c.dtype).c_str(), opt.weights.empty() ? "random" : "file",
         layers.empty() || !layers[0].transposed ? "" : " (linear weights [in, out])",
-        opt.seconds);
+        opt.compile ? ", compiled" : "", opt.seconds);
     std::printf("%8s %14s %10s %14s %10s\n", "threads", "forwards/s", "scaling", "latency ms",
                 "checked");
     double base = 0;
@@ -188,7 +198,7 @@ int main(int argc, char** argv) {
           try {
             long mine = 0;
             while (!stop.load(std::memory_order_relaxed)) {
-              array y = examples::encoder_forward(c, layers, x);  // this thread's stream
+              array y = forward({x})[0];  // on this thread's stream
               eval(y);
               if (mine++ == 0 && max_abs_diff(y, reference) != 0.0f) mismatch = true;
               forwards.fetch_add(1, std::memory_order_relaxed);

@@ -92,6 +92,30 @@ TEST(Encoder, SameResultOnEveryThread) {
   for (int t = 0; t < 8; ++t) EXPECT_EQ(equal[t], 5) << "thread " << t;
 }
 
+// rill-encoder --compile: the compiled forward pass (traced once, elementwise
+// chains fused) gives the uncompiled one's result bit for bit, from 8 threads.
+TEST(Encoder, CompiledForwardIsTheSameOnEveryThread) {
+  Fixture f = load_fixture();
+  array ref = examples::encoder_forward(f.config, f.layers, f.input);
+  eval(ref);
+  CompiledFunction forward = compile([&](const std::vector<array>& in) {
+    return std::vector<array>{examples::encoder_forward(f.config, f.layers, in[0])};
+  });
+  std::vector<std::thread> ts;
+  std::vector<int> equal(8, 0);
+  for (int t = 0; t < 8; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        array y = forward({f.input})[0];
+        equal[t] += array_equal(y, ref).item<bool>() ? 1 : 0;
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(equal[t], 5) << "thread " << t;
+  EXPECT_LE(relative_error(forward({f.input})[0], f.output), 1e-5);
+}
+
 TEST(Encoder, WrongWeightsFileIsAClearError) {
   examples::EncoderConfig c;
   c.dim = 64;  // the fixture has 32
