@@ -99,10 +99,15 @@ def main():
 
             run(2)  # warm-up (kernels, the static cache's allocation)
             first = min(run(1) for _ in range(2))
+            peak = ""
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
             total = run(args.max_tokens)
+            if dev.type == "cuda":
+                peak = f" peak_MiB={torch.cuda.max_memory_allocated() / 2**20:.0f}"
             decode = (args.max_tokens - 1) * b / max(total - first, 1e-9)
             print(f"peer_generate cache={cache} batch={b} ttft_ms={first * 1e3:.1f} "
-                  f"decode_tok_s={decode:.1f}", flush=True)
+                  f"decode_tok_s={decode:.1f}{peak}", flush=True)
 
 
 if __name__ == "__main__":

@@ -300,6 +300,11 @@ int main(int argc, char** argv) {
       warm.max_tokens = std::min(2, warm.max_tokens);
       llm::generate(model, warm);
     }
+    // Memory: what the model holds (weights, and on the CPU the packed copies
+    // of its matrices), then the peak while serving (caches, activations).
+    synchronize();
+    const double held_mib = double(get_active_memory()) / (1 << 20);
+    reset_peak_memory();
 
     std::vector<Trace> traces(opt.requests);
     std::atomic<long> generated{0};
@@ -407,6 +412,9 @@ int main(int argc, char** argv) {
         "summed); TTFT p50 %.1f ms, max %.1f ms; inter-token p50 %.2f ms, p99 %.2f ms\n",
         tokens, wall, tokens / wall, decode_sum, quantile(ttfts, 0.5),
         quantile(ttfts, 1.0), quantile(gaps_all, 0.5), quantile(gaps_all, 0.99));
+    std::printf("memory: %.0f MiB held before serving (the model), peak %.0f MiB while "
+                "serving (the model included; get_peak_memory)\n",
+                held_mib, double(get_peak_memory()) / (1 << 20));
 
     // Greedy requests with one prompt must agree, whichever thread ran them.
     bool same_prompt = !opt.prompt.empty();
