@@ -229,6 +229,19 @@ TEST(Compile, EvaluatingAnInputWhileTracingThrows) {
     return std::vector<array>{x[0] * k};
   });
   EXPECT_FLOAT_EQ(d({ones({})})[0].item<float>(), 6.0f);
+  // ... or queued (async_eval): the trace then holds them as constants.
+  CompiledFunction q = compile([](const std::vector<array>& x) {
+    array k = sum(ones({4}) * 2.0f);
+    async_eval({k});
+    return std::vector<array>{x[0] * k};
+  });
+  EXPECT_FLOAT_EQ(q({ones({})})[0].item<float>(), 8.0f);
+  EXPECT_FLOAT_EQ(q({full({}, 2.0f)})[0].item<float>(), 16.0f);
+  EXPECT_THROW(compile([](const std::vector<array>& x) {
+                 async_eval({x[0] + 1.0f});
+                 return std::vector<array>{x[0]};
+               })({ones({})}),
+               std::invalid_argument);
   // An error thrown by the function while it is traced reaches the caller,
   // and nothing is cached: the next call traces again.
   std::atomic<int> calls{0};

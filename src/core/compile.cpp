@@ -312,7 +312,11 @@ std::shared_ptr<const Trace> trace(const CompiledFunction& fun, const std::vecto
         refs.emplace(&n, Ref{Ref::input, it->second});
         continue;
       }
-      const bool step = rec.created.count(&n) && !n.done() && n.primitive;
+      // A node scheduled by an eval inside the function (one that does not
+      // read the inputs) is computed by that eval: a constant, whose inputs
+      // this walk must not read while a worker may drop them.
+      const bool step = rec.created.count(&n) &&
+                        n.status.load(std::memory_order_acquire) == Status::unscheduled;
       if (!step) {
         refs.emplace(&n, constant(f.a));
         continue;
