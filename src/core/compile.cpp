@@ -32,6 +32,7 @@
 #include "core/compile_stats.h"
 #include "core/format.h"
 #include "core/fused.h"
+#include "core/fused_jit.h"
 #include "core/node.h"
 #include "core/primitives.h"
 #include "rill/transforms.h"
@@ -158,9 +159,9 @@ bool as_fused_op(const Step& s, FusedOp& f) {
   return true;
 }
 
-// Fusion: each elementwise step whose result only one other elementwise step
-// of the same shape and stream reads joins that step's chain; a chain of two
-// or more becomes one Fused step (core/fused.h) at its last step's place.
+// Fusion: an elementwise step whose result only elementwise steps of one
+// chain read (same shape and stream) joins that chain; a chain of two or more
+// becomes one Fused step (core/fused.h) at its last step's place.
 void fuse(Trace& t, TraceStats& stats) {
   const size_t n = t.steps.size();
   std::vector<int> uses(n, 0);
@@ -188,14 +189,17 @@ void fuse(Trace& t, TraceStats& stats) {
   for (size_t i = n; i-- > 0;) {
     const Step& root = t.steps[i];
     if (root_of[i] >= 0 || !as_fused_op(root, probe)) continue;
+    // A step joins once every read of it comes from the chain (x * x, or a
+    // value two later steps read, inside the chain only).
     std::vector<uint32_t> members{static_cast<uint32_t>(i)};
+    std::unordered_map<uint32_t, int> reads;
     for (size_t m = 0; m < members.size(); ++m) {
       for (const Ref& r : t.steps[members[m]].inputs) {
-        if (r.kind != Ref::step || uses[r.index] != 1 || root_of[r.index] >= 0) continue;
+        if (r.kind != Ref::step || root_of[r.index] >= 0) continue;
+        if (++reads[r.index] != uses[r.index]) continue;
         const Step& p = t.steps[r.index];
         if (p.shape != root.shape || p.stream != root.stream || p.device != root.device ||
-            !as_fused_op(p, probe) ||
-            std::find(members.begin(), members.end(), r.index) != members.end()) {
+            !as_fused_op(p, probe)) {
           continue;
         }
         members.push_back(r.index);
@@ -240,9 +244,34 @@ void fuse(Trace& t, TraceStats& stats) {
       }
       if (ok) break;
     }
+    // The CPU's generated loop: float32 inputs of the full shape, rows of
+    // its last dim, or single values.
+    FusedJit jit;
+    if (root.device.type == Device::cpu) {
+      bool ok = true;
+      for (const Ref& r : externals) {
+        const Shape& e = shape_of(r);
+        size_t n = 1;
+        for (int32_t d : e) n *= d;
+        bool row = nd > 0 && !e.empty() && e.back() == S.back();
+        for (size_t d = 0; d + 1 < e.size(); ++d) row = row && e[d] == 1;
+        const JitInput kind = e == S ? JitInput::full
+                              : n == 1 ? JitInput::scalar
+                              : row    ? JitInput::row
+                                       : JitInput::scalar;
+        ok = ok && dtype_of(r) == float32 && (e == S || n == 1 || row);
+        jit.kinds.push_back(static_cast<uint8_t>(kind));
+      }
+      if (ok) {
+        std::vector<JitInput> kinds;
+        for (uint8_t k : jit.kinds) kinds.push_back(static_cast<JitInput>(k));
+        jit.kernel = jit_kernel(ops, kinds);
+        stats.generated += jit.kernel != nullptr;
+      }
+    }
     auto step = std::make_shared<Step>(
-        Step{std::make_shared<Fused>(std::move(ops), split), S, root.dtype, externals,
-             root.stream, root.device});
+        Step{std::make_shared<Fused>(std::move(ops), split, std::move(jit)), S, root.dtype,
+             externals, root.stream, root.device});
     for (uint32_t m : members) root_of[m] = static_cast<int>(i);
     fused[i] = std::move(step);
     stats.fused += static_cast<int>(members.size());

@@ -1,6 +1,8 @@
 // Fused (core/fused.h): a compiled elementwise chain in one node.
 #include "core/fused.h"
 
+#include "core/fused_jit.h"
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -31,7 +33,26 @@ std::unique_ptr<Node> blank(const Shape& shape, Dtype dtype, Stream s) {
 
 }  // namespace
 
+bool Fused::generated(const std::vector<array>& in, Node& out) const {
+  const int64_t cols = out.shape.empty() ? 1 : out.shape.back();
+  std::vector<const void*> ptrs;
+  ptrs.reserve(in.size());
+  for (size_t j = 0; j < in.size(); ++j) {
+    const Node& n = node_of(in[j]);
+    const auto kind = static_cast<JitInput>(jit_.kinds[j]);
+    if (kind == JitInput::full && (n.shape != out.shape || !n.row_contiguous)) return false;
+    if (kind == JitInput::row && (int64_t(n.size) != cols || !n.row_contiguous)) return false;
+    if (kind == JitInput::scalar && n.size != 1) return false;
+    ptrs.push_back(n.data());
+  }
+  allocate(out);
+  jit_.kernel(ptrs.data(), out.mutable_data(), int64_t(out.size) / std::max<int64_t>(cols, 1),
+              cols);
+  return true;
+}
+
 void Fused::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  if (&k == &cpu_backend && out.size > 0 && jit_.kernel && generated(in, out)) return;
   if (&k == &cpu_backend && out.size > 0) {
     bool rows = true;
     for (const array& a : in) {

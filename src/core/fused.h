@@ -2,7 +2,9 @@
 // of one output shape that compile found in a trace (core/compile.cpp), run as
 // one node. Internal.
 //
-// On the CPU the chain runs over the output in chunks of a few thousand
+// On the CPU a float32 chain of the ops core/fused_jit.h writes, over inputs of
+// the output's shape, rows of its last dim and single values, runs as one
+// generated loop; any other chain runs over the output in chunks of a few thousand
 // elements: each op's vector kernel runs on a chunk that stays in cache, and
 // only the inputs and the output cross memory once. The chunks are rows of
 // the output seen as [rows, B...], where B is its trailing dims from
@@ -28,9 +30,17 @@ struct FusedOp {
   int args[3] = {0, 0, 0};
 };
 
+// A chain compiled to machine code (core/fused_jit.h): how each input is
+// read, and the kernel (null: none).
+struct FusedJit {
+  std::vector<uint8_t> kinds;  // JitInput per input
+  void (*kernel)(const void* const*, void*, int64_t, int64_t) = nullptr;
+};
+
 class Fused : public Primitive {
  public:
-  Fused(std::vector<FusedOp> ops, int split) : ops_(std::move(ops)), split_(split) {}
+  Fused(std::vector<FusedOp> ops, int split, FusedJit jit = {})
+      : ops_(std::move(ops)), split_(split), jit_(std::move(jit)) {}
   const char* name() const override { return "compiled"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
   size_t size() const { return ops_.size(); }
@@ -38,8 +48,10 @@ class Fused : public Primitive {
  private:
   void stepwise(const Kernels& k, const std::vector<array>& in, Node& out) const;
   void chunked(const Kernels& k, const std::vector<array>& in, Node& out) const;
+  bool generated(const std::vector<array>& in, Node& out) const;
   std::vector<FusedOp> ops_;
   int split_;  // the first axis of B (see above)
+  FusedJit jit_;
 };
 
 }  // namespace rill::detail

@@ -26,6 +26,8 @@ namespace rill::detail {
     "CUDA streams per device that rill's streams are bound to")                           \
   X(disable_compile, "RILL_DISABLE_COMPILE", integer, "0", "0 1", user,                  \
     "1: compiled functions run uncompiled (enable_compile overrides it)")                \
+  X(jit, "RILL_JIT", integer, "1", "0 1", user,                                          \
+    "0: compile runs fused chains through the kernels instead of generated code")        \
   X(profile, "RILL_PROFILE", integer, "0", "0 1", user,                                   \
     "1: time every op and print a table per primitive at exit")                           \
   X(packed_gemm, "RILL_PACKED_GEMM", integer, "1", "0 1", user,                           \

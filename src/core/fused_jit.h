@@ -1,0 +1,29 @@
+// A fused float32 chain compiled to machine code for the CPU (MLX's approach):
+// compile writes one C++ loop per chain, in which each element's values stay
+// in registers from op to op, compiles it with the system compiler into a
+// shared library kept on disk, and loads it. Internal.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/fused.h"
+
+namespace rill::detail {
+
+// How a chain's input is read in the loop over the output seen as
+// [rows, cols] (cols: its last dim): full (element r * cols + c), a row
+// (element c; broadcast over the rows) or one value.
+enum class JitInput : uint8_t { full, row, scalar };
+
+// out[r, c] for r < rows, c < cols, from ins (row-major, as `kinds` says).
+using JitKernel = void (*)(const void* const* ins, void* out, int64_t rows, int64_t cols);
+
+// The kernel of `ops` over inputs read as `kinds`, compiled once per process
+// and kept on disk ($XDG_CACHE_HOME/rill/jit, else ~/.cache/rill/jit). Null
+// when the chain has an op or dtype the generator does not write, when the
+// build is a sanitizer's, when RILL_JIT=0, or when the compiler (c++) fails:
+// the caller runs the chain through the kernels then. Thread-safe.
+JitKernel jit_kernel(const std::vector<FusedOp>& ops, const std::vector<JitInput>& kinds);
+
+}  // namespace rill::detail
