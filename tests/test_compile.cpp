@@ -135,12 +135,47 @@ TEST(Compile, TracesOncePerSignature) {
   EXPECT_EQ(c({ones({2, 2}), ones({2, 2})})[0].shape(), (Shape{2, 2}));
   EXPECT_EQ(c({ones({3}, int32), ones({3}, int32)})[0].dtype(), float32);
   EXPECT_EQ(calls.load(), 3);
-  // shapeless is accepted; results stay right on every shape.
-  CompiledFunction s = compile([](const std::vector<array>& x) {
+  // shapeless with a reduction: traced again for each new shape.
+  std::atomic<int> scalls{0};
+  CompiledFunction s = compile([&](const std::vector<array>& x) {
+    ++scalls;
     return std::vector<array>{sum(x[0] * x[0], 0)};
   }, true);
   EXPECT_FLOAT_EQ(s({full({4}, 2.0f)})[0].item<float>(), 16.0f);
   EXPECT_FLOAT_EQ(s({full({7}, 1.0f)})[0].item<float>(), 7.0f);
+  EXPECT_EQ(scalls.load(), 2);
+}
+
+// shapeless, elementwise only: one trace serves inputs of any shape of the
+// same ranks and dtypes, each op's shape its inputs' broadcast.
+TEST(Compile, ShapelessElementwiseReplaysOnOtherShapes) {
+  std::atomic<int> calls{0};
+  auto fn = [&](const std::vector<array>& x) {
+    ++calls;
+    return std::vector<array>{tanh(exp(x[0] * 0.5f) * x[1]) + 1.0f};
+  };
+  auto ref = [](const array& a, const array& b) { return tanh(exp(a * 0.5f) * b) + 1.0f; };
+  CompiledFunction c = compile(fn, true);
+  array a = rnd({2, 3}, 40), b = rnd({1, 3}, 41);
+  expect_same(c({a, b}), {ref(a, b)}, 0, "traced shapes");
+  array a2 = rnd({40, 300}, 42), row = rnd({1, 300}, 43), col = rnd({40, 1}, 44);
+  expect_same(c({a2, row}), {ref(a2, row)}, 0, "a row");
+  expect_same(c({a2, col}), {ref(a2, col)}, 0, "a column");
+  expect_same(c({a2, a2}), {ref(a2, a2)}, 0, "full");
+  EXPECT_EQ(c({a2, col})[0].shape(), (Shape{40, 300}));
+  EXPECT_EQ(calls.load(), 1);
+  // Another rank or dtype: traced again.
+  c({rnd({5}, 45), rnd({5}, 46)});
+  c({astype(a, float16), astype(b, float16)});
+  EXPECT_EQ(calls.load(), 3);
+  // Shapes that do not broadcast: a clear error at the call.
+  try {
+    c({rnd({4, 5}, 47), rnd({4, 6}, 48)});
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("[compile] a shapeless function's"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Compile, CapturedArraysAreConstantsOfTheTrace) {

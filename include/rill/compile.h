@@ -25,9 +25,10 @@ using CompiledFunction = std::function<std::vector<array>(const std::vector<arra
 // the graph it builds (the trace); later calls with the same combination
 // replay the trace on their inputs, as lazy arrays like any op's. Arrays that
 // `fun` uses without deriving them from its inputs (weights it captured,
-// constants) are held by the trace and used as they are. `shapeless` is
-// MLX's flag and is accepted; rill does not infer shapes on replay yet, so a
-// new combination of shapes is traced again either way (same results).
+// constants) are held by the trace and used as they are. With `shapeless`, a
+// trace whose ops are all elementwise replays on inputs of other shapes (same
+// dtypes and numbers of dimensions), each op's shape its inputs' broadcast;
+// a function with other ops is traced again for new shapes (same results).
 //
 // Thread-safe: a compiled function may be called from any number of threads
 // at once. A replayed op that ran on the tracing thread's default stream of

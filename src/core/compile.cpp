@@ -35,6 +35,7 @@
 #include "core/fused_jit.h"
 #include "core/node.h"
 #include "core/primitives.h"
+#include "rill/ops.h"
 #include "rill/transforms.h"
 #include "runtime/config.h"
 #include "runtime/stream_state.h"
@@ -90,6 +91,9 @@ struct Step {
 struct Trace {
   std::vector<Shape> shapes;  // the inputs' (shapeless: only their lengths count)
   std::vector<Dtype> dtypes;
+  // Every step is elementwise (its shape: its inputs' broadcast), so that a
+  // shapeless function replays it on inputs of other shapes.
+  bool elementwise = true;
   std::vector<array> constants;
   std::vector<Step> steps;
   std::vector<Ref> outputs;
@@ -419,13 +423,21 @@ std::shared_ptr<const Trace> trace(const CompiledFunction& fun, const std::vecto
     for (Ref& r : t->outputs) remap(r);
   }
   if (fusion) fuse(*t, stats);
+  for (const Step& s : t->steps) {
+    const Primitive& p = *s.primitive;
+    t->elementwise &= dynamic_cast<const Unary*>(&p) || dynamic_cast<const Binary*>(&p) ||
+                      typeid(p) == typeid(Where) || typeid(p) == typeid(Copy) ||
+                      typeid(p) == typeid(Fused);
+  }
   stats.kept = static_cast<int>(t->steps.size());
   stats.constants = static_cast<int>(t->constants.size());
   t_last_stats = stats;
   return t;
 }
 
-std::vector<array> replay(const Trace& t, const std::vector<array>& inputs) {
+// `reshape`: the inputs' shapes differ from the trace's (a shapeless
+// function's elementwise trace); each step's shape is its inputs' broadcast.
+std::vector<array> replay(const Trace& t, const std::vector<array>& inputs, bool reshape) {
   std::vector<array> values;
   values.reserve(t.steps.size());
   auto value = [&](const Ref& r) -> const array& {
@@ -440,7 +452,21 @@ std::vector<array> replay(const Trace& t, const std::vector<array>& inputs) {
     ins.reserve(s.inputs.size());
     for (const Ref& r : s.inputs) ins.push_back(value(r));
     const StreamRef& st = s.stream ? s.stream : resolve_stream(s.device, "compile");
-    auto n = std::make_shared<Node>(s.shape, s.dtype, s.primitive, std::move(ins), st);
+    Shape shape = s.shape;
+    if (reshape) {
+      shape = ins.empty() ? Shape{} : ins[0].shape();
+      for (size_t i = 1; i < ins.size(); ++i) {
+        try {
+          shape = rill::broadcast_shapes(shape, ins[i].shape());
+        } catch (const std::invalid_argument&) {
+          throw std::invalid_argument(
+              cat("[compile] a shapeless function's ", s.primitive->name(), " cannot broadcast ",
+                  tuple_str(shape), " with ", tuple_str(ins[i].shape()), "."));
+        }
+      }
+      check_extent(shape, s.dtype, "compile");
+    }
+    auto n = std::make_shared<Node>(std::move(shape), s.dtype, s.primitive, std::move(ins), st);
     if (t_recorder) note_traced(*n);
     values.emplace_back(std::move(n));
   }
@@ -472,12 +498,21 @@ CompiledFunction compile(CompiledFunction fun, bool shapeless) {
     const CompileMode mode = detail::current_mode();
     if (mode == CompileMode::disabled) return c->fun(inputs);
     std::shared_ptr<const detail::Trace> t;
+    bool reshape = false;
     {
       std::lock_guard lock(c->mu);
       for (const auto& k : c->traces) {
         if (detail::matches(*k, inputs, false)) {
           t = k;
           break;
+        }
+      }
+      // Shapeless: an elementwise trace of the same dtypes and ranks replays
+      // on other shapes; any other trace is traced again for them.
+      for (size_t i = 0; !t && c->shapeless && i < c->traces.size(); ++i) {
+        if (c->traces[i]->elementwise && detail::matches(*c->traces[i], inputs, true)) {
+          t = c->traces[i];
+          reshape = true;
         }
       }
     }
@@ -489,7 +524,7 @@ CompiledFunction compile(CompiledFunction fun, bool shapeless) {
       std::lock_guard lock(c->mu);
       c->traces.push_back(t);
     }
-    return detail::replay(*t, inputs);
+    return detail::replay(*t, inputs, reshape);
   };
 }
 

@@ -53,11 +53,20 @@ bool Fused::generated(const std::vector<array>& in, Node& out) const {
 
 void Fused::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   if (&k == &cpu_backend && out.size > 0 && jit_.kernel && generated(in, out)) return;
-  if (&k == &cpu_backend && out.size > 0) {
+  if (&k == &cpu_backend && out.size > 0 && split_ <= static_cast<int>(out.shape.size())) {
+    // Chunks of rows need each input row-major of the full shape, or ones
+    // before `split` (a shapeless replay may bring other shapes than the
+    // trace's).
+    const int nd = static_cast<int>(out.shape.size());
     bool rows = true;
     for (const array& a : in) {
       const Node& n = node_of(a);
-      if (n.shape == out.shape && !n.row_contiguous) rows = false;
+      if (n.shape == out.shape) {
+        rows = rows && n.row_contiguous;
+        continue;
+      }
+      const int off = nd - static_cast<int>(n.shape.size());
+      for (int d = std::max(0, off); d < split_ && rows; ++d) rows = n.shape[d - off] == 1;
     }
     if (rows) return chunked(k, in, out);
   }
