@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -431,4 +433,40 @@ TEST(Compile, GeneratedLoopEqualsTheKernelsBitForBit) {
   // chain runs through the kernels, with the same values.
   array at = transpose(transpose(a) + 0.0f);
   EXPECT_TRUE(array_equal(f({at, row, s})[0], chain({at, row, s})[0], true).item<bool>());
+}
+
+// The generated code's cache survives the process: a second process with no
+// compiler on its PATH still runs the chain as generated code, loaded from
+// the cache. The processes are this test program, run twice on the helper
+// test below with a fresh cache directory.
+TEST(Compile, GeneratedCodeCacheSurvivesTheProcess) {
+  if (test::sanitized) GTEST_SKIP() << "no generated code in sanitizer builds";
+  char dir[] = "/tmp/rill-jit-test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  // By its full path: the second process's PATH leads nowhere.
+  const std::string timeout =
+      std::filesystem::exists("/usr/bin/timeout") ? "/usr/bin/timeout 120 " : "";
+  auto child = [&](const std::string& path) {
+    const std::string cmd = "env RILL_COMPILE_CHILD=1 XDG_CACHE_HOME=" + std::string(dir) +
+                            " PATH=" + path + " " + timeout + self +
+                            " --gtest_filter=Compile.GeneratedCodeChild > /dev/null 2>&1";
+    return std::system(cmd.c_str());
+  };
+  const char* path = std::getenv("PATH");
+  EXPECT_EQ(child(path ? path : "/usr/bin:/bin"), 0) << "first process (compiles)";
+  EXPECT_EQ(child("/nonexistent"), 0) << "second process (no compiler: loads)";
+  std::filesystem::remove_all(dir);
+}
+
+// The helper: compiles a chain and fails unless it runs as generated code.
+TEST(Compile, GeneratedCodeChild) {
+  if (!std::getenv("RILL_COMPILE_CHILD")) GTEST_SKIP() << "run by GeneratedCodeCacheSurvivesTheProcess";
+  CompiledFunction f = compile([](const std::vector<array>& x) {
+    return std::vector<array>{tanh(x[0] * 3.0f + 1.0f) * x[0]};
+  });
+  array x = rnd({64, 64}, 50);
+  array got = f({x})[0];
+  ASSERT_EQ(detail::last_trace_stats().generated, 1);
+  EXPECT_TRUE(array_equal(got, tanh(x * 3.0f + 1.0f) * x).item<bool>());
 }
