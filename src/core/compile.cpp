@@ -240,12 +240,7 @@ void fuse(Trace& t, TraceStats& stats) {
     int split = nd;
     for (; split > 0; --split) {
       bool ok = true;
-      for (const Ref& r : externals) {
-        const Shape& e = shape_of(r);
-        if (e == S) continue;
-        const int off = nd - static_cast<int>(e.size());
-        for (int d = std::max(0, off); d < split && ok; ++d) ok = e[d - off] == 1;
-      }
+      for (const Ref& r : externals) ok = ok && (shape_of(r) == S || ones_before(shape_of(r), S, split));
       if (ok) break;
     }
     // The CPU's generated loop: float32 inputs of the full shape, rows of
@@ -255,21 +250,14 @@ void fuse(Trace& t, TraceStats& stats) {
       bool ok = true;
       for (const Ref& r : externals) {
         const Shape& e = shape_of(r);
-        size_t n = 1;
-        for (int32_t d : e) n *= d;
-        bool row = nd > 0 && !e.empty() && e.back() == S.back();
-        for (size_t d = 0; d + 1 < e.size(); ++d) row = row && e[d] == 1;
-        const JitInput kind = e == S ? JitInput::full
-                              : n == 1 ? JitInput::scalar
-                              : row    ? JitInput::row
-                                       : JitInput::scalar;
-        ok = ok && dtype_of(r) == float32 && (e == S || n == 1 || row);
-        jit.kinds.push_back(static_cast<uint8_t>(kind));
+        const bool one = std::all_of(e.begin(), e.end(), [](int32_t d) { return d == 1; });
+        const bool row = nd > 0 && !e.empty() && e.back() == S.back() &&
+                         ones_before(e, S, nd - 1);
+        ok = ok && dtype_of(r) == float32 && (e == S || one || row);
+        jit.kinds.push_back(e == S ? JitInput::full : one ? JitInput::scalar : JitInput::row);
       }
       if (ok) {
-        std::vector<JitInput> kinds;
-        for (uint8_t k : jit.kinds) kinds.push_back(static_cast<JitInput>(k));
-        jit.kernel = jit_kernel(ops, kinds);
+        jit.kernel = jit_kernel(ops, jit.kinds);
         stats.generated += jit.kernel != nullptr;
       }
     }

@@ -1,8 +1,6 @@
 // Fused (core/fused.h): a compiled elementwise chain in one node.
 #include "core/fused.h"
 
-#include "core/fused_jit.h"
-
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -39,7 +37,7 @@ bool Fused::generated(const std::vector<array>& in, Node& out) const {
   ptrs.reserve(in.size());
   for (size_t j = 0; j < in.size(); ++j) {
     const Node& n = node_of(in[j]);
-    const auto kind = static_cast<JitInput>(jit_.kinds[j]);
+    const JitInput kind = jit_.kinds[j];
     if (kind == JitInput::full && (n.shape != out.shape || !n.row_contiguous)) return false;
     if (kind == JitInput::row && (int64_t(n.size) != cols || !n.row_contiguous)) return false;
     if (kind == JitInput::scalar && n.size != 1) return false;
@@ -57,16 +55,11 @@ void Fused::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
     // Chunks of rows need each input row-major of the full shape, or ones
     // before `split` (a shapeless replay may bring other shapes than the
     // trace's).
-    const int nd = static_cast<int>(out.shape.size());
     bool rows = true;
     for (const array& a : in) {
       const Node& n = node_of(a);
-      if (n.shape == out.shape) {
-        rows = rows && n.row_contiguous;
-        continue;
-      }
-      const int off = nd - static_cast<int>(n.shape.size());
-      for (int d = std::max(0, off); d < split_ && rows; ++d) rows = n.shape[d - off] == 1;
+      rows = rows && (n.shape == out.shape ? n.row_contiguous
+                                           : ones_before(n.shape, out.shape, split_));
     }
     if (rows) return chunked(k, in, out);
   }

@@ -15,6 +15,7 @@
 // arrays, as uncompiled, inside the one node.
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "core/primitives.h"
@@ -30,11 +31,30 @@ struct FusedOp {
   int args[3] = {0, 0, 0};
 };
 
-// A chain compiled to machine code (core/fused_jit.h): how each input is
-// read, and the kernel (null: none).
+// Whether `in` broadcast against `out` (numpy's right alignment) has only
+// ones in the dims of `out` before `split`: it is read whole by each chunk
+// of rows of `out` seen as [rows, dims from split on].
+inline bool ones_before(const Shape& in, const Shape& out, int split) {
+  const int off = static_cast<int>(out.size()) - static_cast<int>(in.size());
+  for (int d = std::max(0, off); d < split; ++d) {
+    if (in[d - off] != 1) return false;
+  }
+  return true;
+}
+
+// How a generated loop (core/fused_jit.h) reads an input over the output seen
+// as [rows, cols] (cols: its last dim): full (element r * cols + c), a row
+// (element c; broadcast over the rows) or one value.
+enum class JitInput : uint8_t { full, row, scalar };
+
+// out[r, c] for r < rows, c < cols, from ins (row-major, as the kinds say).
+using JitKernel = void (*)(const void* const* ins, void* out, int64_t rows, int64_t cols);
+
+// A chain compiled to machine code: how each input is read, and the kernel
+// (null: none).
 struct FusedJit {
-  std::vector<uint8_t> kinds;  // JitInput per input
-  void (*kernel)(const void* const*, void*, int64_t, int64_t) = nullptr;
+  std::vector<JitInput> kinds;
+  JitKernel kernel = nullptr;
 };
 
 class Fused : public Primitive {

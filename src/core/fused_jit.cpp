@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -98,30 +99,21 @@ bool expression(const FusedOp& f, const std::string& a, const std::string& b, bo
   }
 }
 
-bool has_sincos(const std::vector<FusedOp>& ops) {
-  for (const FusedOp& f : ops) {
-    if (f.kind == FusedOp::unary && (static_cast<UnaryOp>(f.op) == UnaryOp::sin ||
-                                     static_cast<UnaryOp>(f.op) == UnaryOp::cos)) {
-      return true;
-    }
-  }
-  return false;
+bool is_sincos(const FusedOp& f) {
+  return f.kind == FusedOp::unary && (static_cast<UnaryOp>(f.op) == UnaryOp::sin ||
+                                      static_cast<UnaryOp>(f.op) == UnaryOp::cos);
 }
 
-// The loop body: one statement per op, then the store. False if an op is not
-// written.
-bool body(const std::vector<FusedOp>& ops, bool exact, bool flag, std::string& out) {
+// The exact block's loop body (sin and cos past vmath's range through libm):
+// one statement per op, then the store. False if an op is not written.
+bool exact_body(const std::vector<FusedOp>& ops, std::string& out) {
   std::ostringstream s;
   auto name = [](int i) { return i < 0 ? "x" + std::to_string(-i - 1) : "t" + std::to_string(i); };
   for (size_t i = 0; i < ops.size(); ++i) {
     const FusedOp& f = ops[i];
     std::string e;
-    if (!expression(f, name(f.args[0]), name(f.args[1]), exact, e)) return false;
+    if (!expression(f, name(f.args[0]), name(f.args[1]), true, e)) return false;
     s << "        const float t" << i << " = " << e << ";\n";
-    if (flag && f.kind == FusedOp::unary &&
-        (static_cast<UnaryOp>(f.op) == UnaryOp::sin || static_cast<UnaryOp>(f.op) == UnaryOp::cos)) {
-      s << "        bad |= !(std::fabs(" << name(f.args[0]) << ") <= 8192.0f);\n";
-    }
   }
   s << "        o[c] = t" << ops.size() - 1 << ";\n";
   out = s.str();
@@ -175,9 +167,7 @@ bool staged_body(const std::vector<FusedOp>& ops, const std::vector<JitInput>& k
       std::string e;
       if (!expression(f, name(f.args[0]), name(f.args[1]), false, e)) return false;
       s << "    const float v" << i << " = " << e << ";\n";
-      if (flag && f.kind == FusedOp::unary &&
-          (static_cast<UnaryOp>(f.op) == UnaryOp::sin ||
-           static_cast<UnaryOp>(f.op) == UnaryOp::cos)) {
+      if (flag && is_sincos(f)) {
         s << "    bad |= !(std::fabs(" << name(f.args[0]) << ") <= 8192.0f);\n";
       }
       if (i + 1 < ops.size()) {
@@ -194,9 +184,9 @@ bool staged_body(const std::vector<FusedOp>& ops, const std::vector<JitInput>& k
 
 bool generate(const std::vector<FusedOp>& ops, const std::vector<JitInput>& kinds,
               std::string& src) {
-  const bool sc = has_sincos(ops);
+  const bool sc = std::any_of(ops.begin(), ops.end(), is_sincos);
   std::string fast, exact;
-  if (!staged_body(ops, kinds, sc, fast) || (sc && !body(ops, true, false, exact))) return false;
+  if (!staged_body(ops, kinds, sc, fast) || (sc && !exact_body(ops, exact))) return false;
   // A block of elements in a function of its own: the arrays as __restrict
   // parameters (the output is a fresh buffer) and single values by value, so
   // that the loop vectorises without checks of overlap between the arrays.

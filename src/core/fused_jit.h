@@ -11,14 +11,6 @@
 
 namespace rill::detail {
 
-// How a chain's input is read in the loop over the output seen as
-// [rows, cols] (cols: its last dim): full (element r * cols + c), a row
-// (element c; broadcast over the rows) or one value.
-enum class JitInput : uint8_t { full, row, scalar };
-
-// out[r, c] for r < rows, c < cols, from ins (row-major, as `kinds` says).
-using JitKernel = void (*)(const void* const* ins, void* out, int64_t rows, int64_t cols);
-
 // The kernel of `ops` over inputs read as `kinds`, compiled once per process
 // and kept on disk ($XDG_CACHE_HOME/rill/jit, else ~/.cache/rill/jit). Null
 // when the chain has an op or dtype the generator does not write, when the

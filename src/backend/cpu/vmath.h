@@ -24,6 +24,21 @@ namespace rill::detail::cpu {
 #define RILL_AVX2_CLONES
 #endif
 
+// e^(v - k ln 2), with k = round(v / ln 2): Cephes' expf reduction (ln 2 in
+// two parts) and polynomial; the callers scale by 2^k.
+inline float exp_reduced(float v, int32_t k) {
+  const float fk = static_cast<float>(k);
+  float r = std::fma(fk, -0.693359375f, v);
+  r = std::fma(fk, 2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  return std::fma(p, r * r, r) + 1.0f;
+}
+
 // exp(v) for v <= 88.7 (-inf and anything below -88 give 0, NaN stays NaN):
 // Cephes' expf reduction and polynomial (about 1e-7 relative). Selects go
 // through integer masks because GCC will not if-convert float selects under
@@ -38,16 +53,7 @@ inline float vexp(float v0) {
   const float v = std::bit_cast<float>((v0_bits & ~low) | (floor_bits & low));
   // k = round(v / ln 2) >= -127; 2^-127 has all-zero bits, so v < -88 gives 0.
   const int32_t k = static_cast<int32_t>(std::fma(v, 1.44269504088896341f, 128.5f)) - 128;
-  const float fk = static_cast<float>(k);
-  float r = std::fma(fk, -0.693359375f, v);
-  r = std::fma(fk, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = std::fma(p, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  p = std::fma(p, r * r, r) + 1.0f;
+  const float p = exp_reduced(v, k);
   const float y = p * std::bit_cast<float>((k + 127) << 23);
   const uint32_t nan = -static_cast<uint32_t>(v0 != v0);
   return std::bit_cast<float>((std::bit_cast<uint32_t>(y) & ~nan) | (v0_bits & nan));
@@ -62,23 +68,14 @@ inline float vselect(bool c, float a, float b) {
 }
 
 // exp(x) over all floats: overflow to inf past 88.72, gradual underflow to
-// denormals and 0 below -87.3, NaN kept. vexp's reduction and polynomial;
-// 2^k applied as two factors so that both stay normal.
+// denormals and 0 below -87.3, NaN kept. exp_reduced, with 2^k applied as
+// two factors so that both stay normal.
 inline float vexp_full(float x) {
   const bool nan = x != x;
   float v = vselect((x < -104.0f) | nan, -104.0f, x);
   v = vselect(v > 88.73f, 88.73f, v);
   const int32_t k = static_cast<int32_t>(std::fma(v, 1.44269504088896341f, 256.5f)) - 256;
-  const float fk = static_cast<float>(k);
-  float r = std::fma(fk, -0.693359375f, v);
-  r = std::fma(fk, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = std::fma(p, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  p = std::fma(p, r * r, r) + 1.0f;
+  const float p = exp_reduced(v, k);
   const int32_t k1 = k >> 1, k2 = k - k1;
   const float y = p * std::bit_cast<float>((k1 + 127) << 23) * std::bit_cast<float>((k2 + 127) << 23);
   return vselect(nan, x, y);
