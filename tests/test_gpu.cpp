@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cmath>
 #include <functional>
@@ -914,4 +915,72 @@ TEST(Gpu, MemoryIsReturned) {
   }
   EXPECT_EQ(detail::gpu_memory(0).active, before);
   EXPECT_GE(detail::gpu_memory(0).peak, before + (size_t(2) << 24));
+}
+
+// More threads than the device has pool streams (S1, S3): the logical streams
+// settle into an even spread and stay, instead of moving at every idle moment
+// between two evaluations (each move loses the pool stream's cache of free
+// blocks and made in-place updates copy). Each thread updates one array in
+// place for 300 ms, evaluating every step as a decode loop does.
+TEST(Gpu, MoreThreadsThanPoolStreamsSettle) {
+  REQUIRE_GPU();
+  const testing::GpuStreamStats before = testing::gpu_stream_stats();
+  const int threads_n = before.pool_streams + 1;
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < threads_n; ++t) {
+    threads.emplace_back([&, t] {
+      array x = full({1 << 16}, float(t), float32, kGpu);
+      int steps = 0;
+      const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+      while (std::chrono::steady_clock::now() < end) {
+        x = add(x, array(1.0f), kGpu);  // donates x's buffer
+        x.eval();
+        ++steps;
+      }
+      for (double v : host_values(slice(x, {0}, {4}, kCpu))) {
+        if (v != double(t + steps)) bad++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  const testing::GpuStreamStats after = testing::gpu_stream_stats();
+  const uint64_t segments = after.segments - before.segments;
+  const uint64_t moves = after.moves - before.moves;
+  EXPECT_GT(segments, uint64_t(threads_n) * 10);
+  // A few moves while the threads start are fine; one per step is the bug.
+  EXPECT_LE(moves, uint64_t(2 * threads_n)) << segments << " segments";
+  // The in-place updates kept hitting the pool streams' caches or donating:
+  // most steps reached neither the device's pool nor a copy.
+  EXPECT_LE(after.pool_allocs - before.pool_allocs, segments / 4) << segments << " segments";
+}
+
+// A buffer computed on one stream and handed, as its only reference, to an
+// op on another stream bound to another pool stream is written in place: the
+// block moves to the new pool stream, which first waits for the old one (a
+// reader still running there must see the old values).
+TEST(Gpu, DonationAcrossPoolStreamsHandsTheBlockOver) {
+  REQUIRE_GPU();
+  Stream s1 = new_stream(kGpu), s2 = new_stream(kGpu);
+  const int n = 1 << 24;
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    array x = full({n}, 2.0f, float32, s1);
+    x = exp(x * 0.0f, s1) + x;  // 3, on s1
+    x.eval();
+    const testing::GpuStreamStats before = testing::gpu_stream_stats();
+    array y = multiply(std::move(x), array(2.0f), s2);  // 6: x's only reference
+    y.eval();
+    EXPECT_EQ(testing::gpu_stream_stats().handovers - before.handovers, 1u);
+    // A slow reader of y on s2, then y updated in place on s1 while it runs.
+    array r = sum(exp(y, s2), s2);
+    async_eval({r});
+    array z = add(std::move(y), array(1.0f), s1);
+    z.eval();
+    const double want = std::exp(6.0) * n;
+    EXPECT_NEAR(r.item<float>(), want, want * 1e-4);
+    for (double v : host_values(slice(z, {0}, {n}, {n / 64}, kCpu))) EXPECT_EQ(v, 7.0);
+  }
+  EXPECT_THROW(testing::gpu_stream_stats(99), std::invalid_argument);
 }

@@ -77,5 +77,11 @@ void gpu_set_cache_limit(int device, size_t limit);
 // testing::poison_gpu_memory: fill every GPU buffer allocated from now on
 // with 0xFF bytes (NaN for the floating types) before its first writer.
 void gpu_set_poison(bool on);
+// testing::gpu_stream_stats: counters of a device's pool since it started.
+struct GpuStreamStats {
+  int pool_streams;
+  uint64_t segments, binds, moves, handovers, pool_allocs, cache_hits;
+};
+GpuStreamStats gpu_stream_stats(int device);
 
 }  // namespace rill::detail

@@ -74,6 +74,17 @@ void fail_allocation(int k) {
   detail::arm_allocation_failure(k);
 }
 
+GpuStreamStats gpu_stream_stats(int device) {
+  if (device < 0 || device >= device_count(Device::gpu)) {
+    throw std::invalid_argument("[gpu_stream_stats] Device(gpu, " + std::to_string(device) +
+                                ") does not exist; this machine has " +
+                                std::to_string(device_count(Device::gpu)) + " GPUs.");
+  }
+  const detail::GpuStreamStats s = detail::gpu_stream_stats(device);
+  return {s.pool_streams, s.segments, s.binds, s.moves, s.handovers, s.pool_allocs,
+          s.cache_hits};
+}
+
 int cpu_worker_count() { return detail::cpu_worker_count(); }
 
 }  // namespace rill::testing

@@ -63,9 +63,11 @@ std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t
       p = it->second;
       c.cache[slot].erase(it);
       c.cached.fetch_sub(cap, std::memory_order_relaxed);
+      c.n_cache_hits.fetch_add(1, std::memory_order_relaxed);
     }
   }
   if (cap > 0 && !p) {
+    c.n_pool_allocs.fetch_add(1, std::memory_order_relaxed);
     cudaError_t e = cudaMallocFromPoolAsync(&p, cap, c.pool, s);
     if (e == cudaErrorMemoryAllocation) {
       (void)cudaGetLastError();
@@ -108,9 +110,33 @@ std::shared_ptr<Buffer> allocate(size_t bytes) {
 }
 
 bool reusable(GpuAlloc& a) {
-  if (a.device != t_launch.device || a.stream != t_launch.stream) return false;
+  const Launch& L = t_launch;
+  if (a.device != L.device) return false;
   std::lock_guard lock(a.mu);
-  return a.users.empty();
+  if (a.stream == L.stream) return a.users.empty();
+  // Made on another pool stream (the logical stream moved since, or another
+  // stream computed it): hand the block over to this one if no third stream
+  // used it. The caller holds its only reference, so only work already queued
+  // can touch it: this stream waits for everything queued on the old one, and
+  // the block's later frees and reuses follow this stream's order.
+  if (a.slot < 0 || L.slot < 0) return false;
+  for (const auto& u : a.users) {
+    if (u.first != L.stream) return false;
+  }
+  DeviceContext& c = *L.ctx;
+  cudaEvent_t e = take_event(c);
+  const cudaError_t rec = cudaEventRecord(e, a.stream);
+  const cudaError_t wait = rec == cudaSuccess ? cudaStreamWaitEvent(L.stream, e, 0) : rec;
+  {
+    std::lock_guard events(c.events_mu);
+    c.free_events.push_back(e);  // the wait has taken the event's state
+  }
+  if (wait != cudaSuccess) throw_error(wait, "cudaStreamWaitEvent (buffer hand-over)");
+  a.stream = L.stream;
+  a.slot = L.slot;
+  a.users.clear();
+  c.n_handovers.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 size_t active_memory(int device) { return device_context(device).active.load(); }
@@ -192,6 +218,13 @@ void gpu_release(GpuAlloc* a) noexcept {
   (void)cudaGetLastError();
   if (prev >= 0 && prev != a->device) (void)cudaSetDevice(prev);
   delete a;
+}
+
+GpuStreamStats gpu_stream_stats(int device) {
+  DeviceContext& c = cu::device_context(device);
+  auto get = [](const std::atomic<uint64_t>& n) { return n.load(std::memory_order_relaxed); };
+  return {static_cast<int>(c.streams.size()), get(c.n_segments), get(c.n_binds),
+          get(c.n_moves), get(c.n_handovers), get(c.n_pool_allocs), get(c.n_cache_hits)};
 }
 
 GpuMemory gpu_memory(int device) {

@@ -92,8 +92,11 @@ DeviceContext& device_context(int device);
 std::shared_ptr<Buffer> allocate(size_t bytes);
 
 // Whether a kernel on the current launch's stream may write into `a` (a
-// donated input): it lives in that stream's order and no other stream has
-// used it, so every earlier reader is ordered before the write.
+// donated input, of which the caller holds the only reference): it lives in
+// that stream's order and no other stream has used it, so every earlier
+// reader is ordered before the write. A block of another pool stream that no
+// third stream used is handed over to the launch's stream (which then waits
+// for the old one) and is reusable too.
 bool reusable(GpuAlloc& a);
 
 // cuBLASLt: the handle of the current device and a workspace private to the

@@ -18,6 +18,10 @@ namespace rill::detail {
 struct GpuStream {
   int device = -1;
   int slot = -1;                    // the pool stream bound to, -1 for none
+  // When its last segment began (steady clock, ns): other streams' bind()
+  // counts it as active for a while after, busy on the device or not.
+  std::atomic<int64_t> began_ns{0};
+  int64_t next_check_ns = 0;        // its runner's: when to consider moving again
   // After the last segment. Written by the segment runner under the device
   // context's mutex (other streams' bind() reads it there); the runner reads
   // it without the lock, since only runners of this stream write it.
@@ -57,6 +61,10 @@ struct DeviceContext {
 
   std::atomic<size_t> active{0};
   std::atomic<size_t> peak{0};
+
+  // Counters for testing::gpu_stream_stats (relaxed).
+  std::atomic<uint64_t> n_segments{0}, n_binds{0}, n_moves{0}, n_handovers{0};
+  std::atomic<uint64_t> n_pool_allocs{0}, n_cache_hits{0};
   std::atomic<size_t> limit{std::numeric_limits<size_t>::max()};
 };
 
@@ -104,8 +112,9 @@ Node::Mirror copy_in(Node& n, const Launch& L);
 
 // ---- streams.cpp ----
 extern thread_local Launch t_launch;
-// Binds `g` to the least loaded pool stream of `c`.
-void bind(DeviceContext& c, GpuStream& g);
+// Binds `g` to the least loaded pool stream of `c`, or keeps it where it is
+// unless another is strictly less loaded (`now_ns`: steady clock).
+void bind(DeviceContext& c, GpuStream& g, int64_t now_ns);
 
 }  // namespace cu
 }  // namespace rill::detail

@@ -49,8 +49,10 @@ void allocate(Node& out) {
 void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
                         bool elementwise) {
   for (const Node* d : donors) {
-    if (d->buffer && d->buffer->gpu && cu::reusable(*d->buffer->gpu) &&
-        donatable(out, *d, elementwise)) {
+    // donatable() first: reusable() may hand the block over to this stream,
+    // which only the holder of its one reference may do.
+    if (d->buffer && d->buffer->gpu && donatable(out, *d, elementwise) &&
+        cu::reusable(*d->buffer->gpu)) {
       take_buffer(out, *d);
       return;
     }

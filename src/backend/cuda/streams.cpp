@@ -4,12 +4,16 @@
 // allocator.cpp and transfers.cpp do the rest):
 //
 // Binding: a logical stream runs one segment at a time. It binds to a pool
-// stream on its first segment, and stays there while it is alone on it. When
-// it shares its pool stream and its previous work has finished on the device,
-// it moves to the pool stream with the fewest busy logical streams (a busy one
-// has work queued that the device has not finished), then the fewest bound:
-// moving only when idle keeps its order without events. With no more logical
-// streams than the pool has streams, each gets one to itself.
+// stream on its first segment: the one with the fewest active logical streams
+// (busy on the device, or began a segment in the last kActiveNs), then the
+// fewest bound. It stays there while it is alone on it. When it shares its
+// pool stream, its previous work has finished on the device and it has not
+// looked for kRecheckNs, it moves only to a pool stream strictly less loaded
+// than its own without it: more logical streams than pool streams settle into
+// an even spread and stay, rather than chase each other's idle moments (each
+// move costs the caches of free blocks their hits). Moving only when idle
+// keeps its order without events. With no more logical streams than the pool
+// has streams, each gets one to itself.
 //
 // Ordering: a node computed on a device stream carries the event recorded
 // after its segment. A kernel reading it from another device stream makes its
@@ -27,6 +31,7 @@
 #include "backend/cuda/context.h"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 #include "backend/gpu.h"
@@ -39,37 +44,57 @@ namespace cu {
 
 thread_local Launch t_launch;
 
-// Binds `g` to the pool stream with the fewest busy logical streams (work
-// queued that the device has not finished), then the fewest bound ones. A
-// logical stream stays in its pool stream's list until it rebinds or dies,
+namespace {
+constexpr int64_t kActiveNs = 50'000'000;   // 50 ms: "active" without being busy
+constexpr int64_t kRecheckNs = 10'000'000;  // 10 ms between looks at moving
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+// A logical stream stays in its pool stream's list until it moves or dies,
 // busy or not, so `load` counts the streams that may queue work there.
-void bind(DeviceContext& c, GpuStream& g) {
+void bind(DeviceContext& c, GpuStream& g, int64_t now_ns) {
   std::lock_guard lock(c.mu);
+  c.n_binds.fetch_add(1, std::memory_order_relaxed);
+  auto active = [&](const GpuStream* o) {
+    if (now_ns - o->began_ns.load(std::memory_order_relaxed) < kActiveNs) return true;
+    return o->last && !o->last->passed.load(std::memory_order_relaxed) &&
+           cudaEventQuery(o->last->event) != cudaSuccess;
+  };
+  // The load of pool stream i without g: (active streams, bound streams).
+  auto load_of = [&](size_t i) {
+    std::pair<size_t, size_t> l{0, 0};
+    for (const GpuStream* o : c.bound[i]) {
+      if (o == &g) continue;
+      ++l.second;
+      if (active(o)) ++l.first;
+    }
+    return l;
+  };
+  int best = g.slot;
+  std::pair<size_t, size_t> best_load{std::numeric_limits<size_t>::max(), 0};
+  if (best >= 0) best_load = load_of(static_cast<size_t>(best));
+  for (size_t i = 0; i < c.bound.size(); ++i) {
+    if (static_cast<int>(i) == g.slot) continue;
+    const auto l = load_of(i);
+    if (l < best_load) {
+      best = static_cast<int>(i);
+      best_load = l;
+    }
+    if (l.second == 0) break;  // nothing beats an unused pool stream
+  }
+  (void)cudaGetLastError();  // cudaErrorNotReady
+  if (best == g.slot) return;
   if (g.slot >= 0) {
     auto& v = c.bound[g.slot];
     v.erase(std::remove(v.begin(), v.end(), &g), v.end());
     c.load[g.slot].store(static_cast<int>(v.size()), std::memory_order_relaxed);
+    c.n_moves.fetch_add(1, std::memory_order_relaxed);
   }
-  int best = 0;
-  size_t best_busy = std::numeric_limits<size_t>::max();
-  size_t best_bound = best_busy;
-  for (size_t i = 0; i < c.bound.size(); ++i) {
-    const auto& v = c.bound[i];
-    size_t busy = 0;
-    for (const GpuStream* o : v) {
-      if (o->last && !o->last->passed.load(std::memory_order_relaxed) &&
-          cudaEventQuery(o->last->event) != cudaSuccess) {
-        ++busy;
-      }
-    }
-    if (busy < best_busy || (busy == best_busy && v.size() < best_bound)) {
-      best = static_cast<int>(i);
-      best_busy = busy;
-      best_bound = v.size();
-    }
-    if (v.empty()) break;  // nothing beats an unused pool stream
-  }
-  (void)cudaGetLastError();  // cudaErrorNotReady
   g.slot = best;
   c.bound[best].push_back(&g);
   c.load[best].store(static_cast<int>(c.bound[best].size()), std::memory_order_relaxed);
@@ -103,15 +128,20 @@ void gpu_begin(StreamState& s) {
     }
     g = s.gpu;
   }
-  // Rebind only when the device has finished this stream's earlier work, so
-  // that moving to another pool stream cannot reorder it, and only when the
-  // pool stream is shared: a stream alone on its pool stream stays there
-  // without taking the device's lock.
+  // Look at moving only when the pool stream is shared (a stream alone on its
+  // pool stream stays there without taking the device's lock), at most every
+  // kRecheckNs, and only when the device has finished this stream's earlier
+  // work, so that moving to another pool stream cannot reorder it.
+  const int64_t now = cu::steady_ns();
+  g->began_ns.store(now, std::memory_order_relaxed);
+  c.n_segments.fetch_add(1, std::memory_order_relaxed);
   bool rebind = g->slot < 0;
-  if (!rebind && c.load[g->slot].load(std::memory_order_relaxed) > 1) {
+  if (!rebind && c.load[g->slot].load(std::memory_order_relaxed) > 1 &&
+      now >= g->next_check_ns) {
+    g->next_check_ns = now + cu::kRecheckNs;
     rebind = !g->last || cudaEventQuery(g->last->event) == cudaSuccess;
   }
-  if (rebind) cu::bind(c, *g);
+  if (rebind) cu::bind(c, *g, now);
   (void)cudaGetLastError();
   cu::t_launch = {device, c.streams[g->slot], g->slot, &c};
   cu::clear_waited();

@@ -40,7 +40,8 @@ void gpu_reset_peak_memory(int) { unreachable("gpu_reset_peak_memory"); }
 size_t gpu_set_memory_limit(int, size_t) { unreachable("gpu_set_memory_limit"); }
 void gpu_clear_cache(int) { unreachable("gpu_clear_cache"); }
 void gpu_set_cache_limit(int, size_t) { unreachable("gpu_set_cache_limit"); }
-void gpu_set_poison(bool) {}  // no GPU buffers to poison
+void gpu_set_poison(bool) {}
+GpuStreamStats gpu_stream_stats(int) { unreachable("gpu_stream_stats"); }  // no GPU buffers to poison
 
 // Every GPU entry point throws: without GPU streams none is reachable.
 template <typename... Args>

@@ -44,6 +44,19 @@ array device_fault(const array& x, StreamOrDevice s = {});
 // unwritten reads as NaN. Thread-safe; does nothing without a GPU.
 void poison_gpu_memory(bool on);
 
+// Counters of a GPU's pool of CUDA streams since the device started (all
+// threads): segments run, binding decisions taken (first binds and looks at
+// moving), moves of a logical stream to another pool stream, donated buffers
+// handed over from one pool stream to another, allocations that reached the
+// device's memory pool, and allocations served by a pool stream's cache of
+// free blocks. Throws std::invalid_argument for a device that does not exist.
+struct GpuStreamStats {
+  int pool_streams = 0;
+  uint64_t segments = 0, binds = 0, moves = 0, handovers = 0;
+  uint64_t pool_allocs = 0, cache_hits = 0;
+};
+GpuStreamStats gpu_stream_stats(int device = 0);
+
 // Number of CPU worker threads the executor runs (0 until first used).
 int cpu_worker_count();
 
