@@ -924,7 +924,7 @@ TEST(Gpu, MemoryIsReturned) {
 // place for 300 ms, evaluating every step as a decode loop does.
 TEST(Gpu, MoreThreadsThanPoolStreamsSettle) {
   REQUIRE_GPU();
-  const testing::GpuStreamStats before = testing::gpu_stream_stats();
+  const rill::testing::GpuStreamStats before = rill::testing::gpu_stream_stats();
   const int threads_n = before.pool_streams + 1;
   std::atomic<int> bad{0};
   std::vector<std::thread> threads;
@@ -945,7 +945,7 @@ TEST(Gpu, MoreThreadsThanPoolStreamsSettle) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
-  const testing::GpuStreamStats after = testing::gpu_stream_stats();
+  const rill::testing::GpuStreamStats after = rill::testing::gpu_stream_stats();
   const uint64_t segments = after.segments - before.segments;
   const uint64_t moves = after.moves - before.moves;
   EXPECT_GT(segments, uint64_t(threads_n) * 10);
@@ -969,10 +969,10 @@ TEST(Gpu, DonationAcrossPoolStreamsHandsTheBlockOver) {
     array x = full({n}, 2.0f, float32, s1);
     x = exp(x * 0.0f, s1) + x;  // 3, on s1
     x.eval();
-    const testing::GpuStreamStats before = testing::gpu_stream_stats();
+    const rill::testing::GpuStreamStats before = rill::testing::gpu_stream_stats();
     array y = multiply(std::move(x), array(2.0f), s2);  // 6: x's only reference
     y.eval();
-    EXPECT_EQ(testing::gpu_stream_stats().handovers - before.handovers, 1u);
+    EXPECT_EQ(rill::testing::gpu_stream_stats().handovers - before.handovers, 1u);
     // A slow reader of y on s2, then y updated in place on s1 while it runs.
     array r = sum(exp(y, s2), s2);
     async_eval({r});
@@ -982,5 +982,5 @@ TEST(Gpu, DonationAcrossPoolStreamsHandsTheBlockOver) {
     EXPECT_NEAR(r.item<float>(), want, want * 1e-4);
     for (double v : host_values(slice(z, {0}, {n}, {n / 64}, kCpu))) EXPECT_EQ(v, 7.0);
   }
-  EXPECT_THROW(testing::gpu_stream_stats(99), std::invalid_argument);
+  EXPECT_THROW(rill::testing::gpu_stream_stats(99), std::invalid_argument);
 }
