@@ -353,6 +353,114 @@ TEST(Compile, CompiledFunctionsNest) {
   expect_same(outer({x}), {exp(h) - 1.0f + x}, 1e-5, "nested, replayed");
 }
 
+// ---- The whole trace as one node (core/graph_step.h) ----
+// On a GPU a trace whose steps all run on the caller's default stream is one
+// node, captured as a CUDA graph per device stream from its second call; on
+// the CPU the tests make the same node (run step by step there), so that both
+// backends reach its logic: the inputs' copies, several outputs packed into
+// one buffer, outputs that are inputs, constants or views.
+namespace {
+
+struct GraphStepsOnCpu {
+  GraphStepsOnCpu() { rill::testing::compile_graph_steps_on_cpu(true); }
+  ~GraphStepsOnCpu() { rill::testing::compile_graph_steps_on_cpu(false); }
+  GraphStepsOnCpu(const GraphStepsOnCpu&) = delete;
+  GraphStepsOnCpu& operator=(const GraphStepsOnCpu&) = delete;
+};
+
+// A small encoder-like block: a product with a captured weight, a norm, an
+// elementwise chain, a reduction; outputs of every kind.
+std::vector<array> block(const array& w, const std::vector<array>& x) {
+  array h = matmul(x[0], w) + x[1];
+  array g = fast::layer_norm(h, std::nullopt, std::nullopt, 1e-5f);
+  array y = g * sigmoid(g * 1.702f);
+  return {y, transpose(h), sum(y, 1), x[1], w, y, astype(y, bfloat16)};
+}
+
+}  // namespace
+
+TEST(Compile, WholeTraceAsOneNodeEqualsUncompiled) {
+  GraphStepsOnCpu on;
+  const array w = rnd({16, 16}, 7);
+  auto f = [w](const std::vector<array>& x) { return block(w, x); };
+  CompiledFunction c = compile(f);
+  const rill::testing::GpuGraphStats before = rill::testing::gpu_graph_stats();
+  for (int i = 0; i < 5; ++i) {
+    // New values each call: a graph that read the first call's inputs fails.
+    const array a = rnd({8, 16}, 20 + i), b = rnd({16}, 40 + i);
+    const std::vector<array> got = c({a, b});
+    if (i == 0) {
+      EXPECT_TRUE(detail::last_trace_stats().graph);
+    }
+    expect_same(got, f({a, b}), 1e-5, "call " + std::to_string(i));
+    EXPECT_EQ(got[0].stream(), default_stream(default_device()));
+  }
+  if (default_device() == Device::gpu) {
+    const rill::testing::GpuGraphStats after = rill::testing::gpu_graph_stats();
+    EXPECT_EQ(after.captures - before.captures, 1u);  // one device stream, one capture
+    EXPECT_EQ(after.launches - before.launches, 4u);  // every call after the first
+    EXPECT_EQ(after.fallbacks, before.fallbacks);
+  }
+}
+
+TEST(Compile, WholeTraceAsOneNodeFromManyThreads) {
+  GraphStepsOnCpu on;
+  const array w = rnd({16, 16}, 8);
+  auto f = [w](const std::vector<array>& x) { return block(w, x); };
+  CompiledFunction c = compile(f);
+  // More threads than a GPU's pool has streams: some share a device stream,
+  // and with it the captured graph and its buffers.
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 24; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 6; ++i) {
+        const array a = rnd({8, 16}, 1000 + t * 10 + i), b = rnd({16}, 3000 + t * 10 + i);
+        const std::vector<array> got = c({a, b});
+        const std::vector<array> want = f({a, b});
+        for (size_t k = 0; k < got.size(); ++k) {
+          if (max_diff(got[k], want[k]) > 1e-5) ++bad;
+        }
+        if (got[0].stream() != default_stream(default_device())) ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(Compile, WholeTraceAsOneNodeTakesAnyInputLayout) {
+  GraphStepsOnCpu on;
+  const array w = rnd({16, 16}, 9);
+  auto f = [w](const std::vector<array>& x) { return block(w, x); };
+  CompiledFunction c = compile(f);
+  for (int i = 0; i < 4; ++i) {
+    const array a = rnd({16, 8}, 50 + i), b = rnd({16}, 60 + i);
+    // A transposed view on odd calls: not row-major, so not what a graph reads.
+    const array x = i % 2 ? transpose(a) : contiguous(transpose(a));
+    expect_same(c({x, b}), f({x, b}), 1e-5, "call " + std::to_string(i));
+  }
+}
+
+TEST(Compile, WholeTraceAsOneNodeRecoversFromAFailedCall) {
+  GraphStepsOnCpu on;
+  auto fail = std::make_shared<std::atomic<int>>(1);  // the first call's run fails
+  CompiledFunction c = compile([fail](const std::vector<array>& x) {
+    array y = rill::testing::on_eval(x[0] * 2.0f, [fail] {
+      if (fail->exchange(0)) throw std::runtime_error("kernel failed");
+    });
+    return std::vector<array>{exp(y) + 1.0f};
+  });
+  const array x = rnd({32}, 70);
+  array first = c({x})[0];
+  EXPECT_THROW(first.eval(), std::runtime_error);
+  EXPECT_THROW(synchronize(), std::runtime_error);  // the stream's failure, once (E2)
+  for (int i = 0; i < 3; ++i) {
+    const array v = x + static_cast<float>(i);
+    expect_same(c({v}), {exp(v * 2.0f) + 1.0f}, 1e-5, "call " + std::to_string(i));
+  }
+}
+
 TEST(Compile, FunctionPointerOverload) {
   CompiledFunction c = compile(+[](const std::vector<array>& x) {
     return std::vector<array>{x[0] * x[0]};

@@ -4,14 +4,18 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 
 namespace rill::detail {
 
+struct Buffer;
 struct Node;
 struct StreamState;
 
@@ -83,5 +87,42 @@ struct GpuStreamStats {
   uint64_t segments, binds, moves, handovers, pool_allocs, cache_hits;
 };
 GpuStreamStats gpu_stream_stats(int device);
+
+// ---- CUDA graphs (compile's graph step, core/graph_step.h) ----
+// Called while a GPU segment runs (after gpu_begin), on its thread; all of it
+// queued on the segment's device stream.
+struct GpuArena;  // the blocks a captured sequence's buffers live in
+struct GpuGraph;  // an executable graph
+// The segment's device stream: (device, its index in the device's pool).
+std::pair<int, int> gpu_segment_stream();
+// A fresh device buffer of `bytes` bytes, in the segment stream's order.
+std::shared_ptr<Buffer> gpu_buffer(size_t bytes);
+// Copies `bytes` bytes from device to device, queued on the segment's stream.
+void gpu_copy(void* dst, const void* src, size_t bytes);
+// While a thread is between gpu_arena_enter and gpu_arena_leave, every device
+// allocation it makes comes from the arena, on the device the arena was made
+// for. Recording (the first run), the arena serves each allocation from a
+// free block of its own (one at least as large, the smallest), else takes a
+// new block from the device and keeps it; a buffer's block is free again
+// once the buffer dies. Replaying, the k-th allocation gets the block the
+// recording's k-th got, and an allocation of another size or a block still in
+// use throws: the same ops in the same order reuse the same addresses.
+std::shared_ptr<GpuArena> gpu_arena_new();
+GpuArena* gpu_arena_enter(GpuArena* arena, bool replay);  // returns the previous one
+void gpu_arena_leave(GpuArena* previous);
+// Runs `body`, which queues work on the segment's stream as kernels do, with
+// that work captured instead of run (on a private stream meanwhile), and
+// returns it as an executable graph. Throws what went wrong (a call that
+// cannot be captured, such as a host wait), with the capture ended.
+std::shared_ptr<GpuGraph> gpu_capture(const std::function<void()>& body);
+// Queues a captured graph on the segment's stream.
+void gpu_launch(GpuGraph& graph);
+// testing::gpu_graph_stats: graphs captured and launched, and calls of a
+// capturable compiled function that ran without one (process-wide).
+struct GpuGraphStats {
+  uint64_t captures, launches, fallbacks;
+};
+GpuGraphStats gpu_graph_stats();
+void gpu_count_graph_fallback();
 
 }  // namespace rill::detail

@@ -30,6 +30,8 @@
 #include <unordered_set>
 
 #include "core/compile_stats.h"
+#include "core/compile_trace.h"
+#include "core/graph_step.h"
 #include "core/format.h"
 #include "core/fused.h"
 #include "core/fused_jit.h"
@@ -71,32 +73,6 @@ class TraceInput : public Primitive {
         "[compile] a stand-in for a compiled function's input was evaluated: arrays built "
         "from the inputs of a function being compiled are never computed.");
   }
-};
-
-struct Ref {
-  enum Kind : uint8_t { input, constant, step } kind;
-  uint32_t index;
-  bool operator==(const Ref& o) const { return kind == o.kind && index == o.index; }
-};
-
-struct Step {
-  std::shared_ptr<Primitive> primitive;
-  Shape shape;
-  Dtype dtype;
-  std::vector<Ref> inputs;
-  StreamRef stream;  // given explicitly; null: the caller's default stream of `device`
-  Device device;
-};
-
-struct Trace {
-  std::vector<Shape> shapes;  // the inputs' (shapeless: only their lengths count)
-  std::vector<Dtype> dtypes;
-  // Every step is elementwise (its shape: its inputs' broadcast), so that a
-  // shapeless function replays it on inputs of other shapes.
-  bool elementwise = true;
-  std::vector<array> constants;
-  std::vector<Step> steps;
-  std::vector<Ref> outputs;
 };
 
 std::atomic<int> g_mode{-1};  // CompileMode, or -1: not read from the environment yet
@@ -417,6 +393,10 @@ std::shared_ptr<const Trace> trace(const CompiledFunction& fun, const std::vecto
                       typeid(p) == typeid(Where) || typeid(p) == typeid(Copy) ||
                       typeid(p) == typeid(Fused);
   }
+  if (fusion && graph_capturable(*t)) {
+    t->graph = std::make_shared<GraphStep>(*t);
+    stats.graph = true;
+  }
   stats.kept = static_cast<int>(t->steps.size());
   stats.constants = static_cast<int>(t->constants.size());
   t_last_stats = stats;
@@ -461,6 +441,45 @@ std::vector<array> replay(const Trace& t, const std::vector<array>& inputs, bool
   std::vector<array> outs;
   outs.reserve(t.outputs.size());
   for (const Ref& r : t.outputs) outs.push_back(value(r));
+  return outs;
+}
+
+// The trace as one GraphStep node (core/graph_step.h) on the caller's
+// default stream of the trace's device; several outputs are views of its
+// packed result.
+std::vector<array> replay_graph(const Trace& t, const std::vector<array>& inputs) {
+  const StreamRef& st = resolve_stream(t.steps.front().device, "compile");
+  std::vector<array> ins(inputs);
+  ins.insert(ins.end(), t.constants.begin(), t.constants.end());
+  const GraphStep& g = *t.graph;
+  const std::vector<uint32_t>& steps = g.outputs();
+  std::shared_ptr<Node> node;
+  if (steps.size() == 1) {
+    const Step& s = t.steps[steps[0]];
+    node = std::make_shared<Node>(s.shape, s.dtype, t.graph, std::move(ins), st);
+  } else {
+    node = std::make_shared<Node>(Shape{static_cast<int32_t>(g.packed_bytes())}, uint8, t.graph,
+                                  std::move(ins), st);
+  }
+  const array packed(node);
+  std::vector<array> outs;
+  outs.reserve(t.outputs.size());
+  for (const Ref& r : t.outputs) {
+    if (r.kind == Ref::input) {
+      outs.push_back(inputs[r.index]);
+    } else if (r.kind == Ref::constant) {
+      outs.push_back(t.constants[r.index]);
+    } else if (steps.size() == 1) {
+      outs.push_back(packed);
+    } else {
+      const size_t j = static_cast<size_t>(std::find(steps.begin(), steps.end(), r.index) -
+                                           steps.begin());
+      const Step& s = t.steps[r.index];
+      outs.emplace_back(std::make_shared<Node>(
+          s.shape, s.dtype, std::make_shared<GraphOutput>(g.offset(j)),
+          std::vector<array>{packed}, st));
+    }
+  }
   return outs;
 }
 
@@ -512,6 +531,8 @@ CompiledFunction compile(CompiledFunction fun, bool shapeless) {
       std::lock_guard lock(c->mu);
       c->traces.push_back(t);
     }
+    // A replay inside another trace stays a sequence of steps, for that trace.
+    if (t->graph && !reshape && !detail::t_recorder) return detail::replay_graph(*t, inputs);
     return detail::replay(*t, inputs, reshape);
   };
 }

@@ -12,6 +12,7 @@ struct TraceStats {
   int fused = 0;      // elementwise steps run inside fused chains
   int chains = 0;     // fused chains
   int generated = 0;  // chains run as generated code (the CPU's)
+  bool graph = false; // replayed as one node, captured as a CUDA graph on a GPU
 };
 TraceStats last_trace_stats();
 

@@ -3,6 +3,7 @@
 #include "runtime/config.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <sstream>
@@ -113,5 +114,11 @@ long parse_setting_for_testing(Setting s, const char* text) {
 }
 
 bool experiment_switches_read() { return kExperiments; }
+
+void debug_note(const std::string& what) {
+  if (setting_int(Setting::debug) == 0) return;
+  const std::string line = "rill: " + what + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);  // one write: lines do not interleave
+}
 
 }  // namespace rill::detail

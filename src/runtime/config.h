@@ -28,6 +28,11 @@ namespace rill::detail {
     "1: compiled functions run uncompiled (enable_compile overrides it)")                \
   X(jit, "RILL_JIT", integer, "1", "0 1", user,                                          \
     "0: compile runs fused chains through the kernels instead of generated code")        \
+  X(cuda_graphs, "RILL_CUDA_GRAPHS", integer, "1", "0 1", user,                         \
+    "0: compiled functions on a GPU run as launches, never as captured CUDA graphs")      \
+  X(debug, "RILL_DEBUG", integer, "0", "0 1", user,                                       \
+    "1: say on stderr where rill takes a slower path than it could (a compiled "          \
+    "function that cannot run as a CUDA graph, and why)")                                 \
   X(profile, "RILL_PROFILE", integer, "0", "0 1", user,                                   \
     "1: time every op and print a table per primitive at exit")                           \
   X(packed_gemm, "RILL_PACKED_GEMM", integer, "1", "0 1", user,                           \
@@ -66,6 +71,8 @@ inline constexpr int kSettings = 0
     RILL_SETTINGS(RILL_SETTING_COUNT);
 #undef RILL_SETTING_COUNT
 long parse_setting_for_testing(Setting s, const char* text);
+// With RILL_DEBUG=1, writes "rill: " and `what` as one line on stderr.
+void debug_note(const std::string& what);
 // Whether this build reads the experiment switches (-DRILL_EXPERIMENTS=ON).
 bool experiment_switches_read();
 

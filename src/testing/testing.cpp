@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/graph_step.h"
 #include "core/primitives.h"
 #include "runtime/cpu_executor.h"
 #include "backend/gpu.h"
@@ -86,5 +87,12 @@ GpuStreamStats gpu_stream_stats(int device) {
 }
 
 int cpu_worker_count() { return detail::cpu_worker_count(); }
+
+GpuGraphStats gpu_graph_stats() {
+  const detail::GpuGraphStats s = detail::gpu_graph_stats();
+  return {s.captures, s.launches, s.fallbacks};
+}
+
+void compile_graph_steps_on_cpu(bool on) { detail::set_graph_steps_on_cpu(on); }
 
 }  // namespace rill::testing

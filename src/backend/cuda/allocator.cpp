@@ -39,6 +39,9 @@ size_t drop_cache(DeviceContext& c) {
 }
 
 std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t s, int slot) {
+  if (t_arena) {
+    if (auto b = arena_take(*t_arena, c.index, bytes)) return b;
+  }
   size_t limit = c.limit.load(std::memory_order_relaxed);
   size_t active = c.active.load(std::memory_order_relaxed);
   auto out_of_memory = [&](const std::string& why) {

@@ -102,6 +102,13 @@ std::shared_ptr<Buffer> allocate_on(DeviceContext& c, size_t bytes, cudaStream_t
 void note_user(GpuAlloc& a, cudaStream_t s, int device);
 extern std::atomic<bool> g_poison;  // testing::poison_gpu_memory
 
+// ---- graphs.cpp ----
+// The arena serving this thread's allocations (backend/gpu.h), or null.
+extern thread_local GpuArena* t_arena;
+// A buffer from `a` if it serves `device`, else null (allocate_on's first
+// question).
+std::shared_ptr<Buffer> arena_take(GpuArena& a, int device, size_t bytes);
+
 // ---- transfers.cpp ----
 // The host copy of a device node's data, made on first use (a host read
 // waits for the device).

@@ -41,7 +41,19 @@ size_t gpu_set_memory_limit(int, size_t) { unreachable("gpu_set_memory_limit"); 
 void gpu_clear_cache(int) { unreachable("gpu_clear_cache"); }
 void gpu_set_cache_limit(int, size_t) { unreachable("gpu_set_cache_limit"); }
 void gpu_set_poison(bool) {}
-GpuStreamStats gpu_stream_stats(int) { unreachable("gpu_stream_stats"); }  // no GPU buffers to poison
+GpuStreamStats gpu_stream_stats(int) { unreachable("gpu_stream_stats"); }
+std::pair<int, int> gpu_segment_stream() { unreachable("gpu_segment_stream"); }
+std::shared_ptr<Buffer> gpu_buffer(size_t) { unreachable("gpu_buffer"); }
+void gpu_copy(void*, const void*, size_t) { unreachable("gpu_copy"); }
+std::shared_ptr<GpuArena> gpu_arena_new() { unreachable("gpu_arena_new"); }
+GpuArena* gpu_arena_enter(GpuArena*, bool) { unreachable("gpu_arena_enter"); }
+void gpu_arena_leave(GpuArena*) {}
+std::shared_ptr<GpuGraph> gpu_capture(const std::function<void()>&) {
+  unreachable("gpu_capture");
+}
+void gpu_launch(GpuGraph&) { unreachable("gpu_launch"); }
+GpuGraphStats gpu_graph_stats() { return {0, 0, 0}; }
+void gpu_count_graph_fallback() {}
 
 // Every GPU entry point throws: without GPU streams none is reachable.
 template <typename... Args>

@@ -57,6 +57,17 @@ struct GpuStreamStats {
 };
 GpuStreamStats gpu_stream_stats(int device = 0);
 
+// CUDA graphs of compiled functions, process-wide: graphs captured, graph
+// launches, and calls of a capturable compiled function that ran as
+// launches instead (an input not row-major, a failed capture).
+struct GpuGraphStats {
+  uint64_t captures, launches, fallbacks;
+};
+GpuGraphStats gpu_graph_stats();
+// Compiled functions traced from now on run as one graph node on the CPU too
+// (step by step there), so that CPU tests reach that node's logic.
+void compile_graph_steps_on_cpu(bool on);
+
 // Number of CPU worker threads the executor runs (0 until first used).
 int cpu_worker_count();
 
