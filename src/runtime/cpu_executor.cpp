@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <exception>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -29,8 +31,48 @@ int configured_workers() {
 // Relaxed: a bound on concurrency, not a guard of data.
 std::atomic<int> g_running{0};
 
+// One cpu_parallel_for: chunks taken in turn by the caller and its helpers.
+// Held by the helpers' queue entries, so a helper that arrives after the last
+// chunk finds nothing to do and never touches the caller's function.
+struct Job {
+  const std::function<void(int64_t, int64_t)>* fn;
+  int64_t n, chunk, chunks;
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+  std::mutex mu;  // guards error
+  std::exception_ptr error;
+
+  void work() {
+    for (;;) {
+      const int64_t c = next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= chunks) return;
+      try {
+        (*fn)(c * chunk, std::min(n, (c + 1) * chunk));
+      } catch (...) {
+        std::lock_guard lock(mu);
+        if (!error) error = std::current_exception();
+      }
+      // Release: the chunk's writes happen before the caller sees it done.
+      if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks) done.notify_all();
+    }
+  }
+};
+
 class Pool {
  public:
+  // Offers `job` to up to `want` idle workers; returns how many it asked.
+  int offer_help(const std::shared_ptr<Job>& job, int want) {
+    int asked;
+    {
+      std::lock_guard lock(mu_);
+      start_locked();  // a process whose ops all ran inline has none yet
+      asked = std::min(want, idle_ - static_cast<int>(help_.size()));
+      for (int i = 0; i < asked; ++i) help_.push_back(job);
+    }
+    for (int i = 0; i < asked; ++i) cv_.notify_one();
+    return std::max(asked, 0);
+  }
+
   // Precondition: s->running was false and the caller set it to true.
   void make_ready(StreamRef s) {
     bool wake;
@@ -65,13 +107,25 @@ class Pool {
   void run() {
     for (;;) {
       StreamRef s;
+      std::shared_ptr<Job> help;
       {
         std::unique_lock lock(mu_);
         ++idle_;
-        cv_.wait(lock, [&] { return !ready_.empty(); });
+        cv_.wait(lock, [&] { return !ready_.empty() || !help_.empty(); });
         --idle_;
-        s = std::move(ready_.front());
-        ready_.pop_front();
+        if (!help_.empty()) {  // a running op waits for it: first
+          help = std::move(help_.front());
+          help_.pop_front();
+        } else {
+          s = std::move(ready_.front());
+          ready_.pop_front();
+        }
+      }
+      if (help) {
+        g_running.fetch_add(1, std::memory_order_relaxed);
+        help->work();
+        g_running.fetch_sub(1, std::memory_order_relaxed);
+        continue;
       }
       g_running.fetch_add(1, std::memory_order_relaxed);
       bool more = run_turn(*s);
@@ -112,9 +166,10 @@ class Pool {
   }
 
   const int configured_ = configured_workers();
-  std::mutex mu_;  // guards ready_, idle_, threads_
+  std::mutex mu_;  // guards ready_, help_, idle_, threads_
   std::condition_variable cv_;
   std::deque<StreamRef> ready_;
+  std::deque<std::shared_ptr<Job>> help_;
   int idle_ = 0;
   std::vector<std::thread> threads_;
 };
@@ -170,5 +225,28 @@ bool cpu_run_inline(const StreamRef& s, const std::function<void()>& task) {
 }
 
 int cpu_worker_count() { return pool().workers(); }
+
+void cpu_parallel_for(int64_t n, int64_t grain,
+                      const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t pieces = (n + grain - 1) / grain;
+  const int spare = pool().configured() - g_running.load(std::memory_order_relaxed);
+  if (pieces < 2 || spare < 1) return fn(0, n);
+  const int64_t threads = std::min<int64_t>(pieces, spare + 1);
+  auto job = std::make_shared<Job>();
+  job->fn = &fn;
+  job->n = n;
+  // One chunk per thread, in multiples of the grain.
+  job->chunk = ((n + threads - 1) / threads + grain - 1) / grain * grain;
+  job->chunks = (n + job->chunk - 1) / job->chunk;
+  if (pool().offer_help(job, static_cast<int>(job->chunks - 1)) == 0) return fn(0, n);
+  job->work();
+  for (int64_t d = job->done.load(std::memory_order_acquire); d < job->chunks;
+       d = job->done.load(std::memory_order_acquire)) {
+    job->done.wait(d, std::memory_order_acquire);
+  }
+  if (job->error) std::rethrow_exception(job->error);
+}
 
 }  // namespace rill::detail

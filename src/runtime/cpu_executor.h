@@ -3,6 +3,7 @@
 // Internal.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 
 #include "runtime/stream_state.h"
@@ -22,5 +23,15 @@ bool cpu_run_inline(const StreamRef& s, const std::function<void()>& task);
 
 // Number of workers (started on first submit).
 int cpu_worker_count();
+
+// Intra-op parallelism: runs fn(lo, hi) over [0, n) in chunks (each a multiple
+// of `grain` long, but the last), on the calling thread and on the workers
+// that are idle right now, and returns once every chunk is done. Only idle
+// workers help, so the threads running CPU work never outnumber the pool:
+// with every worker busy (many streams at work) it runs fn(0, n) on the
+// caller. Chunks must be independent; the first exception a chunk throws is
+// rethrown here once all are done.
+void cpu_parallel_for(int64_t n, int64_t grain,
+                      const std::function<void(int64_t, int64_t)>& fn);
 
 }  // namespace rill::detail

@@ -12,6 +12,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/packed_gemm.h"
+#include "runtime/cpu_executor.h"
 #include "common/strided_walk.h"
 #include "core/dispatch.h"
 
@@ -179,7 +180,13 @@ bool packed_product(const Node& an, const Node& bn, Node& out, const Shape& batc
       temp.release();  // the buffer owns it now
     }
   }
-  packed_gemm(rows, pa, lda, *packed, alpha, beta, po, n, addend);
+  // Rows split among idle workers (each row's sums are the same whoever
+  // computes it), in blocks of 16 rows and at least ~2 MFLOP each.
+  const int64_t min_rows = ((int64_t{1} << 20) / std::max<int64_t>(1, k * n) + 16) / 16 * 16;
+  const int64_t grain = std::max<int64_t>(16, min_rows);
+  cpu_parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    packed_gemm(r1 - r0, pa + r0 * lda, lda, *packed, alpha, beta, po + r0 * n, n, addend);
+  });
   return true;
 }
 
