@@ -29,6 +29,7 @@
 #include "common/strided_walk.h"
 #include "core/dispatch.h"
 #include "runtime/config.h"
+#include "runtime/cpu_executor.h"
 
 namespace rill::detail::cpu {
 namespace {
@@ -338,12 +339,15 @@ void attention(const Node& q, const Node& k, const Node& v, const Node* mask, fl
 
   const int64_t bq = std::min(kBlockQ, lq),
                 bk = std::min(kBlockK, std::max<int64_t>(lk, 1));
-  std::vector<C> s(bq * bk), acc(bq * dv), row_m(bq), row_l(bq);
-  std::vector<C> qbuf, kbuf, vbuf;
   T* o = static_cast<T*>(out.mutable_data());
 
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t hk = 0; hk < hkv; ++hk) {
+  // The (batch, key head) pairs are independent: split among idle workers,
+  // each with its own scratch.
+  cpu_parallel_for(batch * hkv, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<C> s(bq * bk), acc(bq * dv), row_m(bq), row_l(bq);
+    std::vector<C> qbuf, kbuf, vbuf;
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t b = p / hkv, hk = p % hkv;
       int64_t ldk = 0, ldv = 0;
       const C* kp = head_matrix<T, C>(k, b, hk, kbuf, ldk);
       const C* vp = head_matrix<T, C>(v, b, hk, vbuf, ldv);
@@ -415,7 +419,7 @@ void attention(const Node& q, const Node& k, const Node& v, const Node* mask, fl
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace
