@@ -237,8 +237,9 @@ void cpu_parallel_for(int64_t n, int64_t grain,
   auto job = std::make_shared<Job>();
   job->fn = &fn;
   job->n = n;
-  // One chunk per thread, in multiples of the grain.
-  job->chunk = ((n + threads - 1) / threads + grain - 1) / grain * grain;
+  // Four chunks per thread, in multiples of the grain: a helper that wakes
+  // late finds the caller has taken its share instead of waiting for it.
+  job->chunk = ((n + 4 * threads - 1) / (4 * threads) + grain - 1) / grain * grain;
   job->chunks = (n + job->chunk - 1) / job->chunk;
   if (pool().offer_help(job, static_cast<int>(job->chunks - 1)) == 0) return fn(0, n);
   job->work();
