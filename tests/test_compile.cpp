@@ -514,7 +514,18 @@ TEST(Compile, FusedChainsEqualTheOpsOverEveryLayout) {
 // A float32 chain runs as one generated loop (not in sanitizer builds), equal
 // to the ops run one by one bit for bit: inputs of the full shape, a row and
 // a scalar; NaN through maximum; sin past its polynomial's range.
+// Generated loops are the CPU's: these tests run there whatever the suite's
+// default device.
+struct OnCpu {
+  Device previous = default_device();
+  OnCpu() { set_default_device(Device::cpu); }
+  ~OnCpu() { set_default_device(previous); }
+  OnCpu(const OnCpu&) = delete;
+  OnCpu& operator=(const OnCpu&) = delete;
+};
+
 TEST(Compile, GeneratedLoopEqualsTheKernelsBitForBit) {
+  OnCpu on_cpu;
   const int R = 37, C = 300;
   std::vector<float> big(R * C);
   for (int i = 0; i < R * C; ++i) big[i] = (i % 7 == 0) ? 1e4f + i : float(i % 113) * 0.37f - 20.0f;
@@ -570,6 +581,7 @@ TEST(Compile, GeneratedCodeCacheSurvivesTheProcess) {
 // The helper: compiles a chain and fails unless it runs as generated code.
 TEST(Compile, GeneratedCodeChild) {
   if (!std::getenv("RILL_COMPILE_CHILD")) GTEST_SKIP() << "run by GeneratedCodeCacheSurvivesTheProcess";
+  OnCpu on_cpu;
   CompiledFunction f = compile([](const std::vector<array>& x) {
     return std::vector<array>{tanh(x[0] * 3.0f + 1.0f) * x[0]};
   });

@@ -972,7 +972,11 @@ TEST(Gpu, DonationAcrossPoolStreamsHandsTheBlockOver) {
     const rill::testing::GpuStreamStats before = rill::testing::gpu_stream_stats();
     array y = multiply(std::move(x), array(2.0f), s2);  // 6: x's only reference
     y.eval();
-    EXPECT_EQ(rill::testing::gpu_stream_stats().handovers - before.handovers, 1u);
+    const rill::testing::GpuStreamStats after = rill::testing::gpu_stream_stats();
+    EXPECT_EQ(after.handovers - before.handovers, 1u)
+        << "binds " << after.binds - before.binds << ", moves " << after.moves - before.moves
+        << ", pool allocations " << after.pool_allocs - before.pool_allocs << ", cache hits "
+        << after.cache_hits - before.cache_hits;
     // A slow reader of y on s2, then y updated in place on s1 while it runs.
     array r = sum(exp(y, s2), s2);
     async_eval({r});
