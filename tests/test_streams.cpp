@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "rill/rill.h"
+#include "runtime/cpu_executor.h"
 #include "rill/testing.h"
 #include "test_util.h"
 
@@ -334,4 +335,52 @@ TEST(Streams, GetStreamsListsLiveStreams) {
   EXPECT_THROW(synchronize(Stream(1 << 30, Device::cpu)), std::invalid_argument);
   EXPECT_THROW(add(array(1.0f), array(1.0f), Stream(1 << 30, Device::cpu)),
                std::invalid_argument);
+}
+
+// Intra-op parallelism (runtime/cpu_executor.h): every index runs exactly
+// once, on the caller and on workers that were idle; errors reach the caller;
+// a chunk may split its own work again; many callers at once (every worker
+// busy) each finish.
+TEST(Streams, ParallelForCoversEveryIndexOnce) {
+  rill::testing::cpu_worker_count();
+  eval(array(1.0f) + array(1.0f));  // the workers exist
+  for (int64_t n : {0, 1, 7, 100, 4096, 100003}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    rill::detail::cpu_parallel_for(n, 16, [&](int64_t lo, int64_t hi) {
+      EXPECT_LE(0, lo);
+      EXPECT_LT(lo, hi);
+      EXPECT_LE(hi, n);
+      for (int64_t i = lo; i < hi; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << n << " at " << i;
+  }
+}
+
+TEST(Streams, ParallelForRethrowsAChunksError) {
+  eval(array(1.0f) + array(1.0f));
+  std::atomic<int64_t> ran{0};
+  EXPECT_THROW(rill::detail::cpu_parallel_for(1000, 1,
+                                              [&](int64_t lo, int64_t hi) {
+                                                ran += hi - lo;
+                                                if (lo == 0) throw std::runtime_error("chunk 0");
+                                              }),
+               std::runtime_error);
+  EXPECT_EQ(ran.load(), 1000);  // the other chunks still ran: none is left half-done
+}
+
+TEST(Streams, ParallelForNestsAndRunsFromManyThreads) {
+  eval(array(1.0f) + array(1.0f));
+  std::atomic<int64_t> total{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      rill::detail::cpu_parallel_for(64, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+          rill::detail::cpu_parallel_for(100, 10, [&](int64_t a, int64_t b) { total += b - a; });
+        }
+      });
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(total.load(), 8 * 64 * 100);
 }
