@@ -217,6 +217,28 @@ TEST(Gpu, MatmulAgree) {
   agree("matvec", [&](StreamOrDevice s) { return matmul(rnd({1, 90}), b, s); }, 1e-5);
 }
 
+// A linear layer's bias row goes into the product's epilogue on the GPU: the
+// same values as the CPU's, for every float type, batched, scaled, and with
+// a bias that is a strided view (not epilogue material: the copy path).
+TEST(Gpu, AddmmBiasRowAgrees) {
+  REQUIRE_GPU();
+  array x = rnd({4, 64, 96}), w = rnd({96, 160}, float32, 8), b = rnd({160}, float32, 9);
+  array wide = rnd({320}, float32, 10);
+  for (Dtype t : {float32, bfloat16, float16}) {
+    const double tol = t == float32 ? 1e-5 : 2e-2;
+    agree("bias row", [&](StreamOrDevice s) {
+      return addmm(astype(b, t, s), astype(x, t, s), astype(w, t, s), 1.0f, 1.0f, s);
+    }, tol);
+    agree("bias row, alpha 0.5", [&](StreamOrDevice s) {
+      return addmm(astype(b, t, s), astype(x, t, s), astype(w, t, s), 0.5f, 1.0f, s);
+    }, tol);
+    agree("strided bias", [&](StreamOrDevice s) {
+      array sb = slice(astype(wide, t, s), {0}, {320}, {2}, s);
+      return addmm(sb, astype(x, t, s), astype(w, t, s), 1.0f, 1.0f, s);
+    }, tol);
+  }
+}
+
 TEST(Gpu, SmallMatmulShapesAgree) {
   REQUIRE_GPU();
   // Every small (M, K, N), host inputs, row-major and transposed operands.
