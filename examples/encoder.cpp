@@ -237,6 +237,8 @@ int main(int argc, char** argv) {
                   1000.0 * T / std::max(rate, 1e-9), ok ? "equal" : "MISMATCH");
       std::fflush(stdout);
     }
+    std::printf("peak_memory_mib %.1f (get_peak_memory: weights, input and every run's arrays)\n",
+                double(get_peak_memory()) / (1 << 20));
     if (!all_ok) {
       std::fprintf(stderr, "rill-encoder: some thread's output differed from one thread's\n");
       return 1;
