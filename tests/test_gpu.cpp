@@ -217,9 +217,9 @@ TEST(Gpu, MatmulAgree) {
   agree("matvec", [&](StreamOrDevice s) { return matmul(rnd({1, 90}), b, s); }, 1e-5);
 }
 
-// A linear layer's bias row goes into the product's epilogue on the GPU: the
-// same values as the CPU's, for every float type, batched, scaled, and with
-// a bias that is a strided view (not epilogue material: the copy path).
+// addmm with a linear layer's bias row on the GPU: the same values as the
+// CPU's, for every float type, batched, scaled, and with a bias that is a
+// strided view.
 TEST(Gpu, AddmmBiasRowAgrees) {
   REQUIRE_GPU();
   array x = rnd({4, 64, 96}), w = rnd({96, 160}, float32, 8), b = rnd({160}, float32, 9);
