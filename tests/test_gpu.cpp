@@ -992,7 +992,10 @@ TEST(Gpu, DonationAcrossPoolStreamsHandsTheBlockOver) {
     x = exp(x * 0.0f, s1) + x;  // 3, on s1
     x.eval();
     const rill::testing::GpuStreamStats before = rill::testing::gpu_stream_stats();
-    array y = multiply(std::move(x), array(2.0f), s2);  // 6: x's only reference
+    // 6. The ops take their operands by reference: dropping x leaves y's
+    // node the only holder of x's, so its buffer may be donated.
+    array y = multiply(x, array(2.0f), s2);
+    x = array(0.0f);
     y.eval();
     const rill::testing::GpuStreamStats after = rill::testing::gpu_stream_stats();
     EXPECT_EQ(after.handovers - before.handovers, 1u)
@@ -1002,7 +1005,8 @@ TEST(Gpu, DonationAcrossPoolStreamsHandsTheBlockOver) {
     // A slow reader of y on s2, then y updated in place on s1 while it runs.
     array r = sum(exp(y, s2), s2);
     async_eval({r});
-    array z = add(std::move(y), array(1.0f), s1);
+    array z = add(y, array(1.0f), s1);
+    y = array(0.0f);
     z.eval();
     const double want = std::exp(6.0) * n;
     EXPECT_NEAR(r.item<float>(), want, want * 1e-4);
