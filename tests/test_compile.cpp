@@ -554,6 +554,26 @@ TEST(Compile, GeneratedLoopEqualsTheKernelsBitForBit) {
   EXPECT_TRUE(array_equal(f({at, row, s})[0], chain({at, row, s})[0], true).item<bool>());
 }
 
+// Large chains split among idle workers (by rows when an input is a row,
+// else by runs of elements): still equal to the ops bit for bit.
+TEST(Compile, GeneratedLoopSplitAmongWorkersEqualsTheKernels) {
+  OnCpu on_cpu;
+  eval(array(1.0f) + array(1.0f));  // the workers exist
+  auto chain = [](const std::vector<array>& x) {
+    array y = tanh(x[0] * x[1] + 0.5f) - exp(minimum(x[0], x[1])) / (abs(x[0]) + 1.0f);
+    return std::vector<array>{y * sigmoid(y) + log(abs(y) + 1.0f)};
+  };
+  CompiledFunction f = compile(chain);
+  const array big = rnd({600, 300}, 80), row = rnd({300}, 81);  // 3 pieces of rows
+  const array flat = rnd({200003}, 82), flat2 = rnd({200003}, 83);  // 4 runs of elements
+  for (const auto& x : {std::vector<array>{big, row}, std::vector<array>{flat, flat2}}) {
+    const array got = f(x)[0];
+    if (!test::sanitized) EXPECT_EQ(detail::last_trace_stats().generated, 1);
+    EXPECT_TRUE(array_equal(got, chain(x)[0], true).item<bool>());
+    EXPECT_TRUE(array_equal(f(x)[0], chain(x)[0], true).item<bool>());
+  }
+}
+
 // The generated code's cache survives the process: a second process with no
 // compiler on its PATH still runs the chain as generated code, loaded from
 // the cache. The processes are this test program, run twice on the helper

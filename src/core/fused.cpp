@@ -5,6 +5,8 @@
 #include <cstring>
 #include <memory>
 
+#include "runtime/cpu_executor.h"
+
 namespace rill::detail {
 
 namespace {
@@ -44,8 +46,31 @@ bool Fused::generated(const std::vector<array>& in, Node& out) const {
     ptrs.push_back(n.data());
   }
   allocate(out);
-  jit_.kernel(ptrs.data(), out.mutable_data(), int64_t(out.size) / std::max<int64_t>(cols, 1),
-              cols);
+  // Split among idle workers (runtime/cpu_executor.h): by rows when an input
+  // is a row of the last dim, else by runs of elements (seen as one row), in
+  // pieces of at least 64K elements (float32: every input and the output).
+  const bool by_rows =
+      std::find(jit_.kinds.begin(), jit_.kinds.end(), JitInput::row) != jit_.kinds.end();
+  const int64_t rows = int64_t(out.size) / std::max<int64_t>(cols, 1);
+  const int64_t unit = by_rows ? std::max<int64_t>(cols, 1) : 1;
+  const int64_t n = by_rows ? rows : int64_t(out.size);
+  const int64_t grain = by_rows ? std::max<int64_t>(1, (int64_t{1} << 16) / unit)
+                                : int64_t{1} << 16;
+  auto* dst = static_cast<char*>(out.mutable_data());
+  const size_t es = out.dtype.size;
+  cpu_parallel_for(n, grain, [&](int64_t lo, int64_t hi) {
+    std::vector<const void*> part(ptrs);
+    for (size_t j = 0; j < part.size(); ++j) {
+      if (jit_.kinds[j] == JitInput::full) {
+        part[j] = static_cast<const char*>(ptrs[j]) + lo * unit * es;
+      }
+    }
+    if (by_rows) {
+      jit_.kernel(part.data(), dst + lo * unit * es, hi - lo, cols);
+    } else {
+      jit_.kernel(part.data(), dst + lo * es, 1, hi - lo);
+    }
+  });
   return true;
 }
 
