@@ -51,11 +51,9 @@ bool Fused::generated(const std::vector<array>& in, Node& out) const {
   // pieces of at least 64K elements (float32: every input and the output).
   const bool by_rows =
       std::find(jit_.kinds.begin(), jit_.kinds.end(), JitInput::row) != jit_.kinds.end();
-  const int64_t rows = int64_t(out.size) / std::max<int64_t>(cols, 1);
-  const int64_t unit = by_rows ? std::max<int64_t>(cols, 1) : 1;
-  const int64_t n = by_rows ? rows : int64_t(out.size);
-  const int64_t grain = by_rows ? std::max<int64_t>(1, (int64_t{1} << 16) / unit)
-                                : int64_t{1} << 16;
+  const int64_t unit = by_rows ? std::max<int64_t>(cols, 1) : 1;  // elements per index
+  const int64_t n = int64_t(out.size) / unit;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / unit);
   auto* dst = static_cast<char*>(out.mutable_data());
   const size_t es = out.dtype.size;
   cpu_parallel_for(n, grain, [&](int64_t lo, int64_t hi) {

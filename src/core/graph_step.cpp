@@ -27,6 +27,25 @@ size_t bytes_of(const Shape& shape, Dtype dtype) {
   return n;
 }
 
+// While alive, this thread's device allocations come from `arena`
+// (backend/gpu.h).
+class ArenaScope {
+ public:
+  ArenaScope(GpuArena* arena, bool replay) : prev_(gpu_arena_enter(arena, replay)) {}
+  ~ArenaScope() { gpu_arena_leave(prev_); }
+  ArenaScope(const ArenaScope&) = delete;
+  ArenaScope& operator=(const ArenaScope&) = delete;
+
+ private:
+  GpuArena* prev_;
+};
+
+std::vector<const void*> data_of(const std::vector<std::shared_ptr<Node>>& nodes) {
+  std::vector<const void*> v;
+  for (const auto& n : nodes) v.push_back(n->data());
+  return v;
+}
+
 // Gives `out` the row-major buffer `buf`.
 void own(Node& out, std::shared_ptr<Buffer> buf) {
   const Node whole(out.shape, out.dtype, std::move(buf), out.stream_id);
@@ -151,33 +170,31 @@ void GraphStep::copy_out(const std::vector<const void*>& from, Node& out) const 
   }
 }
 
+void GraphStep::step_by_step(const Kernels& k, const std::vector<array>& in, Node& out) const {
+  std::vector<std::shared_ptr<Node>> nodes = run(k, in, nullptr, out.stream_id);
+  if (outs_.size() == 1) {  // the step's own result
+    set_view(out, *nodes[0], nodes[0]->strides, nodes[0]->offset);
+  } else if (&k == &gpu_backend) {
+    copy_out(data_of(nodes), out);
+  } else {
+    allocate(out);
+    auto* base = static_cast<unsigned char*>(out.mutable_data());
+    for (size_t j = 0; j < nodes.size(); ++j) {
+      std::memcpy(base + offsets_[j], nodes[j]->data(),
+                  bytes_of(nodes[j]->shape, nodes[j]->dtype));
+    }
+  }
+}
+
 void GraphStep::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   if (&k == &gpu_backend) return on_gpu(in, out);
-  std::vector<std::shared_ptr<Node>> nodes = run(k, in, nullptr, out.stream_id);
-  if (outs_.size() == 1) {
-    set_view(out, *nodes[0], nodes[0]->strides, nodes[0]->offset);
-    return;
-  }
-  allocate(out);
-  auto* base = static_cast<unsigned char*>(out.mutable_data());
-  for (size_t j = 0; j < nodes.size(); ++j) {
-    std::memcpy(base + offsets_[j], nodes[j]->data(), bytes_of(nodes[j]->shape, nodes[j]->dtype));
-  }
+  step_by_step(k, in, out);
 }
 
 void GraphStep::on_gpu(const std::vector<array>& in, Node& out) {
   const size_t n_in = in_dtypes_.size();
-  // As launches, outside any instance: the results are the steps' own nodes.
-  auto launches = [&] {
-    std::vector<std::shared_ptr<Node>> nodes = run(gpu_backend, in, nullptr, out.stream_id);
-    if (outs_.size() == 1) {
-      set_view(out, *nodes[0], nodes[0]->strides, nodes[0]->offset);
-      return;
-    }
-    std::vector<const void*> from;
-    for (const auto& v : nodes) from.push_back(v->data());
-    copy_out(from, out);
-  };
+  // As launches, outside any instance.
+  auto launches = [&] { step_by_step(gpu_backend, in, out); };
   std::shared_ptr<Instance> inst;
   {
     std::lock_guard lock(mu_);
@@ -213,19 +230,13 @@ void GraphStep::on_gpu(const std::vector<array>& in, Node& out) {
       stage();
       inst->arena = gpu_arena_new();
       std::vector<std::shared_ptr<Node>> nodes;
-      GpuArena* prev = gpu_arena_enter(inst->arena.get(), false);
-      try {
+      {
+        ArenaScope scope(inst->arena.get(), false);
         nodes = run(gpu_backend, in, &inst->staged, out.stream_id);
-      } catch (...) {
-        gpu_arena_leave(prev);
-        throw;
       }
-      gpu_arena_leave(prev);
       // Out of the arena into fresh buffers (queued before any later use of
       // the blocks, which the next call queues).
-      std::vector<const void*> from;
-      for (const auto& v : nodes) from.push_back(v->data());
-      copy_out(from, out);
+      copy_out(data_of(nodes), out);
       inst->constants = std::move(constants);
       inst->state = Instance::recorded;
     } catch (...) {
@@ -247,16 +258,8 @@ void GraphStep::on_gpu(const std::vector<array>& in, Node& out) {
     try {
       std::vector<const void*> from;
       inst->graph = gpu_capture([&] {
-        GpuArena* prev = gpu_arena_enter(inst->arena.get(), true);
-        try {
-          std::vector<std::shared_ptr<Node>> nodes = run(gpu_backend, in, &inst->staged,
-                                                         out.stream_id);
-          for (const auto& v : nodes) from.push_back(v->data());
-        } catch (...) {
-          gpu_arena_leave(prev);
-          throw;
-        }
-        gpu_arena_leave(prev);
+        ArenaScope scope(inst->arena.get(), true);
+        from = data_of(run(gpu_backend, in, &inst->staged, out.stream_id));
       });
       inst->from = std::move(from);
       inst->state = Instance::captured;

@@ -53,6 +53,8 @@ class GraphStep : public Primitive {
                                          const Stream& stream) const;
   // Copies the output steps' data into `out` (one output, or the packed ones).
   void copy_out(const std::vector<const void*>& from, Node& out) const;
+  // The steps run one after the other on `k`, outside any instance.
+  void step_by_step(const Kernels& k, const std::vector<array>& in, Node& out) const;
   void on_gpu(const std::vector<array>& in, Node& out);
 
   // The trace's parts this node needs (the trace also holds it: no cycle).
