@@ -241,7 +241,10 @@ void cpu_parallel_for(int64_t n, int64_t grain,
   // late finds the caller has taken its share instead of waiting for it.
   job->chunk = ((n + 4 * threads - 1) / (4 * threads) + grain - 1) / grain * grain;
   job->chunks = (n + job->chunk - 1) / job->chunk;
-  if (pool().offer_help(job, static_cast<int>(job->chunks - 1)) == 0) return fn(0, n);
+  // At most `threads - 1` helpers: idle workers may outnumber the spare
+  // cores when the caller runs inline (counted running, not a worker).
+  const int64_t helpers = std::min(job->chunks, threads) - 1;
+  if (pool().offer_help(job, static_cast<int>(helpers)) == 0) return fn(0, n);
   job->work();
   for (int64_t d = job->done.load(std::memory_order_acquire); d < job->chunks;
        d = job->done.load(std::memory_order_acquire)) {
