@@ -224,6 +224,7 @@ TEST(Gpu, AddmmBiasRowAgrees) {
   REQUIRE_GPU();
   array x = rnd({4, 64, 96}), w = rnd({96, 160}, float32, 8), b = rnd({160}, float32, 9);
   array wide = rnd({320}, float32, 10);
+  array r = rnd({4, 64, 160}, float32, 11), rows = rnd({64, 160}, float32, 12);
   for (Dtype t : {float32, bfloat16, float16}) {
     const double tol = t == float32 ? 1e-5 : 2e-2;
     agree("bias row", [&](StreamOrDevice s) {
@@ -235,6 +236,16 @@ TEST(Gpu, AddmmBiasRowAgrees) {
     agree("strided bias", [&](StreamOrDevice s) {
       array sb = slice(astype(wide, t, s), {0}, {320}, {2}, s);
       return addmm(sb, astype(x, t, s), astype(w, t, s), 1.0f, 1.0f, s);
+    }, tol);
+    // A full addend is read in place (beta any), a partial broadcast copied.
+    agree("residual, beta 0.5", [&](StreamOrDevice s) {
+      return addmm(astype(r, t, s), astype(x, t, s), astype(w, t, s), 1.0f, 0.5f, s);
+    }, tol);
+    agree("bias row, beta 2", [&](StreamOrDevice s) {
+      return addmm(astype(b, t, s), astype(x, t, s), astype(w, t, s), 1.0f, 2.0f, s);
+    }, tol);
+    agree("rows broadcast over the batch", [&](StreamOrDevice s) {
+      return addmm(astype(rows, t, s), astype(x, t, s), astype(w, t, s), 1.0f, 1.0f, s);
     }, tol);
   }
 }

@@ -72,10 +72,14 @@ struct PlanKey {
   int64_t m, n, k, lda, ldb, batch, sa, sb;
   bool ta, tb;
   int align_a, align_b, align_c;
+  // -1: no bias epilogue; else the pool stream slot whose workspace lock
+  // guards the plan's bias pointer (set on the descriptor at each call).
+  int bias_slot;
   bool operator<(const PlanKey& o) const {
     return std::tie(device, dtype, m, n, k, lda, ldb, batch, sa, sb, ta, tb, align_a, align_b,
-                    align_c) < std::tie(o.device, o.dtype, o.m, o.n, o.k, o.lda, o.ldb, o.batch,
-                                        o.sa, o.sb, o.ta, o.tb, o.align_a, o.align_b, o.align_c);
+                    align_c, bias_slot) <
+           std::tie(o.device, o.dtype, o.m, o.n, o.k, o.lda, o.ldb, o.batch, o.sa, o.sb, o.ta,
+                    o.tb, o.align_a, o.align_b, o.align_c, o.bias_slot);
   }
 };
 
@@ -107,6 +111,11 @@ const Plan& plan_for(const PlanKey& key, Dtype t) {
                                              sizeof(opa)));
   RILL_CUBLAS(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb,
                                              sizeof(opb)));
+  if (key.bias_slot >= 0) {
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    RILL_CUBLAS(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
+                                               sizeof(epi)));
+  }
   // Stored shapes: A is m x k (or k x m transposed), B is k x n (or n x k).
   RILL_CUBLAS(cublasLtMatrixLayoutCreate(&p.a, ct, key.ta ? key.k : key.m, key.ta ? key.m : key.k,
                                          key.lda));
@@ -152,29 +161,82 @@ const Plan& plan_for(const PlanKey& key, Dtype t) {
 }  // namespace
 
 namespace {
-void gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Node& out);
+
+// What the product adds to alpha * a @ b, besides nothing (beta = 0):
+// beta * c read from a row-major buffer of out's shape (`c`, null: out's own
+// contents), or a row of out's last dimension added by cuBLASLt's bias
+// epilogue (`bias`, with beta = 1).
+struct Addend {
+  const void* c = nullptr;
+  const void* bias = nullptr;
+};
+
+// False when cuBLASLt has no algorithm for a bias plan (the caller then adds
+// the row itself); true otherwise.
+bool gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Addend add,
+          Node& out);
+
+// c, broadcast to out, is one row of out's last dimension repeated: its
+// elements contiguous (or one), every other dimension of size 1.
+bool bias_row(const Node& c, const Node& out) {
+  if (c.dtype != out.dtype || c.shape.size() > out.shape.size()) return false;
+  const Strides st = broadcast_strides(c, out.shape);
+  const size_t nd = out.shape.size();
+  if (out.shape[nd - 1] > 1 && st[nd - 1] != 1) return false;
+  for (size_t i = 0; i + 1 < nd; ++i) {
+    if (out.shape[i] > 1 && st[i] != 0) return false;
+  }
+  return reinterpret_cast<uintptr_t>(c.data()) % 16 == 0;
+}
+
+bool row_major_like(const Node& c, const Node& out) {
+  return c.dtype == out.dtype && c.shape == out.shape && c.strides == row_major_strides(c.shape);
+}
+
 }  // namespace
 
 void matmul(const Node& a, const Node& b, Node& out) {
   gpu::allocate(out);
   if (out.size == 0) return;
-  gemm(a, b, 1.0f, 0.0f, out);
+  gemm(a, b, 1.0f, 0.0f, {}, out);
 }
 
 void addmm(const Node& c, const Node& a, const Node& b, float alpha, float beta, Node& out) {
+  const int64_t K = a.shape.back();
   if (beta == 0.0f) {
     gpu::allocate(out);
-  } else {
-    copy(c, out);  // allocates out, row-major, holding c broadcast
+    if (out.size == 0) return;
+    gemm(a, b, alpha, 0.0f, {}, out);
+    return;
   }
+  if (K > 0 && out.shape.size() >= 2) {
+    // A linear layer's bias: one epilogue, no broadcast copy.
+    if (beta == 1.0f && bias_row(c, out)) {
+      gpu::allocate(out);
+      if (out.size == 0) return;
+      Addend add;
+      add.bias = c.data();
+      if (gemm(a, b, alpha, 0.0f, add, out)) return;
+    } else if (row_major_like(c, out)) {
+      // A residual or an accumulator: cuBLAS reads it where it is.
+      gpu::allocate(out);
+      if (out.size == 0) return;
+      Addend add;
+      add.c = c.data();
+      gemm(a, b, alpha, beta, add, out);
+      return;
+    }
+  }
+  copy(c, out);  // allocates out, row-major, holding c broadcast
   if (out.size == 0) return;
-  gemm(a, b, alpha, beta, out);
+  gemm(a, b, alpha, beta, {}, out);
 }
 
 namespace {
 
-// out (allocated, row-major) = alpha * a @ b + beta * out.
-void gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Node& out) {
+// out (allocated, row-major) = alpha * a @ b + beta * (add.c or out) (+ add.bias).
+bool gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Addend add,
+          Node& out) {
   const size_t nd = out.shape.size();
   const int64_t M = out.shape[nd - 2], N = out.shape[nd - 1];
   const int64_t K = a_in.shape[nd - 1];
@@ -210,7 +272,7 @@ void gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Node&
                  scalar->ptr, cu::Steps{}, dt(out.dtype), out.mutable_data(), it.dims,
                  n_of(out), stream());
     }
-    return;
+    return true;
   }
   // Column-major: C^T (N x M) = B^T (N x K) * A^T (K x M).
   Node a_tmp(a_in.shape, a_in.dtype, nullptr, a_in.stream_id);
@@ -250,14 +312,23 @@ void gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Node&
   // before it (rare: broadcasts that do not merge) loop here.
   Iter it = iterate(batch, {batch_strides(*a), batch_strides(*b), outb}, "batch");
   const int nb = it.dims.ndim;
-  const int64_t count = nb ? it.dims.shape[nb - 1] : 1;
+  int64_t count = nb ? it.dims.shape[nb - 1] : 1;
+  int64_t M_rows = M;
   const int64_t sa = nb ? it.st[0].s[nb - 1] : 0, sb = nb ? it.st[1].s[nb - 1] : 0;
   int64_t outer = 1;
   for (int i = 0; i + 1 < nb; ++i) outer *= it.dims.shape[i];
+  // One b for the whole batch and a's matrices one after the other, rows
+  // at a single stride (a linear layer over [batch, tokens, features]): one
+  // product of count * M rows, which cuBLAS tiles better than a batch.
+  if (outer == 1 && count > 1 && sb == 0 && !ob.trans && sa == M * ob.ld) {
+    M_rows = M * count;
+    count = 1;
+  }
   const cu::Launch& L = cu::launch();
   const char* pa = static_cast<const char*>(a->data());
   const char* pb = static_cast<const char*>(b->data());
   char* pc = static_cast<char*>(out.mutable_data());
+  const char* pcin = add.c ? static_cast<const char*>(add.c) : pc;
   const size_t es = out.dtype.size;
   size_t ws_bytes = 0;
   void* ws = cu::lt_workspace(&ws_bytes);
@@ -276,13 +347,25 @@ void gemm(const Node& a_in, const Node& b_in, float alpha_f, float beta_f, Node&
     }
     const void* xa = pb + offb * es;  // cuBLAS's A comes from b
     const void* xb = pa + offa * es;
-    void* xc = pc + offc * es;
-    PlanKey key{L.device, static_cast<int>(out.dtype.val), N, M, K, oa.ld, ob.ld, count, sb, sa,
-                oa.trans, ob.trans, alignment(xa), alignment(xb), alignment(xc)};
+    void* xd = pc + offc * es;
+    const void* xc = pcin + offc * es;
+    PlanKey key{L.device, static_cast<int>(out.dtype.val), N, M_rows, K, oa.ld, ob.ld, count, sb, sa,
+                oa.trans, ob.trans, alignment(xa), alignment(xb),
+                std::min(alignment(xc), alignment(xd)), add.bias ? L.slot : -1};
     const Plan& p = plan_for(key, out.dtype);
+    if (add.bias) {
+      // Without a heuristic's algorithm cuBLASLt may not support the
+      // epilogue for this shape: nothing has run yet, the caller adds it.
+      if (!p.has_algo) return false;
+      // The pointer lives in the descriptor this slot's plan owns; the
+      // workspace lock held above makes this thread its only user.
+      RILL_CUBLAS(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                 &add.bias, sizeof(add.bias)));
+    }
     RILL_CUBLAS(cublasLtMatmul(cu::lt_handle(), p.desc, alpha, xa, p.a, xb, p.b, beta, xc, p.c,
-                               xc, p.c, p.has_algo ? &p.algo : nullptr, ws, ws_bytes, L.stream));
+                               xd, p.c, p.has_algo ? &p.algo : nullptr, ws, ws_bytes, L.stream));
   }
+  return true;
 }
 
 }  // namespace
