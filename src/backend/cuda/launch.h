@@ -202,6 +202,8 @@ struct AttentionArgs {
   int64_t B, Hq, Hkv, Lq, Lk, D, Dv;
   // element strides: [b, h, l, d]
   int64_t qs[4], ks[4], vs[4];
+  // the output's element strides of [b, h, l] (d: 1); even where Dv is
+  int64_t os[3];
   const void* mask;  // null, or bool (mask_is_bool) / t, broadcast to [B, Hq, Lq, Lk]
   bool mask_is_bool;
   int64_t ms[4];
@@ -215,7 +217,7 @@ void wild_write(cudaStream_t s);
 // decoding (Lq <= 8) splits the keys across the chip and combines the parts.
 size_t attention_scratch(DT t, const void* q, const void* k, const void* v,
                          const AttentionArgs& a);
-// out: row-major [B, Hq, Lq, Dv]. `scratch`: attention_scratch() bytes, or null.
+// out: [B, Hq, Lq, Dv] at strides a.os. `scratch`: attention_scratch() bytes, or null.
 void attention(DT t, const void* q, const void* k, const void* v, void* out, void* scratch,
                const AttentionArgs& a, cudaStream_t s);
 

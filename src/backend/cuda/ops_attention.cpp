@@ -21,9 +21,18 @@ namespace rill::detail::gpu {
 
 void scaled_dot_product_attention(const Node& q, const Node& k, const Node& v,
                                   const Node* mask, float scale, bool causal, Node& out) {
+  // [B, Hq, Lq, Dv] stored as [B, Lq, Hq, Dv]: the heads of one position
+  // side by side, so that merging them back (transpose(o, {0, 2, 1, 3})
+  // then reshape to [B, Lq, Hq * Dv]) is a view, not a copy. At Lq = 1 both
+  // orders are the same.
+  const int64_t Hq = out.shape[1], Lq = out.shape[2], Dv = out.shape[3];
   gpu::allocate(out);
+  set_view(out, out, {static_cast<int64_t>(Lq * Hq * Dv), Dv, Hq * Dv, 1}, 0);
   if (out.size == 0) return;
   cu::AttentionArgs a{};
+  a.os[0] = out.strides[0];
+  a.os[1] = out.strides[1];
+  a.os[2] = out.strides[2];
   a.B = q.shape[0];
   a.Hq = q.shape[1];
   a.Lq = q.shape[2];

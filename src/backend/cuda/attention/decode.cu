@@ -195,7 +195,7 @@ __global__ void combine_kernel(float* scratch, T* out, AttentionArgs a, int spli
         oo += part.o[row * D + d] * f;
       }
     }
-    out[((b * a.Hq + h) * a.Lq + i) * D + d] = narrow<T>(ll > 0.0f ? oo / ll : 0.0f);
+    out[b * a.os[0] + h * a.os[1] + i * a.os[2] + d] = narrow<T>(ll > 0.0f ? oo / ll : 0.0f);
   }
 }
 

@@ -170,17 +170,17 @@ __global__ void __launch_bounds__(128) kernel(const T* q, const T* k, const T* v
   }
   quad_sum(l0, l1);
   const float i0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, i1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
-  T* ob = out + (b * a.Hq + h) * a.Lq * D;
+  T* ob = out + b * a.os[0] + h * a.os[1];
 #pragma unroll
   for (int n = 0; n < D / 8; ++n) {
     const int c = n * 8 + 2 * t;
     float unused;
     if (r0 < a.Lq) {
-      *reinterpret_cast<uint32_t*>(ob + r0 * D + c) =
+      *reinterpret_cast<uint32_t*>(ob + r0 * a.os[2] + c) =
           pack2<T>(o[n][0] * i0, o[n][1] * i0, unused, unused);
     }
     if (r1 < a.Lq) {
-      *reinterpret_cast<uint32_t*>(ob + r1 * D + c) =
+      *reinterpret_cast<uint32_t*>(ob + r1 * a.os[2] + c) =
           pack2<T>(o[n][2] * i1, o[n][3] * i1, unused, unused);
     }
   }

@@ -106,7 +106,7 @@ __global__ void attention_kernel(const T* q, const T* k, const T* v, T* out, Att
   for (int r = 0; r < kPer; ++r) {
     const int64_t qi = q0 + warp * kPer + r;
     if (qi >= a.Lq) continue;
-    T* orow = out + ((b * a.Hq + h) * a.Lq + qi) * Dv;
+    T* orow = out + b * a.os[0] + h * a.os[1] + qi * a.os[2];
     const A inv = l[r] > A(0) ? A(1) / l[r] : A(0);
 #pragma unroll
     for (int i = 0; i < kMaxDv / 32; ++i) {

@@ -270,6 +270,7 @@ struct Tiles {
 
 struct Params {
   int Lq, Lk, Hq, group;  // group: query heads per key/value head
+  int64_t os_b, os_h, os_l;  // the output's element strides (d: 1)
   int off;                // causal: query i sees keys j <= i + off
   int causal;
   float scale_log2;       // softmax scale times log2(e)
@@ -414,12 +415,12 @@ struct Consumer {
       const float total = quad_sum(sum[h2]);
       inv[h2] = total > 0.0f ? 1.0f / total : 0.0f;
     }
-    T* base_out = out + (static_cast<int64_t>(b) * p.Hq + h) * p.Lq * D;
+    T* base_out = out + b * p.os_b + h * p.os_h;
 #pragma unroll
     for (int h2 = 0; h2 < 2; ++h2) {
       if (qi[h2] >= p.Lq) continue;
       uint32_t* row =
-          reinterpret_cast<uint32_t*>(base_out + static_cast<int64_t>(qi[h2]) * D + c);
+          reinterpret_cast<uint32_t*>(base_out + qi[h2] * p.os_l + c);
 #pragma unroll
       for (int n = 0; n < D / 8; ++n) {
         row[4 * n] = pack<T>(o[4 * n + 2 * h2] * inv[h2], o[4 * n + 2 * h2 + 1] * inv[h2]);
@@ -634,6 +635,9 @@ void launch(const void* q, const void* k, const void* v, void* out, const Attent
   p.Lq = static_cast<int>(a.Lq);
   p.Lk = static_cast<int>(a.Lk);
   p.Hq = static_cast<int>(a.Hq);
+  p.os_b = a.os[0];
+  p.os_h = a.os[1];
+  p.os_l = a.os[2];
   p.group = static_cast<int>(a.Hq / a.Hkv);
   p.off = static_cast<int>(a.Lk - a.Lq);
   p.causal = a.causal ? 1 : 0;

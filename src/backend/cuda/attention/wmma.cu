@@ -163,7 +163,7 @@ __global__ void attention_tc(const T* q, const T* k, const T* v, T* out, Attenti
     const int64_t qr = q0 + warp * 16 + r;
     if (qr >= a.Lq) continue;
     const float l = l_s[r];
-    out[((b * a.Hq + h) * a.Lq + qr) * Dv + d] = narrow<T>(l > 0.0f ? O[i] / l : 0.0f);
+    out[b * a.os[0] + h * a.os[1] + qr * a.os[2] + d] = narrow<T>(l > 0.0f ? O[i] / l : 0.0f);
   }
 }
 
