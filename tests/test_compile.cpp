@@ -610,3 +610,103 @@ TEST(Compile, GeneratedCodeChild) {
   ASSERT_EQ(detail::last_trace_stats().generated, 1);
   EXPECT_TRUE(array_equal(got, tanh(x * 3.0f + 1.0f) * x).item<bool>());
 }
+
+// On a GPU a fused chain runs as one kernel that NVRTC compiled from source
+// written at trace time: equal to the ops run one by one, bit for bit, in
+// every floating dtype, over inputs of the full shape, a row and a scalar;
+// NaN and infinities through the comparisons and maximum; a transposed input
+// (not the layout the kernel was made for) runs through the kernels instead.
+TEST(Compile, GeneratedGpuKernelEqualsTheKernelsBitForBit) {
+  if (!is_available(Device::gpu)) GTEST_SKIP() << "no GPU";
+  StreamContext on_gpu(Device::gpu);
+  const int R = 45, C = 333;
+  std::vector<float> big(R * C);
+  for (int i = 0; i < R * C; ++i) big[i] = (i % 7 == 0) ? 1e4f + i : float(i % 113) * 0.37f - 20.0f;
+  big[5] = std::numeric_limits<float>::quiet_NaN();
+  big[6] = std::numeric_limits<float>::infinity();
+  big[7] = -std::numeric_limits<float>::infinity();
+  const array a32(big.data(), {R, C}, float32);
+  auto chain = [](const std::vector<array>& x) {
+    array y = sin(x[0]) * x[2] + cos(x[1]);
+    y = maximum(y, x[1]) - sigmoid(y) / (abs(x[0]) + 1.0f);
+    y = tanh(y) + exp(minimum(y, x[2])) + log(abs(y) + 1.0f) * rsqrt(square(y) + 2.0f);
+    y = where(greater(y, x[1]), nn::gelu(y), erf(y) * y);
+    y = y * y + floor(y * 3.0f) / 7.0f;
+    return std::vector<array>{y};
+  };
+  for (Dtype t : {float32, bfloat16, float16, float64}) {
+    SCOPED_TRACE(dtype_name(t));
+    const array a = astype(a32, t), row = rnd({C}, 30, t), s = astype(array(0.75f), t);
+    CompiledFunction f = compile(chain);
+    const array got = f({a, row, s})[0];
+    const detail::TraceStats st = detail::last_trace_stats();
+    EXPECT_EQ(st.chains, 1) << st.steps << " steps, " << st.kept << " kept";
+    EXPECT_EQ(st.generated, 1);
+    const array want = chain({a, row, s})[0];
+    EXPECT_EQ(got.dtype(), t);
+    EXPECT_TRUE(array_equal(got, want, true).item<bool>())
+        << "largest difference " << max_diff(got, want);
+    EXPECT_TRUE(array_equal(f({a, row, s})[0], want, true).item<bool>());
+    const array at = transpose(transpose(a) + astype(array(0.0f), t));
+    EXPECT_TRUE(array_equal(f({at, row, s})[0], chain({at, row, s})[0], true).item<bool>());
+  }
+  // Conversions and a bool chain: float32 -> bfloat16 -> float16 -> float64
+  // -> bool -> float32.
+  CompiledFunction g = compile([](const std::vector<array>& x) {
+    array h = astype(astype(x[0] * 3.0f, bfloat16), float16);
+    array d = astype(h, float64) * 1.5;
+    array m = logical_not(astype(d, bool_));
+    return std::vector<array>{astype(m, float32) + astype(d, float32)};
+  });
+  const array z = rnd({R, C}, 31) * 0.01f;
+  EXPECT_EQ(detail::last_trace_stats().generated, 0);  // not traced yet
+  const array got = g({z})[0];
+  EXPECT_EQ(detail::last_trace_stats().generated, 1);
+  const array h = astype(astype(z * 3.0f, bfloat16), float16);
+  const array d = astype(h, float64) * 1.5;
+  const array want = astype(logical_not(astype(d, bool_)), float32) + astype(d, float32);
+  EXPECT_TRUE(array_equal(got, want, true).item<bool>());
+}
+
+// The generated GPU kernels' cache survives the process: a second process
+// with the same cache directory loads the kernel NVRTC compiled for the
+// first. Both are this test program, on the helper test below.
+TEST(Compile, GeneratedGpuKernelCacheSurvivesTheProcess) {
+  if (!is_available(Device::gpu)) GTEST_SKIP() << "no GPU";
+  char dir[] = "/tmp/rill-jit-gpu-test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string timeout =
+      std::filesystem::exists("/usr/bin/timeout") ? "/usr/bin/timeout 120 " : "";
+  auto child = [&](const char* expect) {
+    const std::string cmd = "env RILL_COMPILE_GPU_CHILD=" + std::string(expect) +
+                            " XDG_CACHE_HOME=" + std::string(dir) + " " + timeout + self +
+                            " --gtest_filter=Compile.GeneratedGpuKernelChild > /dev/null 2>&1";
+    return std::system(cmd.c_str());
+  };
+  EXPECT_EQ(child("compiled"), 0) << "first process (NVRTC compiles)";
+  EXPECT_EQ(child("loaded"), 0) << "second process (loads from the cache)";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Compile, GeneratedGpuKernelChild) {
+  const char* expect = std::getenv("RILL_COMPILE_GPU_CHILD");
+  if (!expect) GTEST_SKIP() << "run by GeneratedGpuKernelCacheSurvivesTheProcess";
+  ASSERT_TRUE(is_available(Device::gpu));
+  StreamContext on_gpu(Device::gpu);
+  CompiledFunction f = compile([](const std::vector<array>& x) {
+    return std::vector<array>{tanh(x[0] * 3.0f + 1.0f) * x[0]};
+  });
+  const array x = rnd({64, 64}, 50);
+  const array got = f({x})[0];
+  ASSERT_EQ(detail::last_trace_stats().generated, 1);
+  EXPECT_TRUE(array_equal(got, tanh(x * 3.0f + 1.0f) * x).item<bool>());
+  const rill::testing::GpuJitStats st = rill::testing::gpu_jit_stats();
+  if (std::string(expect) == "compiled") {
+    EXPECT_EQ(st.compiled, 1u);
+    EXPECT_EQ(st.loaded, 0u);
+  } else {
+    EXPECT_EQ(st.compiled, 0u);
+    EXPECT_EQ(st.loaded, 1u);
+  }
+}

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace rill::detail {
 
@@ -124,5 +125,28 @@ struct GpuGraphStats {
 };
 GpuGraphStats gpu_graph_stats();
 void gpu_count_graph_fallback();
+
+// ---- Generated kernels (compile's fused chains, core/fused.h) ----
+struct FusedOp;
+enum class JitInput : uint8_t;
+struct GpuKernel;  // a chain's kernel, generated, compiled with NVRTC and loaded
+// The kernel of `ops` over inputs of dtypes `dtypes` (Dtype::Val values) read
+// as `kinds`, for GPU `device`'s architecture: built once per process and
+// kept on disk (jit_cache_dir()/cuda). Null when the chain has an op or dtype
+// the generator does not write, when RILL_JIT=0, or when NVRTC or the loading
+// fails (RILL_DEBUG=1 says why): the chain then runs through the kernels.
+// Thread-safe.
+const GpuKernel* gpu_fused_kernel(int device, const std::vector<FusedOp>& ops,
+                                  const std::vector<JitInput>& kinds,
+                                  const std::vector<int>& dtypes);
+// Runs it into `out` on the segment's stream (after gpu_begin); false, with
+// nothing done, when an input's layout is not what its kind says.
+bool gpu_fused_run(const GpuKernel& kernel, const std::vector<const Node*>& inputs, Node& out);
+// testing::gpu_jit_stats: generated kernels compiled by NVRTC and loaded
+// from the disk cache (process-wide).
+struct GpuJitStats {
+  uint64_t compiled, loaded;
+};
+GpuJitStats gpu_jit_stats();
 
 }  // namespace rill::detail

@@ -222,7 +222,25 @@ void fuse(Trace& t, TraceStats& stats) {
     // The CPU's generated loop: float32 inputs of the full shape, rows of
     // its last dim, or single values.
     FusedJit jit;
-    if (root.device.type == Device::cpu) {
+    if (root.device.type == Device::gpu) {
+      // The GPU's generated kernel: inputs of any dtype it writes, read as
+      // the CPU's loop reads them.
+      std::vector<int> dtypes;
+      bool ok = true;
+      for (const Ref& r : externals) {
+        const Shape& e = shape_of(r);
+        const bool one = std::all_of(e.begin(), e.end(), [](int32_t d) { return d == 1; });
+        const bool row = nd > 0 && !e.empty() && e.back() == S.back() &&
+                         ones_before(e, S, nd - 1);
+        ok = ok && (e == S || one || row);
+        jit.kinds.push_back(e == S ? JitInput::full : one ? JitInput::scalar : JitInput::row);
+        dtypes.push_back(static_cast<int>(dtype_of(r).val));
+      }
+      if (ok) {
+        jit.gpu = gpu_fused_kernel(root.device.index, ops, jit.kinds, dtypes);
+        stats.generated += jit.gpu != nullptr;
+      }
+    } else if (root.device.type == Device::cpu) {
       bool ok = true;
       for (const Ref& r : externals) {
         const Shape& e = shape_of(r);

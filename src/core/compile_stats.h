@@ -11,7 +11,7 @@ struct TraceStats {
   int constants = 0;  // arrays the trace holds
   int fused = 0;      // elementwise steps run inside fused chains
   int chains = 0;     // fused chains
-  int generated = 0;  // chains run as generated code (the CPU's)
+  int generated = 0;  // chains run as generated code (C++ on the CPU, NVRTC on a GPU)
   bool graph = false; // replayed as one node, captured as a CUDA graph on a GPU
 };
 TraceStats last_trace_stats();

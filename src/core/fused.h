@@ -12,12 +12,15 @@
 // of the chunk's rows) or broadcast over the leading dims (read whole, as a
 // view of its trailing dims). Elsewhere (the GPU, or an input whose layout
 // is not row-major at run time) the ops run one after the other on whole
-// arrays, as uncompiled, inside the one node.
+// arrays, as uncompiled, inside the one node. On a GPU a chain whose kernel
+// was generated (backend/gpu.h's gpu_fused_kernel) runs as that one kernel
+// when its inputs' layouts are the kinds it was generated for.
 #pragma once
 
 #include <algorithm>
 #include <vector>
 
+#include "backend/gpu.h"
 #include "core/primitives.h"
 
 namespace rill::detail {
@@ -55,6 +58,7 @@ using JitKernel = void (*)(const void* const* ins, void* out, int64_t rows, int6
 struct FusedJit {
   std::vector<JitInput> kinds;
   JitKernel kernel = nullptr;
+  const GpuKernel* gpu = nullptr;  // a GPU chain's (backend/gpu.h), or null
 };
 
 class Fused : public Primitive {

@@ -247,17 +247,6 @@ bool generate(const std::vector<FusedOp>& ops, const std::vector<JitInput>& kind
   return true;
 }
 
-std::string cache_dir() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/rill/jit";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/rill/jit";
-  return "/tmp/rill-jit-" + std::to_string(getuid());
-}
-
-void make_dirs(const std::string& path) {
-  for (size_t i = 1; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') ::mkdir(path.substr(0, i).c_str(), 0755);
-  }
-}
 
 // What the machine code depends on besides the source: the CPU it targets.
 const std::string& machine() {
@@ -279,7 +268,7 @@ JitKernel load(const std::string& so) {
 }
 
 JitKernel build(const std::string& src) {
-  const std::string dir = cache_dir();
+  const std::string dir = jit_cache_dir();
   std::ostringstream key;
   key << std::hex << std::hash<std::string>()(src + machine()) << "-" << src.size();
   const std::string base = dir + "/" + key.str();
@@ -309,6 +298,18 @@ JitKernel build(const std::string& src) {
 }
 
 }  // namespace
+
+std::string jit_cache_dir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/rill/jit";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/rill/jit";
+  return "/tmp/rill-jit-" + std::to_string(getuid());
+}
+
+void make_dirs(const std::string& path) {
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') ::mkdir(path.substr(0, i).c_str(), 0755);
+  }
+}
 
 JitKernel jit_kernel(const std::vector<FusedOp>& ops, const std::vector<JitInput>& kinds) {
   if (kSanitized || setting_int(Setting::jit) == 0) return nullptr;

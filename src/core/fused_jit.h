@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/fused.h"
@@ -17,5 +18,11 @@ namespace rill::detail {
 // build is a sanitizer's, when RILL_JIT=0, or when the compiler (c++) fails:
 // the caller runs the chain through the kernels then. Thread-safe.
 JitKernel jit_kernel(const std::vector<FusedOp>& ops, const std::vector<JitInput>& kinds);
+
+// Where generated code is kept: $XDG_CACHE_HOME/rill/jit, else
+// ~/.cache/rill/jit, else /tmp/rill-jit-UID.
+std::string jit_cache_dir();
+// mkdir -p (errors ignored: the write that follows reports them).
+void make_dirs(const std::string& path);
 
 }  // namespace rill::detail

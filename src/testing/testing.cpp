@@ -93,6 +93,11 @@ GpuGraphStats gpu_graph_stats() {
   return {s.captures, s.launches, s.fallbacks};
 }
 
+GpuJitStats gpu_jit_stats() {
+  const detail::GpuJitStats s = detail::gpu_jit_stats();
+  return {s.compiled, s.loaded};
+}
+
 void compile_graph_steps_on_cpu(bool on) { detail::set_graph_steps_on_cpu(on); }
 
 }  // namespace rill::testing

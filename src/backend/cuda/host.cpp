@@ -48,6 +48,10 @@ void allocate(Node& out) {
 
 void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
                         bool elementwise) {
+  allocate_or_donate(out, std::vector<const Node*>(donors), elementwise);
+}
+
+void allocate_or_donate(Node& out, const std::vector<const Node*>& donors, bool elementwise) {
   for (const Node* d : donors) {
     // donatable() first: reusable() may hand the block over to this stream,
     // which only the holder of its one reference may do.

@@ -54,6 +54,14 @@ std::shared_ptr<GpuGraph> gpu_capture(const std::function<void()>&) {
 void gpu_launch(GpuGraph&) { unreachable("gpu_launch"); }
 GpuGraphStats gpu_graph_stats() { return {0, 0, 0}; }
 void gpu_count_graph_fallback() {}
+const GpuKernel* gpu_fused_kernel(int, const std::vector<FusedOp>&, const std::vector<JitInput>&,
+                                  const std::vector<int>&) {
+  return nullptr;
+}
+bool gpu_fused_run(const GpuKernel&, const std::vector<const Node*>&, Node&) {
+  unreachable("gpu_fused_run");
+}
+GpuJitStats gpu_jit_stats() { return {0, 0}; }
 
 // Every GPU entry point throws: without GPU streams none is reachable.
 template <typename... Args>

@@ -64,6 +64,12 @@ struct GpuGraphStats {
   uint64_t captures, launches, fallbacks;
 };
 GpuGraphStats gpu_graph_stats();
+// compile's generated GPU kernels, process-wide: compiled by NVRTC, and
+// loaded from the disk cache instead.
+struct GpuJitStats {
+  uint64_t compiled, loaded;
+};
+GpuJitStats gpu_jit_stats();
 // Compiled functions traced from now on run as one graph node on the CPU too
 // (step by step there), so that CPU tests reach that node's logic.
 void compile_graph_steps_on_cpu(bool on);
