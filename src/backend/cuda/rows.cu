@@ -1,6 +1,7 @@
 // Row kernels: softmax, logsumexp, layer_norm, rms_norm (a block per
 // contiguous row, float accumulation for the half types, double for float64),
 // and rope (a thread per rotated pair).
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cuda/device.cuh"
@@ -101,6 +102,56 @@ __global__ void norm_rows(const T* in, const T* w, int64_t ws, const T* b, int64
   }
 }
 
+template <typename A>
+__device__ __forceinline__ A warp_sum(A v) {
+  for (int d = 16; d > 0; d /= 2) v += __shfl_xor_sync(0xffffffffu, v, d);
+  return v;
+}
+
+// The same norm for rows of up to 32 * PER elements: a warp per row, its
+// elements in registers (read once), the moments summed by shuffles alone
+// (no shared memory, no block barrier). Most rows of a model are this short.
+template <typename T, int PER>
+__global__ void norm_rows_warp(const T* in, const T* w, int64_t ws, const T* b, int64_t bs,
+                               T* out, int64_t rows, int64_t len, float eps, bool rms) {
+  using A = double;
+  const int lane = threadIdx.x % 32;
+  const int64_t per_block = blockDim.x / 32;
+  for (int64_t r = blockIdx.x * per_block + threadIdx.x / 32; r < rows;
+       r += int64_t(gridDim.x) * per_block) {
+    const T* x = in + r * len;
+    acc_t<T> v[PER];
+    A s = 0;
+#pragma unroll
+    for (int k = 0; k < PER; ++k) {
+      const int64_t j = lane + 32 * k;
+      v[k] = j < len ? widen(x[j]) : acc_t<T>(0);
+      s += static_cast<A>(v[k]);
+    }
+    const A mean = rms ? A(0) : warp_sum(s) / static_cast<A>(len);
+    A sq = 0;
+#pragma unroll
+    for (int k = 0; k < PER; ++k) {
+      if (lane + 32 * k < len) {
+        const A d = static_cast<A>(v[k]) - mean;
+        sq += d * d;
+      }
+    }
+    const A scale = A(1) / sqrt(warp_sum(sq) / static_cast<A>(len) + static_cast<A>(eps));
+    T* y = out + r * len;
+#pragma unroll
+    for (int k = 0; k < PER; ++k) {
+      const int64_t j = lane + 32 * k;
+      if (j < len) {
+        A o = (static_cast<A>(v[k]) - mean) * scale;
+        if (w) o *= static_cast<A>(widen(w[j * ws]));
+        if (b) o += static_cast<A>(widen(b[j * bs]));
+        y[j] = narrow<T>(static_cast<acc_t<T>>(o));
+      }
+    }
+  }
+}
+
 template <typename T>
 __global__ void rope_pairs(const T* in, T* out, RopeArgs a) {
   using C = acc_t<T>;
@@ -152,11 +203,24 @@ void softmax(DT t, const void* in, void* out, int64_t rows, int64_t len, bool lo
 
 void norm(DT t, const void* x, const void* w, int64_t ws, const void* b, int64_t bs, void* out,
           int64_t rows, int64_t len, float eps, bool rms, cudaStream_t s) {
+  if (rows <= 0 || len <= 0) return;  // nothing to write
   dispatch_float(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    norm_rows<T><<<blocks_for(rows, 1), kThreads, 0, s>>>(
-        static_cast<const T*>(x), static_cast<const T*>(w), ws, static_cast<const T*>(b), bs,
-        static_cast<T*>(out), rows, len, eps, rms);
+    auto args = [&](auto kernel, unsigned blocks) {
+      kernel<<<blocks, kThreads, 0, s>>>(static_cast<const T*>(x), static_cast<const T*>(w), ws,
+                                         static_cast<const T*>(b), bs, static_cast<T*>(out), rows,
+                                         len, eps, rms);
+    };
+    if (len <= 32 * 32) {
+      const int64_t per_block = kThreads / 32;
+      const unsigned blocks =
+          static_cast<unsigned>(std::min<int64_t>((rows + per_block - 1) / per_block, 1 << 20));
+      if (len <= 32 * 4) return args(norm_rows_warp<T, 4>, blocks);
+      if (len <= 32 * 8) return args(norm_rows_warp<T, 8>, blocks);
+      if (len <= 32 * 16) return args(norm_rows_warp<T, 16>, blocks);
+      return args(norm_rows_warp<T, 32>, blocks);
+    }
+    args(norm_rows<T>, static_cast<unsigned>(blocks_for(rows, 1)));
   });
   check_launch(rms ? "rms_norm" : "layer_norm");
 }
