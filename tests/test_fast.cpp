@@ -72,7 +72,7 @@ std::vector<double> ref_norm(const std::vector<double>& x, int64_t n,
 
 TEST(LayerNorm, MatchesReferenceWithAndWithoutWeightAndBias) {
   for (Dtype t : kTypes) {
-    for (int n : {1, 7, 64, 257}) {
+    for (int n : {1, 7, 64, 257, 700, 1025}) {  // a warp per row up to 1024 (GPU)
       SCOPED_TRACE(dtype_name(t) + " n=" + std::to_string(n));
       array x = random_array({3, 2, n}, t, n, -3, 5);
       array w = random_array({n}, t, n + 1, 0.5, 2);
