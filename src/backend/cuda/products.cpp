@@ -217,8 +217,9 @@ void addmm(const Node& c, const Node& a, const Node& b, float alpha, float beta,
       Addend add;
       add.bias = c.data();
       if (gemm(a, b, alpha, 0.0f, add, out)) return;
-    } else if (row_major_like(c, out)) {
-      // A residual or an accumulator: cuBLAS reads it where it is.
+    } else if (row_major_like(c, out) && !donatable(out, c, false)) {
+      // A residual or an accumulator someone still holds: cuBLAS reads it
+      // where it is (one nobody holds is taken over below instead).
       gpu::allocate(out);
       if (out.size == 0) return;
       Addend add;
