@@ -614,6 +614,47 @@ TEST(Binary, NanToNumClipDivmod) {
   EXPECT_EQ(to_vector<int32_t>(qr[1]), (std::vector<int32_t>{1, 1}));
 }
 
+// clip runs in one pass: equal, bit for bit, to maximum then minimum in every
+// real dtype, with bounds that broadcast (rows, columns, one value), NaN in
+// the values and in the bounds, one bound or both, a transposed input, the
+// dtype promoted from the bounds', and an empty array.
+TEST(Binary, OnePassClipEqualsMaximumThenMinimum) {
+  std::vector<double> vals(6 * 7);
+  for (size_t i = 0; i < vals.size(); ++i) vals[i] = (double(i % 13) - 6.0) * 0.75;
+  vals[3] = kNaN;
+  vals[10] = kInf;
+  vals[11] = -kInf;
+  const array base(vals, {6, 7}, float64);
+  const array lo_row = astype(array({-2.0, -1.0, kNaN, -3.0, 0.0, -0.5, -1.5}), float64);
+  const array hi_col = reshape(astype(array({1.0, 2.0, 0.5, kNaN, 3.0, 1.5}), float64), {6, 1});
+  for (Dtype t : {float32, float64, bfloat16, float16, int32, uint8, int64, int16}) {
+    SCOPED_TRACE(dtype_name(t));
+    const bool floating = is_floating_point(t);
+    const array x = astype(floating ? base : abs(nan_to_num(base, 0.0f, 9.0f, -9.0f)) * 3.0, t);
+    const array lo = astype(floating ? lo_row : abs(nan_to_num(lo_row)) * 2.0, t);
+    const array hi = astype(floating ? hi_col : abs(nan_to_num(hi_col, 4.0f)) * 4.0 + 1.0, t);
+    auto same = [&](const array& got, const array& want) {
+      EXPECT_EQ(got.dtype(), want.dtype());
+      EXPECT_EQ(got.shape(), want.shape());
+      EXPECT_TRUE(array_equal(got, want, true).item<bool>());
+    };
+    same(clip(x, lo, hi), minimum(maximum(x, lo), hi));
+    same(clip(x, lo, std::nullopt), maximum(x, lo));
+    same(clip(x, std::nullopt, hi), minimum(x, hi));
+    same(clip(x, astype(array(1), t), astype(array(2), t)),
+         minimum(maximum(x, astype(array(1), t)), astype(array(2), t)));
+    same(clip(transpose(x), transpose(hi), std::nullopt), maximum(transpose(x), transpose(hi)));
+  }
+  // The bounds' dtype wins where it is wider; the shape grows to theirs.
+  const array x16 = astype(base, float16);
+  const array got = clip(x16, std::nullopt, hi_col);
+  EXPECT_EQ(got.dtype(), float64);
+  EXPECT_TRUE(array_equal(got, minimum(x16, hi_col), true).item<bool>());
+  EXPECT_EQ(clip(array({1.0f}), zeros({3, 1}, float32), std::nullopt).shape(), (Shape{3, 1}));
+  EXPECT_EQ(clip(zeros({0, 4}, float32), array(0.0f), array(1.0f)).shape(), (Shape{0, 4}));
+  EXPECT_TRUE(throws_invalid([&] { clip(zeros({2, 3}), zeros({4}), std::nullopt); }, "[clip]"));
+}
+
 TEST(Unary, NanInfFinitePredicates) {
   for (Dtype t : kFloatTypes) {
     SCOPED_TRACE(dtype_name(t));

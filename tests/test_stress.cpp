@@ -60,7 +60,7 @@ struct Item {
   // A scaled product's operands and the product before scaling, kept so that
   // a failure can say which step went wrong.
   struct Product;
-  std::shared_ptr<Product> product;
+  std::shared_ptr<Product> product = nullptr;
 };
 struct Item::Product {
   Item x, y;
@@ -636,5 +636,7 @@ TEST(Stress, RandomGraphsOnManyThreads) {
   for (const std::string& f : w.first) ADD_FAILURE() << f;
   EXPECT_EQ(w.failures, 0) << "seed " << seed;
   EXPECT_GT(w.n.checked.load(), 0);
-  if (threads > 1) EXPECT_GT(w.n.overlapping_shared.load(), 0);
+  if (threads > 1) {
+    EXPECT_GT(w.n.overlapping_shared.load(), 0);
+  }
 }

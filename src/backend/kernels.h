@@ -53,6 +53,9 @@ struct QuantParams {
   X(binary, (BinaryOp op, const Node& a, const Node& b, Node& out))                      \
   /* out = cond ? x : y, broadcasting; x and y have out's dtype. */                       \
   X(where, (const Node& cond, const Node& x, const Node& y, Node& out))                  \
+  /* out = minimum(maximum(x, lo), hi) in one pass, broadcasting; a bound */              \
+  /* not given is null; x, lo and hi have out's dtype (not complex). */                  \
+  X(clip, (const Node& x, const Node* lo, const Node* hi, Node& out))                    \
   /* Row-major copy of `in` (broadcast to out's shape), converted to out.dtype. */        \
   X(copy, (const Node& in, Node& out))                                                    \
   /* Reduces `axes` (sorted, non-negative, in in's dims); out has in's shape */          \

@@ -295,10 +295,27 @@ array clip(const array& a, const std::optional<array>& a_min, const std::optiona
            StreamOrDevice s) {
   OuterOp outer("clip");
   if (!a_min && !a_max) fail("clip", "needs a_min or a_max (or both), got neither.");
-  array out = a;
-  if (a_min) out = maximum(out, *a_min, s);
-  if (a_max) out = minimum(out, *a_max, s);
-  return out;
+  Dtype t = a.dtype();
+  Shape shape = a.shape();
+  for (const auto* b : {&a_min, &a_max}) {
+    if (!*b) continue;
+    t = promote_types(t, (*b)->dtype());
+    shape = broadcast_or_fail(shape, (*b)->shape(), "clip");
+  }
+  if (is_complex(t)) {  // ordered by the real part, as maximum and minimum are
+    array out = a;
+    if (a_min) out = maximum(out, *a_min, s);
+    if (a_max) out = minimum(out, *a_max, s);
+    return out;
+  }
+  // maximum then minimum, in one pass over the elements.
+  std::vector<array> in{a.dtype() == t ? a : astype(a, t, s)};
+  for (const auto* b : {&a_min, &a_max}) {
+    if (*b) in.push_back((*b)->dtype() == t ? **b : astype(**b, t, s));
+  }
+  return make_array(std::move(shape), t,
+                    std::make_shared<detail::Clip>(a_min.has_value(), a_max.has_value()),
+                    std::move(in), s, "clip");
 }
 
 std::vector<array> divmod(const array& a, const array& b, StreamOrDevice s) {

@@ -73,6 +73,11 @@ void MakeComplex::eval(const Kernels& k, const std::vector<array>& in, Node& out
 void FFT::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.fft(node_of(in[0]), axes_, inverse_, real_, out);
 }
+void Clip::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
+  const Node* lo = lo_ ? &node_of(in[1]) : nullptr;
+  const Node* hi = hi_ ? &node_of(in[lo_ ? 2 : 1]) : nullptr;
+  k.clip(node_of(in[0]), lo, hi, out);
+}
 void Where::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
   k.where(node_of(in[0]), node_of(in[1]), node_of(in[2]), out);
 }

@@ -112,6 +112,18 @@ class Binary : public Primitive {
   BinaryOp op_;
 };
 
+// Inputs: x, then the lower bound if `lo`, then the upper bound if `hi`.
+class Clip : public Primitive {
+ public:
+  RILL_SAME_AS(Clip, p.lo_, p.hi_)
+  Clip(bool lo, bool hi) : lo_(lo), hi_(hi) {}
+  const char* name() const override { return "clip"; }
+  void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
+
+ private:
+  bool lo_, hi_;
+};
+
 class Where : public Primitive {
  public:
   RILL_SAME_AS(Where, )

@@ -361,6 +361,44 @@ void where(const Node& cond, const Node& x, const Node& y, Node& out) {
   });
 }
 
+void clip(const Node& x, const Node* lo, const Node* hi, Node& out) {
+  allocate_or_donate(out, {&x});
+  dispatch(out.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    using C = compute_t<T>;
+    const T* px = in_ptr<T>(x);
+    // A missing bound reads x at stride 0 and is not applied.
+    const T* pl = lo ? in_ptr<T>(*lo) : px;
+    const T* ph = hi ? in_ptr<T>(*hi) : px;
+    const Strides none(out.shape.size(), 0);
+    T* po = out_ptr<T>(out);
+    auto rows = [&](auto has_lo, auto has_hi) {
+      for_each_row<4>(
+          out.shape,
+          {broadcast_strides(x, out.shape), lo ? broadcast_strides(*lo, out.shape) : none,
+           hi ? broadcast_strides(*hi, out.shape) : none, out.strides},
+          [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& s) {
+            for (int64_t j = 0; j < n; ++j) {
+              C v = C(px[off[0] + j * s[0]]);
+              // maximum and minimum pick an operand: no rounding between.
+              if constexpr (decltype(has_lo)::value) {
+                v = binary_value(BinaryOp::maximum, v, C(pl[off[1] + j * s[1]]));
+              }
+              if constexpr (decltype(has_hi)::value) {
+                v = binary_value(BinaryOp::minimum, v, C(ph[off[2] + j * s[2]]));
+              }
+              po[off[3] + j * s[3]] = T(v);
+            }
+          });
+    };
+    using yes = std::true_type;
+    using no = std::false_type;
+    if (lo && hi) return rows(yes{}, yes{});
+    if (lo) return rows(yes{}, no{});
+    rows(no{}, yes{});
+  });
+}
+
 void copy(const Node& in, Node& out) {
   // Only from an input read once: whoever copies may read the other inputs next.
   allocate_or_donate(out, {&in}, false);

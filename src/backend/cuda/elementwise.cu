@@ -221,6 +221,18 @@ __global__ void where_kernel(const bool* c, const T* x, const T* y, T* out, Walk
   });
 }
 
+// maximum then minimum (each picks an operand: no rounding between); a null
+// bound is skipped.
+template <typename T>
+__global__ void clip_kernel(const T* x, const T* lo, const T* hi, T* out, Walk<3> w, int64_t n) {
+  walk(w, n, [&](int64_t i, const int64_t* off) {
+    acc_t<T> v = widen(x[off[0]]);
+    if (lo) v = apply_binary<acc_t<T>>(BinaryOp::maximum, v, widen(lo[off[1]]));
+    if (hi) v = apply_binary<acc_t<T>>(BinaryOp::minimum, v, widen(hi[off[2]]));
+    out[i] = narrow<T>(v);
+  });
+}
+
 template <typename T>
 __global__ void arange_kernel(T* out, double start, double step, int64_t n) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
@@ -432,6 +444,17 @@ void where(const void* cond, Steps cs, DT t, const void* x, Steps xs, const void
         static_cast<T*>(out), make_walk<3>(dims, {cs, xs, ys}), n);
   });
   check_launch("where");
+}
+
+void clip(DT t, const void* x, Steps xs, const void* lo, Steps ls, const void* hi, Steps hs,
+          void* out, Dims dims, int64_t n, cudaStream_t s) {
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    clip_kernel<T><<<grid(n, dims), kThreads, 0, s>>>(
+        static_cast<const T*>(x), static_cast<const T*>(lo), static_cast<const T*>(hi),
+        static_cast<T*>(out), make_walk<3>(dims, {xs, ls, hs}), n);
+  });
+  check_launch("clip");
 }
 
 void make_complex(const void* re, Steps rs, const void* im, Steps is, void* out, Dims dims,

@@ -30,6 +30,9 @@ void unary(UnaryOp op, DT t, const void* in, Steps ist, DT out_t, void* out, Dim
 // Operands of type t; out_t is t or bool.
 void binary(BinaryOp op, DT t, const void* a, Steps as, const void* b, Steps bs, DT out_t,
             void* out, Dims dims, int64_t n, cudaStream_t s);
+// out = minimum(maximum(x, lo), hi); a null bound is not applied.
+void clip(DT t, const void* x, Steps xs, const void* lo, Steps ls, const void* hi, Steps hs,
+          void* out, Dims dims, int64_t n, cudaStream_t s);
 void where(const void* cond, Steps cs, DT t, const void* x, Steps xs, const void* y,
            Steps ys, void* out, Dims dims, int64_t n, cudaStream_t s);
 // complex64 out (row-major) from float32 parts.

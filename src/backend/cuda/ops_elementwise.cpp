@@ -57,6 +57,17 @@ void where(const Node& cond, const Node& x, const Node& y, Node& out) {
             out.mutable_data(), it.dims, n_of(out), stream());
 }
 
+void clip(const Node& x, const Node* lo, const Node* hi, Node& out) {
+  allocate_or_donate(out, {&x});
+  if (out.size == 0) return;
+  const Strides none(out.shape.size(), 0);
+  Iter it = iterate(out.shape, {broadcast_strides(x, out.shape),
+                                lo ? broadcast_strides(*lo, out.shape) : none,
+                                hi ? broadcast_strides(*hi, out.shape) : none});
+  cu::clip(dt(out.dtype), x.data(), it.st[0], lo ? lo->data() : nullptr, it.st[1],
+           hi ? hi->data() : nullptr, it.st[2], out.mutable_data(), it.dims, n_of(out), stream());
+}
+
 void arange(double start, double step, Node& out) {
   gpu::allocate(out);
   if (out.size == 0) return;
