@@ -544,7 +544,9 @@ TEST(Compile, GeneratedLoopEqualsTheKernelsBitForBit) {
   const detail::TraceStats st = detail::last_trace_stats();
   EXPECT_EQ(st.chains, 1) << st.steps << " steps, " << st.kept << " kept, " << st.fused << " fused";
   EXPECT_EQ(st.kept, 2);  // cos of the row, then the chain
-  if (!test::sanitized) EXPECT_EQ(st.generated, 1);
+  if (!test::sanitized) {
+    EXPECT_EQ(st.generated, 1);
+  }
   array want = chain({a, row, s})[0];
   EXPECT_TRUE(array_equal(got, want, true).item<bool>());
   EXPECT_TRUE(array_equal(f({a, row, s})[0], want, true).item<bool>());
@@ -568,7 +570,9 @@ TEST(Compile, GeneratedLoopSplitAmongWorkersEqualsTheKernels) {
   const array flat = rnd({200003}, 82), flat2 = rnd({200003}, 83);  // 4 runs of elements
   for (const auto& x : {std::vector<array>{big, row}, std::vector<array>{flat, flat2}}) {
     const array got = f(x)[0];
-    if (!test::sanitized) EXPECT_EQ(detail::last_trace_stats().generated, 1);
+    if (!test::sanitized) {
+      EXPECT_EQ(detail::last_trace_stats().generated, 1);
+    }
     EXPECT_TRUE(array_equal(got, chain(x)[0], true).item<bool>());
     EXPECT_TRUE(array_equal(f(x)[0], chain(x)[0], true).item<bool>());
   }
@@ -708,4 +712,25 @@ TEST(Compile, GeneratedGpuKernelChild) {
     EXPECT_EQ(st.compiled, 0u);
     EXPECT_EQ(st.loaded, 1u);
   }
+}
+
+// clip is one kernel uncompiled; traced, it is maximum then minimum and fuses
+// with the elementwise ops around it (one chain), with the same values.
+TEST(Compile, ClipFusesWithTheOpsAroundIt) {
+  auto chain = [](const std::vector<array>& x) {
+    return std::vector<array>{exp(clip(x[0] * 2.0f, array(-1.0f), x[1])) + 1.0f};
+  };
+  CompiledFunction f = compile(chain);
+  const array a = rnd({64, 50}, 90), hi = rnd({50}, 91);
+  const array got = f({a, hi})[0];
+  const detail::TraceStats st = detail::last_trace_stats();
+  EXPECT_EQ(st.chains, 1);
+  EXPECT_EQ(st.fused, 5);  // multiply, maximum, minimum, exp, add
+  EXPECT_TRUE(array_equal(got, chain({a, hi})[0], true).item<bool>());
+  // One bound, and a function traced with fusion off keeps clip one step.
+  CompiledFunction g = compile([](const std::vector<array>& x) {
+    return std::vector<array>{clip(x[0], std::nullopt, array(0.25f)) * 3.0f};
+  });
+  EXPECT_TRUE(array_equal(g({a})[0], clip(a, std::nullopt, array(0.25f)) * 3.0f).item<bool>());
+  EXPECT_EQ(detail::last_trace_stats().fused, 2);
 }

@@ -31,6 +31,7 @@
 
 #include "core/compile_stats.h"
 #include "core/compile_trace.h"
+#include "core/op_checks.h"
 #include "core/graph_step.h"
 #include "core/format.h"
 #include "core/fused.h"
@@ -137,6 +138,53 @@ bool as_fused_op(const Step& s, FusedOp& f) {
   }
   f.dtype = s.dtype;
   return true;
+}
+
+// clip is maximum then minimum in one kernel; in a trace it becomes those two
+// steps (the same values), so that it fuses with the elementwise steps
+// around it like the ops it stands for.
+void expand_clips(Trace& t) {
+  auto shape_of = [&](const Ref& r) -> const Shape& {
+    return r.kind == Ref::input      ? t.shapes[r.index]
+           : r.kind == Ref::constant ? t.constants[r.index].shape()
+                                     : t.steps[r.index].shape;
+  };
+  std::vector<Step> out;
+  std::vector<uint32_t> to(t.steps.size(), 0);
+  auto remap = [&](Ref r) {
+    if (r.kind == Ref::step) r.index = to[r.index];
+    return r;
+  };
+  bool any = false;
+  for (size_t i = 0; i < t.steps.size(); ++i) {
+    Step& s = t.steps[i];
+    auto* c = dynamic_cast<const Clip*>(s.primitive.get());
+    if (!c) {
+      Step k = s;
+      for (Ref& r : k.inputs) r = remap(r);
+      to[i] = static_cast<uint32_t>(out.size());
+      out.push_back(std::move(k));
+      continue;
+    }
+    any = true;
+    Ref x = remap(s.inputs[0]);
+    size_t next = 1;
+    for (auto [on, op] : {std::pair{c->lo(), BinaryOp::maximum}, {c->hi(), BinaryOp::minimum}}) {
+      if (!on) continue;
+      const Ref bound = remap(s.inputs[next++]);
+      const bool last = op == BinaryOp::minimum || !c->hi();
+      // Not last: maximum, the first, of x and the lower bound (old refs).
+      Shape shape = last ? s.shape : broadcast_or_fail(shape_of(s.inputs[0]),
+                                                       shape_of(s.inputs[1]), "clip");
+      out.push_back(Step{std::make_shared<Binary>(op), std::move(shape), s.dtype, {x, bound},
+                         s.stream, s.device});
+      x = Ref{Ref::step, static_cast<uint32_t>(out.size() - 1)};
+    }
+    to[i] = static_cast<uint32_t>(out.size() - 1);
+  }
+  if (!any) return;
+  t.steps = std::move(out);
+  for (Ref& r : t.outputs) r = remap(r);
 }
 
 // Fusion: an elementwise step whose result only elementwise steps of one
@@ -404,12 +452,15 @@ std::shared_ptr<const Trace> trace(const CompiledFunction& fun, const std::vecto
     t->steps = std::move(kept);
     for (Ref& r : t->outputs) remap(r);
   }
-  if (fusion) fuse(*t, stats);
+  if (fusion) {
+    expand_clips(*t);
+    fuse(*t, stats);
+  }
   for (const Step& s : t->steps) {
     const Primitive& p = *s.primitive;
     t->elementwise &= dynamic_cast<const Unary*>(&p) || dynamic_cast<const Binary*>(&p) ||
                       typeid(p) == typeid(Where) || typeid(p) == typeid(Copy) ||
-                      typeid(p) == typeid(Fused);
+                      typeid(p) == typeid(Clip) || typeid(p) == typeid(Fused);
   }
   if (fusion && graph_capturable(*t)) {
     t->graph = std::make_shared<GraphStep>(*t);

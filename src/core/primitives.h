@@ -117,6 +117,8 @@ class Clip : public Primitive {
  public:
   RILL_SAME_AS(Clip, p.lo_, p.hi_)
   Clip(bool lo, bool hi) : lo_(lo), hi_(hi) {}
+  bool lo() const { return lo_; }
+  bool hi() const { return hi_; }
   const char* name() const override { return "clip"; }
   void eval(const Kernels& k, const std::vector<array>& in, Node& out) override;
 
