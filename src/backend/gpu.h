@@ -139,9 +139,11 @@ struct GpuKernel;  // a chain's kernel, generated, compiled with NVRTC and loade
 const GpuKernel* gpu_fused_kernel(int device, const std::vector<FusedOp>& ops,
                                   const std::vector<JitInput>& kinds,
                                   const std::vector<int>& dtypes);
-// Runs it into `out` on the segment's stream (after gpu_begin); false, with
-// nothing done, when an input's layout is not what its kind says.
-bool gpu_fused_run(const GpuKernel& kernel, const std::vector<const Node*>& inputs, Node& out);
+// Runs it into `out` on the segment's stream (after gpu_begin), with the
+// kinds it was made for; false, with nothing done, when an input's layout is
+// not what its kind says.
+bool gpu_fused_run(const GpuKernel& kernel, const std::vector<JitInput>& kinds,
+                   const std::vector<const Node*>& inputs, Node& out);
 // testing::gpu_jit_stats: generated kernels compiled by NVRTC and loaded
 // from the disk cache (process-wide).
 struct GpuJitStats {

@@ -140,15 +140,18 @@ bool as_fused_op(const Step& s, FusedOp& f) {
   return true;
 }
 
+// The shape a trace's reference has.
+const Shape& ref_shape(const Trace& t, const Ref& r) {
+  return r.kind == Ref::input      ? t.shapes[r.index]
+         : r.kind == Ref::constant ? t.constants[r.index].shape()
+                                   : t.steps[r.index].shape;
+}
+
 // clip is maximum then minimum in one kernel; in a trace it becomes those two
 // steps (the same values), so that it fuses with the elementwise steps
 // around it like the ops it stands for.
 void expand_clips(Trace& t) {
-  auto shape_of = [&](const Ref& r) -> const Shape& {
-    return r.kind == Ref::input      ? t.shapes[r.index]
-           : r.kind == Ref::constant ? t.constants[r.index].shape()
-                                     : t.steps[r.index].shape;
-  };
+  auto shape_of = [&](const Ref& r) -> const Shape& { return ref_shape(t, r); };
   std::vector<Step> out;
   std::vector<uint32_t> to(t.steps.size(), 0);
   auto remap = [&](Ref r) {
@@ -201,11 +204,7 @@ void fuse(Trace& t, TraceStats& stats) {
   for (const Ref& r : t.outputs) {
     if (r.kind == Ref::step) uses[r.index] += 2;  // an output is never absorbed
   }
-  auto shape_of = [&](const Ref& r) -> const Shape& {
-    return r.kind == Ref::input      ? t.shapes[r.index]
-           : r.kind == Ref::constant ? t.constants[r.index].shape()
-                                     : t.steps[r.index].shape;
-  };
+  auto shape_of = [&](const Ref& r) -> const Shape& { return ref_shape(t, r); };
   auto dtype_of = [&](const Ref& r) {
     return r.kind == Ref::input      ? t.dtypes[r.index]
            : r.kind == Ref::constant ? t.constants[r.index].dtype()
@@ -267,41 +266,27 @@ void fuse(Trace& t, TraceStats& stats) {
       for (const Ref& r : externals) ok = ok && (shape_of(r) == S || ones_before(shape_of(r), S, split));
       if (ok) break;
     }
-    // The CPU's generated loop: float32 inputs of the full shape, rows of
-    // its last dim, or single values.
+    // Generated code (the CPU's loop, a GPU's kernel) reads each input as one
+    // of the output's full shape, a row of its last dim or a single value;
+    // the CPU's loop takes float32 only, a GPU's kernel the dtypes it writes.
     FusedJit jit;
-    if (root.device.type == Device::gpu) {
-      // The GPU's generated kernel: inputs of any dtype it writes, read as
-      // the CPU's loop reads them.
-      std::vector<int> dtypes;
-      bool ok = true;
-      for (const Ref& r : externals) {
-        const Shape& e = shape_of(r);
-        const bool one = std::all_of(e.begin(), e.end(), [](int32_t d) { return d == 1; });
-        const bool row = nd > 0 && !e.empty() && e.back() == S.back() &&
-                         ones_before(e, S, nd - 1);
-        ok = ok && (e == S || one || row);
-        jit.kinds.push_back(e == S ? JitInput::full : one ? JitInput::scalar : JitInput::row);
-        dtypes.push_back(static_cast<int>(dtype_of(r).val));
-      }
-      if (ok) {
-        jit.gpu = gpu_fused_kernel(root.device.index, ops, jit.kinds, dtypes);
-        stats.generated += jit.gpu != nullptr;
-      }
-    } else if (root.device.type == Device::cpu) {
-      bool ok = true;
-      for (const Ref& r : externals) {
-        const Shape& e = shape_of(r);
-        const bool one = std::all_of(e.begin(), e.end(), [](int32_t d) { return d == 1; });
-        const bool row = nd > 0 && !e.empty() && e.back() == S.back() &&
-                         ones_before(e, S, nd - 1);
-        ok = ok && dtype_of(r) == float32 && (e == S || one || row);
-        jit.kinds.push_back(e == S ? JitInput::full : one ? JitInput::scalar : JitInput::row);
-      }
-      if (ok) {
-        jit.kernel = jit_kernel(ops, jit.kinds);
-        stats.generated += jit.kernel != nullptr;
-      }
+    bool fits = true, all_f32 = true;
+    std::vector<int> dtypes;
+    for (const Ref& r : externals) {
+      const Shape& e = shape_of(r);
+      const bool one = std::all_of(e.begin(), e.end(), [](int32_t d) { return d == 1; });
+      const bool row = nd > 0 && !e.empty() && e.back() == S.back() && ones_before(e, S, nd - 1);
+      fits = fits && (e == S || one || row);
+      all_f32 = all_f32 && dtype_of(r) == float32;
+      jit.kinds.push_back(e == S ? JitInput::full : one ? JitInput::scalar : JitInput::row);
+      dtypes.push_back(static_cast<int>(dtype_of(r).val));
+    }
+    if (fits && root.device.type == Device::gpu) {
+      jit.gpu = gpu_fused_kernel(root.device.index, ops, jit.kinds, dtypes);
+      stats.generated += jit.gpu != nullptr;
+    } else if (fits && all_f32 && root.device.type == Device::cpu) {
+      jit.kernel = jit_kernel(ops, jit.kinds);
+      stats.generated += jit.kernel != nullptr;
     }
     auto step = std::make_shared<Step>(
         Step{std::make_shared<Fused>(std::move(ops), split, std::move(jit)), S, root.dtype,

@@ -77,7 +77,7 @@ void Fused::eval(const Kernels& k, const std::vector<array>& in, Node& out) {
     std::vector<const Node*> nodes;
     nodes.reserve(in.size());
     for (const array& a : in) nodes.push_back(&node_of(a));
-    if (gpu_fused_run(*jit_.gpu, nodes, out)) return;
+    if (gpu_fused_run(*jit_.gpu, jit_.kinds, nodes, out)) return;
   }
   if (&k == &cpu_backend && out.size > 0 && jit_.kernel && generated(in, out)) return;
   if (&k == &cpu_backend && out.size > 0 && split_ <= static_cast<int>(out.shape.size())) {

@@ -48,7 +48,6 @@ constexpr size_t kMaxFusedInputs = 32;
 
 struct GpuKernel {
   cudaKernel_t kernel = nullptr;
-  std::vector<JitInput> kinds;
 };
 
 namespace {
@@ -402,7 +401,7 @@ const GpuKernel* gpu_fused_kernel(int device, const std::vector<FusedOp>& ops,
   std::string why;
   GpuKernel* k = nullptr;
   if (cudaKernel_t kernel = build(src, arch, why)) {
-    k = new GpuKernel{kernel, kinds};
+    k = new GpuKernel{kernel};
   } else {
     debug_note(cat("a fused chain of ", ops.size(), " ops runs op by op on the GPU: ", why));
   }
@@ -410,14 +409,15 @@ const GpuKernel* gpu_fused_kernel(int device, const std::vector<FusedOp>& ops,
   return k;
 }
 
-bool gpu_fused_run(const GpuKernel& k, const std::vector<const Node*>& inputs, Node& out) {
-  if (inputs.size() != k.kinds.size()) return false;
+bool gpu_fused_run(const GpuKernel& k, const std::vector<JitInput>& kinds,
+                   const std::vector<const Node*>& inputs, Node& out) {
+  if (inputs.size() != kinds.size()) return false;
   const int64_t n = static_cast<int64_t>(out.size);
   const int64_t cols = out.shape.empty() ? 1 : std::max<int64_t>(out.shape.back(), 1);
   std::vector<const Node*> donors;
   for (size_t j = 0; j < inputs.size(); ++j) {
     const Node& x = *inputs[j];
-    switch (k.kinds[j]) {
+    switch (kinds[j]) {
       case JitInput::full:
         if (x.shape != out.shape || !x.row_contiguous) return false;
         if (x.dtype == out.dtype) donors.push_back(&x);

@@ -48,10 +48,10 @@ void allocate(Node& out) {
 
 void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
                         bool elementwise) {
-  allocate_or_donate(out, std::vector<const Node*>(donors), elementwise);
+  allocate_or_donate(out, std::span<const Node* const>(donors.begin(), donors.size()), elementwise);
 }
 
-void allocate_or_donate(Node& out, const std::vector<const Node*>& donors, bool elementwise) {
+void allocate_or_donate(Node& out, std::span<const Node* const> donors, bool elementwise) {
   for (const Node* d : donors) {
     // donatable() first: reusable() may hand the block over to this stream,
     // which only the holder of its one reference may do.

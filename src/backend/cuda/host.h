@@ -4,6 +4,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <span>
 #include <vector>
 
 #include "backend/cuda/common.h"
@@ -36,7 +37,7 @@ void allocate(Node& out);
 // at its index (every kernel here reads an element before writing it).
 void allocate_or_donate(Node& out, std::initializer_list<const Node*> donors,
                         bool elementwise = true);
-void allocate_or_donate(Node& out, const std::vector<const Node*>& donors, bool elementwise);
+void allocate_or_donate(Node& out, std::span<const Node* const> donors, bool elementwise);
 
 // `in` as contiguous rows: itself when row-major, else a copy into `tmp`.
 const Node& rows_of(const Node& in, Node& tmp);

@@ -58,7 +58,8 @@ const GpuKernel* gpu_fused_kernel(int, const std::vector<FusedOp>&, const std::v
                                   const std::vector<int>&) {
   return nullptr;
 }
-bool gpu_fused_run(const GpuKernel&, const std::vector<const Node*>&, Node&) {
+bool gpu_fused_run(const GpuKernel&, const std::vector<JitInput>&, const std::vector<const Node*>&,
+                   Node&) {
   unreachable("gpu_fused_run");
 }
 GpuJitStats gpu_jit_stats() { return {0, 0}; }
